@@ -1,0 +1,213 @@
+// Package cache is the cache-aside engine of ddbcache: it looks items up in
+// Redis (through rueidis, with client-side caching so hot items are served
+// from the daemon's memory), fills misses from a Loader (DynamoDB), caches
+// absent items negatively, collapses concurrent misses, and invalidates on
+// writes. It knows nothing about sockets or HTTP.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Defaults for Options fields left at their zero value.
+const (
+	DefaultMaxValueBytes       = 1 << 20
+	DefaultLoadTimeout         = 3 * time.Second
+	DefaultDegradedConcurrency = 16
+	// DefaultWriteBypass is how long after a write the daemon reads the
+	// written keys from Redis instead of its local copy. It covers the delay
+	// of Redis's tracking invalidation, which may arrive after the write's
+	// reply.
+	DefaultWriteBypass = 2 * time.Second
+)
+
+// Errors returned by the engine. Messages name the problem so the fronts can
+// pass them to clients as they are.
+var (
+	// ErrUnknownNamespace means no namespace has the requested name.
+	ErrUnknownNamespace = errors.New("cache: unknown namespace")
+	// ErrBadKey means a key is empty, too long, or does not fit the namespace.
+	ErrBadKey = errors.New("cache: bad key")
+	// ErrBadItem means a document to write is not a JSON object with the key attributes.
+	ErrBadItem = errors.New("cache: bad item")
+	// ErrTooLarge means a value exceeds Options.MaxValueBytes.
+	ErrTooLarge = errors.New("cache: value too large")
+	// ErrLoad means DynamoDB could not be read or written.
+	ErrLoad = errors.New("cache: DynamoDB request failed")
+	// ErrRedis means Redis could not be reached for a command that needs it.
+	ErrRedis = errors.New("cache: Redis unavailable")
+	// ErrClosed means the engine was closed.
+	ErrClosed = errors.New("cache: closed")
+)
+
+// Loader reads and writes the items behind the namespaces; dynamo.Client
+// implements it. Keys are attribute name → value text; items are JSON
+// objects. Get returns (nil, nil) for an item that does not exist, and
+// BatchGet returns nil at the places of such items.
+type Loader interface {
+	Get(ctx context.Context, table string, key map[string]string, consistent bool) ([]byte, error)
+	BatchGet(ctx context.Context, table string, keys []map[string]string) ([][]byte, error)
+	Put(ctx context.Context, table string, item []byte) error
+	Delete(ctx context.Context, table string, key map[string]string) (bool, error)
+}
+
+// Options configures an Engine.
+type Options struct {
+	// Redis says how to reach Redis.
+	Redis RedisOptions
+	// Loader reads items on misses and performs writes. Required.
+	Loader Loader
+	// Namespaces are the namespaces served. Names must be unique.
+	Namespaces []Namespace
+	// MaxValueBytes bounds an item written through Put and a value written
+	// through the Redis passthrough; 0 means DefaultMaxValueBytes.
+	MaxValueBytes int
+	// LoadTimeout bounds one DynamoDB request; 0 means DefaultLoadTimeout.
+	LoadTimeout time.Duration
+	// DegradedConcurrency bounds DynamoDB reads made while Redis is down;
+	// 0 means DefaultDegradedConcurrency.
+	DegradedConcurrency int
+	// WriteBypass is how long written keys bypass the local cache; 0 means
+	// DefaultWriteBypass.
+	WriteBypass time.Duration
+	// Logger receives warnings; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Engine is the cache-aside engine. It is safe for concurrent use.
+type Engine struct {
+	opts    Options
+	log     *slog.Logger
+	ns      map[string]*namespace
+	redis   *redisConn
+	flights singleflight.Group
+	// degraded limits DynamoDB reads while Redis is unreachable.
+	degraded chan struct{}
+	bypass   *writeMarks
+	stats    *counters
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// New validates opts and starts the engine. An unreachable Redis is not an
+// error: the engine logs a warning, keeps trying in the background, and
+// serves from DynamoDB meanwhile.
+func New(opts Options) (*Engine, error) {
+	if opts.Loader == nil {
+		return nil, errors.New("cache: Options.Loader is required")
+	}
+	if opts.MaxValueBytes == 0 {
+		opts.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if opts.LoadTimeout == 0 {
+		opts.LoadTimeout = DefaultLoadTimeout
+	}
+	if opts.DegradedConcurrency == 0 {
+		opts.DegradedConcurrency = DefaultDegradedConcurrency
+	}
+	if opts.WriteBypass == 0 {
+		opts.WriteBypass = DefaultWriteBypass
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	e := &Engine{
+		opts:     opts,
+		log:      opts.Logger,
+		ns:       map[string]*namespace{},
+		degraded: make(chan struct{}, opts.DegradedConcurrency),
+		bypass:   newWriteMarks(opts.WriteBypass),
+		closed:   make(chan struct{}),
+	}
+	names := make([]string, 0, len(opts.Namespaces))
+	for _, n := range opts.Namespaces {
+		ns, err := compile(n)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := e.ns[ns.Name]; dup {
+			return nil, fmt.Errorf("cache: namespace %q defined twice", ns.Name)
+		}
+		e.ns[ns.Name] = ns
+		names = append(names, ns.Name)
+	}
+	e.stats = newCounters(names)
+	r, err := dialRedis(opts.Redis, e.log, e.closed)
+	if err != nil {
+		return nil, err
+	}
+	e.redis = r
+	return e, nil
+}
+
+// Close stops the engine and closes its Redis connections.
+func (e *Engine) Close() {
+	e.closeOnce.Do(func() {
+		close(e.closed)
+		e.redis.close()
+	})
+}
+
+// namespace returns the namespace called name.
+func (e *Engine) namespace(name string) (*namespace, error) {
+	ns, ok := e.ns[name]
+	if !ok {
+		return nil, fmt.Errorf("%w '%s'", ErrUnknownNamespace, name)
+	}
+	return ns, nil
+}
+
+// NamespaceInfo describes a namespace for `DDB NAMESPACES`.
+type NamespaceInfo struct {
+	Name         string  `json:"name"`
+	Table        string  `json:"table"`
+	PartitionKey string  `json:"partition_key"`
+	SortKey      string  `json:"sort_key,omitempty"`
+	RedisKey     string  `json:"redis_key"`
+	TTL          string  `json:"ttl"`
+	TTLJitter    float64 `json:"ttl_jitter"`
+	NegativeTTL  string  `json:"negative_ttl"`
+	StaleIfError string  `json:"stale_if_error"`
+}
+
+// Namespaces lists the namespaces, sorted by name.
+func (e *Engine) Namespaces() []NamespaceInfo {
+	out := make([]NamespaceInfo, 0, len(e.ns))
+	for _, ns := range e.ns {
+		out = append(out, NamespaceInfo{
+			Name: ns.Name, Table: ns.Table, PartitionKey: ns.PartitionKey, SortKey: ns.SortKey,
+			RedisKey: ns.RedisKey, TTL: ns.TTL.String(), TTLJitter: ns.TTLJitter,
+			NegativeTTL: ns.NegativeTTL.String(), StaleIfError: ns.StaleIfError.String(),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// HasSortKey reports whether namespace name exists and has a sort key.
+func (e *Engine) HasSortKey(name string) (bool, error) {
+	ns, err := e.namespace(name)
+	if err != nil {
+		return false, err
+	}
+	return ns.SortKey != "", nil
+}
+
+// loadContext returns the context of one DynamoDB request. It is detached
+// from the caller's cancellation because a singleflight fill serves every
+// waiting caller, not just the first.
+func (e *Engine) loadContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), e.opts.LoadTimeout)
+}
+
+// MaxValueBytes returns the largest value a client may write.
+func (e *Engine) MaxValueBytes() int { return e.opts.MaxValueBytes }

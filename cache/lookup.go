@@ -1,0 +1,201 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/rueidis"
+)
+
+// Source says where a lookup's answer came from.
+type Source uint8
+
+// Sources of a lookup's answer.
+const (
+	// SourceLocal is the daemon's client-side cache: no network at all.
+	SourceLocal Source = iota
+	// SourceRedis is a Redis round trip.
+	SourceRedis
+	// SourceNegative is the negative cache: the item is known not to exist.
+	SourceNegative
+	// SourceDynamo is a miss filled from DynamoDB.
+	SourceDynamo
+	// SourceStale is a stale copy served because DynamoDB failed.
+	SourceStale
+	// SourceDegraded is DynamoDB read directly because Redis failed.
+	SourceDegraded
+)
+
+var sourceNames = [...]string{"local", "redis", "negative", "miss", "stale", "degraded"}
+
+// String returns the source's name: local, redis, negative, miss, stale or degraded.
+func (s Source) String() string { return sourceNames[s] }
+
+// Hit reports whether the answer came from a cache without reading DynamoDB.
+func (s Source) Hit() bool { return s <= SourceNegative }
+
+// Result is the answer to one lookup.
+type Result struct {
+	// Value is the item's JSON, or nil when the item does not exist. It may
+	// share memory with the client-side cache: never modify it.
+	Value  []byte
+	Source Source
+}
+
+// Get looks one item up: client-side cache, then Redis, then the negative
+// cache, then DynamoDB (once for all concurrent callers of this daemon),
+// storing what DynamoDB said.
+func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) {
+	ns, err := e.namespace(nsName)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := ns.check(k); err != nil {
+		return Result{}, err
+	}
+	st := e.stats.ns[ns.Name]
+	c := e.redis.get()
+	if c == nil {
+		return e.degradedGet(ctx, ns, k)
+	}
+	vk := ns.redisKey(k)
+	res := e.read(ctx, c, vk)
+	if v, err := res.AsBytes(); err == nil {
+		if res.IsCacheHit() {
+			st.hitsLocal.Add(1)
+			return Result{Value: v, Source: SourceLocal}, nil
+		}
+		st.hitsRedis.Add(1)
+		return Result{Value: v, Source: SourceRedis}, nil
+	} else if !rueidis.IsRedisNil(err) {
+		e.stats.redisErrors.Add(1)
+		return e.degradedGet(ctx, ns, k)
+	}
+	if ns.NegativeTTL > 0 {
+		res := e.read(ctx, c, negKey(vk))
+		if err := res.Error(); err == nil {
+			st.negativeHits.Add(1)
+			return Result{Source: SourceNegative}, nil
+		} else if !rueidis.IsRedisNil(err) {
+			e.stats.redisErrors.Add(1)
+			return e.degradedGet(ctx, ns, k)
+		}
+	}
+	st.misses.Add(1)
+	return e.fill(ctx, c, ns, k, vk)
+}
+
+// read GETs key through the client-side cache, or straight from Redis when
+// this daemon wrote the key a moment ago (see writeMarks).
+func (e *Engine) read(ctx context.Context, c rueidis.Client, key string) rueidis.RedisResult {
+	if e.bypass.marked(key) {
+		return c.Do(ctx, c.B().Get().Key(key).Build())
+	}
+	return c.DoCache(ctx, c.B().Get().Key(key).Cache(), DefaultTTL)
+}
+
+// fill reads a missed item from DynamoDB and stores it. Concurrent fills of
+// one key in this daemon share a single DynamoDB read (singleflight); the
+// waiting callers give up when their own ctx ends, the read goes on for the
+// others.
+func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, k Key, vk string) (Result, error) {
+	ch := e.flights.DoChan(ns.Name+"\x00"+vk, func() (any, error) {
+		return e.load(c, ns, k, vk)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			e.stats.ns[ns.Name].errors.Add(1)
+			return Result{}, r.Err
+		}
+		return r.Val.(Result), nil
+	case <-ctx.Done():
+		e.stats.ns[ns.Name].errors.Add(1)
+		return Result{}, fmt.Errorf("cache: lookup of %s: %w", vk, ctx.Err())
+	}
+}
+
+// load is the body of one fill: read DynamoDB, store the answer in Redis.
+// A key written a moment ago is read with ConsistentRead, since an
+// eventually consistent read right after a write may return the old item.
+func (e *Engine) load(c rueidis.Client, ns *namespace, k Key, vk string) (Result, error) {
+	ctx, cancel := e.loadContext()
+	defer cancel()
+	st := e.stats.ns[ns.Name]
+	st.dynamoReads.Add(1)
+	doc, err := e.opts.Loader.Get(ctx, ns.Table, ns.dynamoKey(k), e.bypass.marked(vk))
+	if err != nil {
+		if stale, ok := e.staleCopy(ctx, c, ns, vk); ok {
+			return stale, nil
+		}
+		return Result{}, fmt.Errorf("%w: %v", ErrLoad, err)
+	}
+	e.store(ctx, c, ns, vk, doc)
+	return Result{Value: doc, Source: SourceDynamo}, nil
+}
+
+// staleCopy returns the stale-if-error copy of vk, if the namespace keeps one.
+func (e *Engine) staleCopy(ctx context.Context, c rueidis.Client, ns *namespace, vk string) (Result, bool) {
+	if ns.StaleIfError <= 0 {
+		return Result{}, false
+	}
+	v, err := c.Do(ctx, c.B().Get().Key(staleKey(vk)).Build()).AsBytes()
+	if err != nil {
+		return Result{}, false
+	}
+	e.stats.ns[ns.Name].stale.Add(1)
+	return Result{Value: v, Source: SourceStale}, true
+}
+
+// store writes what DynamoDB said about vk: the value (and its stale copy),
+// or a negative entry when doc is nil. The keys are marked as written so
+// that this daemon's next reads see them even before Redis's tracking push
+// has evicted the local "nil" it may hold.
+func (e *Engine) store(ctx context.Context, c rueidis.Client, ns *namespace, vk string, doc []byte) {
+	var cmds rueidis.Commands
+	if doc == nil {
+		if ns.NegativeTTL <= 0 {
+			return
+		}
+		nk := negKey(vk)
+		e.bypass.mark(nk)
+		cmds = append(cmds, c.B().Set().Key(nk).Value("1").Px(ns.NegativeTTL).Build())
+	} else {
+		e.bypass.mark(vk)
+		cmds = append(cmds, c.B().Set().Key(vk).Value(rueidis.BinaryString(doc)).Px(ns.ttl()).Build())
+		if ns.StaleIfError > 0 {
+			cmds = append(cmds, c.B().Set().Key(staleKey(vk)).Value(rueidis.BinaryString(doc)).
+				Px(ns.TTL+ns.StaleIfError).Build())
+		}
+	}
+	for _, r := range c.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			e.stats.redisErrors.Add(1)
+			e.log.Warn("cache fill not stored in Redis", "key", vk, "err", err)
+		}
+	}
+}
+
+// degradedGet reads DynamoDB directly while Redis fails, at most
+// Options.DegradedConcurrency at a time, so that an outage of Redis does
+// not turn into a flood of DynamoDB reads.
+func (e *Engine) degradedGet(ctx context.Context, ns *namespace, k Key) (Result, error) {
+	st := e.stats.ns[ns.Name]
+	select {
+	case e.degraded <- struct{}{}:
+		defer func() { <-e.degraded }()
+	case <-ctx.Done():
+		st.errors.Add(1)
+		return Result{}, fmt.Errorf("%w: and DynamoDB reads are saturated: %w", ErrRedis, ctx.Err())
+	}
+	e.stats.degradedReads.Add(1)
+	st.dynamoReads.Add(1)
+	lctx, cancel := e.loadContext()
+	defer cancel()
+	doc, err := e.opts.Loader.Get(lctx, ns.Table, ns.dynamoKey(k), false)
+	if err != nil {
+		st.errors.Add(1)
+		return Result{}, fmt.Errorf("%w: %v (and Redis is unavailable)", ErrLoad, err)
+	}
+	return Result{Value: doc, Source: SourceDegraded}, nil
+}

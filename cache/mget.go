@@ -1,0 +1,178 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/rueidis"
+)
+
+// MGet looks many items of one namespace up, answering in the order of
+// keys. Hits come from the client-side cache or one pipelined Redis round
+// trip; all misses are read from DynamoDB in one BatchGetItem (chunked by
+// the loader).
+func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result, error) {
+	ns, err := e.namespace(nsName)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if err := ns.check(k); err != nil {
+			return nil, err
+		}
+	}
+	st := e.stats.ns[ns.Name]
+	out := make([]Result, len(keys))
+	c := e.redis.get()
+	if c == nil {
+		return e.degradedMGet(ctx, ns, keys, allIndexes(len(keys)), out)
+	}
+	vks := make([]string, len(keys))
+	for i, k := range keys {
+		vks[i] = ns.redisKey(k)
+	}
+	var missed, broken []int
+	for i, res := range e.readMany(ctx, c, vks) {
+		v, err := res.AsBytes()
+		switch {
+		case err == nil && res.IsCacheHit():
+			st.hitsLocal.Add(1)
+			out[i] = Result{Value: v, Source: SourceLocal}
+		case err == nil:
+			st.hitsRedis.Add(1)
+			out[i] = Result{Value: v, Source: SourceRedis}
+		case rueidis.IsRedisNil(err):
+			missed = append(missed, i)
+		default:
+			broken = append(broken, i)
+		}
+	}
+	if ns.NegativeTTL > 0 && len(missed) > 0 {
+		nks := make([]string, len(missed))
+		for j, i := range missed {
+			nks[j] = negKey(vks[i])
+		}
+		still := missed[:0:0]
+		for j, res := range e.readMany(ctx, c, nks) {
+			i := missed[j]
+			switch err := res.Error(); {
+			case err == nil:
+				st.negativeHits.Add(1)
+				out[i] = Result{Source: SourceNegative}
+			case rueidis.IsRedisNil(err):
+				still = append(still, i)
+			default:
+				broken = append(broken, i)
+			}
+		}
+		missed = still
+	}
+	if len(broken) > 0 {
+		e.stats.redisErrors.Add(int64(len(broken)))
+		if _, err := e.degradedMGet(ctx, ns, keys, broken, out); err != nil {
+			return nil, err
+		}
+	}
+	if len(missed) == 0 {
+		return out, nil
+	}
+	st.misses.Add(int64(len(missed)))
+	return out, e.fillMany(ctx, c, ns, keys, vks, missed, out)
+}
+
+// fillMany reads the missed keys in one BatchGetItem and stores the answers.
+func (e *Engine) fillMany(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, missed []int, out []Result) error {
+	lctx, cancel := e.loadContext()
+	defer cancel()
+	st := e.stats.ns[ns.Name]
+	dks := make([]map[string]string, len(missed))
+	for j, i := range missed {
+		dks[j] = ns.dynamoKey(keys[i])
+	}
+	st.dynamoReads.Add(1)
+	docs, err := e.opts.Loader.BatchGet(lctx, ns.Table, dks)
+	if err != nil {
+		for _, i := range missed {
+			stale, ok := e.staleCopy(lctx, c, ns, vks[i])
+			if !ok {
+				st.errors.Add(1)
+				return fmt.Errorf("%w: %v", ErrLoad, err)
+			}
+			out[i] = stale
+		}
+		return nil
+	}
+	for j, i := range missed {
+		e.store(lctx, c, ns, vks[i], docs[j])
+		out[i] = Result{Value: docs[j], Source: SourceDynamo}
+	}
+	return nil
+}
+
+// readMany GETs keys in one pipelined round trip, through the client-side
+// cache except for keys this daemon wrote a moment ago.
+func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) []rueidis.RedisResult {
+	out := make([]rueidis.RedisResult, len(keys))
+	var cached []rueidis.CacheableTTL
+	var cachedAt []int
+	var direct rueidis.Commands
+	var directAt []int
+	for i, k := range keys {
+		if e.bypass.marked(k) {
+			direct = append(direct, c.B().Get().Key(k).Build())
+			directAt = append(directAt, i)
+		} else {
+			cached = append(cached, rueidis.CT(c.B().Get().Key(k).Cache(), DefaultTTL))
+			cachedAt = append(cachedAt, i)
+		}
+	}
+	if len(cached) > 0 {
+		for j, r := range c.DoMultiCache(ctx, cached...) {
+			out[cachedAt[j]] = r
+		}
+	}
+	if len(direct) > 0 {
+		for j, r := range c.DoMulti(ctx, direct...) {
+			out[directAt[j]] = r
+		}
+	}
+	return out
+}
+
+// degradedMGet reads the items at idx from DynamoDB directly, in one
+// BatchGetItem, while Redis fails.
+func (e *Engine) degradedMGet(ctx context.Context, ns *namespace, keys []Key, idx []int, out []Result) ([]Result, error) {
+	st := e.stats.ns[ns.Name]
+	select {
+	case e.degraded <- struct{}{}:
+		defer func() { <-e.degraded }()
+	case <-ctx.Done():
+		st.errors.Add(1)
+		return nil, fmt.Errorf("%w: and DynamoDB reads are saturated: %w", ErrRedis, ctx.Err())
+	}
+	e.stats.degradedReads.Add(int64(len(idx)))
+	st.dynamoReads.Add(1)
+	lctx, cancel := e.loadContext()
+	defer cancel()
+	dks := make([]map[string]string, len(idx))
+	for j, i := range idx {
+		dks[j] = ns.dynamoKey(keys[i])
+	}
+	docs, err := e.opts.Loader.BatchGet(lctx, ns.Table, dks)
+	if err != nil {
+		st.errors.Add(1)
+		return nil, fmt.Errorf("%w: %v (and Redis is unavailable)", ErrLoad, err)
+	}
+	for j, i := range idx {
+		out[i] = Result{Value: docs[j], Source: SourceDegraded}
+	}
+	return out, nil
+}
+
+func allIndexes(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}

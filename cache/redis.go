@@ -1,0 +1,207 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Defaults for RedisOptions fields left at their zero value.
+const (
+	DefaultClientCacheMB = 128
+	DefaultDialTimeout   = 2 * time.Second
+	// DefaultCommandTimeout bounds a Redis round trip that does not answer.
+	DefaultCommandTimeout = 3 * time.Second
+	// reconnectMin and reconnectMax bound the pause between attempts to
+	// reach a Redis that was down when the engine started.
+	reconnectMin = 100 * time.Millisecond
+	reconnectMax = 5 * time.Second
+)
+
+// RedisOptions says how to reach Redis.
+type RedisOptions struct {
+	// Addrs are host:port addresses. One address of a standalone server
+	// means standalone; several, or one of a cluster node, mean Redis Cluster.
+	Addrs []string
+	// Username and Password authenticate; "" means none.
+	Username string
+	Password string
+	// ClientCacheMB is the client-side cache size per Redis connection, in
+	// MiB; 0 means DefaultClientCacheMB.
+	ClientCacheMB int
+	// DisableClientCache turns client-side caching off, for servers without
+	// RESP3 or CLIENT TRACKING.
+	DisableClientCache bool
+	// DialTimeout bounds connecting; 0 means DefaultDialTimeout.
+	DialTimeout time.Duration
+	// CommandTimeout bounds an unanswered command; 0 means DefaultCommandTimeout.
+	CommandTimeout time.Duration
+}
+
+// redisConn holds the rueidis client, which exists only once Redis has been
+// reached: rueidis.NewClient fails when no address answers, and the daemon
+// must start anyway.
+type redisConn struct {
+	client atomic.Pointer[clientBox] // nil until connected
+	done   chan struct{}             // closed when the reconnect loop ends
+}
+
+// clientBox lets an interface value live in an atomic.Pointer.
+type clientBox struct{ rueidis.Client }
+
+// dialRedis connects, or starts trying in the background until closed is closed.
+func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}) (*redisConn, error) {
+	if len(opts.Addrs) == 0 {
+		return nil, fmt.Errorf("cache: no Redis address configured")
+	}
+	if opts.ClientCacheMB == 0 {
+		opts.ClientCacheMB = DefaultClientCacheMB
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = DefaultDialTimeout
+	}
+	if opts.CommandTimeout == 0 {
+		opts.CommandTimeout = DefaultCommandTimeout
+	}
+	copt := rueidis.ClientOption{
+		InitAddress:       opts.Addrs,
+		Username:          opts.Username,
+		Password:          opts.Password,
+		ClientName:        "ddbcache",
+		CacheSizeEachConn: opts.ClientCacheMB << 20,
+		DisableCache:      opts.DisableClientCache,
+		ConnWriteTimeout:  opts.CommandTimeout,
+	}
+	copt.Dialer.Timeout = opts.DialTimeout
+	r := &redisConn{done: make(chan struct{})}
+	c, err := rueidis.NewClient(copt)
+	if err == nil {
+		r.client.Store(&clientBox{c})
+		close(r.done)
+		return r, nil
+	}
+	log.Warn("Redis unreachable at start; serving from DynamoDB until it answers", "addrs", opts.Addrs, "err", err)
+	go r.reconnect(copt, log, closed)
+	return r, nil
+}
+
+// reconnect retries NewClient with backoff until it succeeds or the engine closes.
+func (r *redisConn) reconnect(copt rueidis.ClientOption, log *slog.Logger, closed <-chan struct{}) {
+	defer close(r.done)
+	pause := reconnectMin
+	for {
+		select {
+		case <-closed:
+			return
+		case <-time.After(pause):
+		}
+		c, err := rueidis.NewClient(copt)
+		if err == nil {
+			r.client.Store(&clientBox{c})
+			log.Info("Redis reachable", "addrs", copt.InitAddress)
+			return
+		}
+		pause = min(2*pause, reconnectMax)
+	}
+}
+
+// get returns the client, or nil while Redis has never been reached.
+func (r *redisConn) get() rueidis.Client {
+	if b := r.client.Load(); b != nil {
+		return b.Client
+	}
+	return nil
+}
+
+func (r *redisConn) close() {
+	<-r.done
+	if c := r.get(); c != nil {
+		c.Close()
+	}
+}
+
+// Connected reports whether the engine has a Redis client and Redis answers
+// a PING within ctx.
+func (e *Engine) Connected(ctx context.Context) bool {
+	c := e.redis.get()
+	if c == nil {
+		return false
+	}
+	return c.Do(ctx, c.B().Ping().Build()).Error() == nil
+}
+
+// Forward runs a client's Redis command through the engine's pooled,
+// auto-pipelined connections. keyPos lists the indexes of args that are
+// keys, so that Redis Cluster routes the command; readOnly commands may be
+// retried on network errors. A GET is served from the client-side cache.
+// Keys written by a command that is not readOnly bypass the local cache
+// for a while, so the writer reads its own write.
+func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readOnly bool) (msg rueidis.RedisMessage, err error) {
+	c := e.redis.get()
+	if c == nil {
+		return msg, fmt.Errorf("%w: not connected", ErrRedis)
+	}
+	defer func() {
+		// rueidis panics when a cluster command's keys span slots; Redis
+		// Cluster answers CROSSSLOT, and so do we.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("CROSSSLOT Keys in request don't hash to the same slot")
+		}
+	}()
+	if len(args) == 2 && len(keyPos) == 1 && strings.EqualFold(args[0], "GET") {
+		return e.cachedGet(ctx, c, args[1])
+	}
+	b := c.B().Arbitrary(args[0])
+	keys := make([]string, 0, len(keyPos))
+	for i := 1; i < len(args); i++ {
+		if contains(keyPos, i) {
+			b = b.Keys(args[i])
+			keys = append(keys, args[i])
+		} else {
+			b = b.Args(args[i])
+		}
+	}
+	var cmd rueidis.Completed
+	if readOnly {
+		cmd = b.ReadOnly()
+	} else {
+		cmd = b.Build()
+		e.bypass.mark(keys...)
+	}
+	res := c.Do(ctx, cmd)
+	msg, err = res.ToMessage()
+	if _, isReply := rueidis.IsRedisErr(err); err != nil && !isReply {
+		return msg, fmt.Errorf("%w: %v", ErrRedis, err)
+	}
+	return msg, nil
+}
+
+// cachedGet is a passthrough GET, served from the local cache unless the
+// key was written recently.
+func (e *Engine) cachedGet(ctx context.Context, c rueidis.Client, key string) (rueidis.RedisMessage, error) {
+	var res rueidis.RedisResult
+	if e.bypass.marked(key) {
+		res = c.Do(ctx, c.B().Get().Key(key).Build())
+	} else {
+		res = c.DoCache(ctx, c.B().Get().Key(key).Cache(), DefaultTTL)
+	}
+	msg, err := res.ToMessage()
+	if _, isReply := rueidis.IsRedisErr(err); err != nil && !isReply {
+		return msg, fmt.Errorf("%w: %v", ErrRedis, err)
+	}
+	return msg, nil
+}
+
+func contains(list []int, v int) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,89 @@
+package cache
+
+import "sync/atomic"
+
+// counters are the engine's lookup counters. Each field is atomic, so they
+// need no lock; the per-namespace map is written only in New.
+type counters struct {
+	ns            map[string]*nsCounters
+	redisErrors   atomic.Int64
+	degradedReads atomic.Int64
+}
+
+// nsCounters count what happened to one namespace's lookups.
+type nsCounters struct {
+	hitsLocal    atomic.Int64 // served from the daemon's client-side cache
+	hitsRedis    atomic.Int64 // served by a Redis round trip
+	misses       atomic.Int64 // not cached: filled from DynamoDB
+	negativeHits atomic.Int64 // known absent, from the negative cache
+	stale        atomic.Int64 // DynamoDB failed; served a stale copy
+	dynamoReads  atomic.Int64 // DynamoDB read requests (GetItem or BatchGetItem)
+	dynamoWrites atomic.Int64 // DynamoDB write requests (PutItem or DeleteItem)
+	errors       atomic.Int64 // lookups that returned an error
+}
+
+func newCounters(names []string) *counters {
+	c := &counters{ns: make(map[string]*nsCounters, len(names))}
+	for _, n := range names {
+		c.ns[n] = &nsCounters{}
+	}
+	return c
+}
+
+// Stats is a snapshot of the engine's counters, as `DDB STATS` reports it.
+type Stats struct {
+	Namespaces map[string]NamespaceStats `json:"namespaces"`
+	// RedisConnected says whether the engine has reached Redis.
+	RedisConnected bool `json:"redis_connected"`
+	// RedisErrors counts Redis commands that failed for other reasons than
+	// a Redis error reply (connection lost, timeout).
+	RedisErrors int64 `json:"redis_errors"`
+	// DegradedReads counts lookups served from DynamoDB because Redis failed.
+	DegradedReads int64 `json:"degraded_reads"`
+}
+
+// NamespaceStats are one namespace's counters.
+type NamespaceStats struct {
+	HitsLocal    int64 `json:"hits_local"`
+	HitsRedis    int64 `json:"hits_redis"`
+	Misses       int64 `json:"misses"`
+	NegativeHits int64 `json:"negative_hits"`
+	Stale        int64 `json:"stale"`
+	DynamoReads  int64 `json:"dynamodb_reads"`
+	DynamoWrites int64 `json:"dynamodb_writes"`
+	Errors       int64 `json:"errors"`
+	// ReadUnits and WriteUnits are the DynamoDB capacity consumed on the
+	// namespace's table (shared by namespaces on the same table), when the
+	// loader accounts for it.
+	ReadUnits  float64 `json:"read_capacity_units"`
+	WriteUnits float64 `json:"write_capacity_units"`
+}
+
+// CapacityReporter is implemented by loaders that account consumed capacity
+// per table; dynamo.Client does.
+type CapacityReporter interface {
+	ConsumedCapacity(table string) (readUnits, writeUnits float64)
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats {
+	s := Stats{
+		Namespaces:     make(map[string]NamespaceStats, len(e.stats.ns)),
+		RedisConnected: e.redis.get() != nil,
+		RedisErrors:    e.stats.redisErrors.Load(),
+		DegradedReads:  e.stats.degradedReads.Load(),
+	}
+	cr, _ := e.opts.Loader.(CapacityReporter)
+	for name, c := range e.stats.ns {
+		ns := NamespaceStats{
+			HitsLocal: c.hitsLocal.Load(), HitsRedis: c.hitsRedis.Load(), Misses: c.misses.Load(),
+			NegativeHits: c.negativeHits.Load(), Stale: c.stale.Load(), DynamoReads: c.dynamoReads.Load(),
+			DynamoWrites: c.dynamoWrites.Load(), Errors: c.errors.Load(),
+		}
+		if cr != nil {
+			ns.ReadUnits, ns.WriteUnits = cr.ConsumedCapacity(e.ns[name].Table)
+		}
+		s.Namespaces[name] = ns
+	}
+	return s
+}

@@ -1,0 +1,148 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/redis/rueidis"
+)
+
+// Put writes doc, a JSON object holding the namespace's key attributes, to
+// DynamoDB, then invalidates the item's cache entries. It returns only
+// after both, so a client that reads after Put returned sees the new item.
+func (e *Engine) Put(ctx context.Context, nsName string, doc []byte) error {
+	ns, err := e.namespace(nsName)
+	if err != nil {
+		return err
+	}
+	if len(doc) > e.opts.MaxValueBytes {
+		return fmt.Errorf("%w: item of %d bytes exceeds max_value_bytes (%d)", ErrTooLarge, len(doc), e.opts.MaxValueBytes)
+	}
+	k, err := ns.keyOf(doc)
+	if err != nil {
+		return err
+	}
+	e.stats.ns[ns.Name].dynamoWrites.Add(1)
+	lctx, cancel := e.loadContext()
+	defer cancel()
+	if err := e.opts.Loader.Put(lctx, ns.Table, doc); err != nil {
+		return fmt.Errorf("%w: %v", ErrLoad, err)
+	}
+	_, err = e.invalidate(ctx, ns, []Key{k})
+	return err
+}
+
+// Delete deletes an item from DynamoDB, then invalidates its cache entries,
+// and reports whether the item existed.
+func (e *Engine) Delete(ctx context.Context, nsName string, k Key) (bool, error) {
+	ns, err := e.namespace(nsName)
+	if err != nil {
+		return false, err
+	}
+	if err := ns.check(k); err != nil {
+		return false, err
+	}
+	e.stats.ns[ns.Name].dynamoWrites.Add(1)
+	lctx, cancel := e.loadContext()
+	defer cancel()
+	existed, err := e.opts.Loader.Delete(lctx, ns.Table, ns.dynamoKey(k))
+	if err != nil {
+		return false, fmt.Errorf("%w: %v", ErrLoad, err)
+	}
+	if _, err := e.invalidate(ctx, ns, []Key{k}); err != nil {
+		return false, err
+	}
+	return existed, nil
+}
+
+// Invalidate drops the cache entries of keys without writing DynamoDB and
+// returns how many keys had an entry (a value or a negative entry).
+func (e *Engine) Invalidate(ctx context.Context, nsName string, keys []Key) (int, error) {
+	ns, err := e.namespace(nsName)
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range keys {
+		if err := ns.check(k); err != nil {
+			return 0, err
+		}
+	}
+	return e.invalidate(ctx, ns, keys)
+}
+
+// invalidate deletes the value, negative and stale entries of keys. The
+// keys are marked as written first, so that from now on this daemon reads
+// them from Redis rather than from a local copy that Redis's tracking push
+// has not evicted yet.
+func (e *Engine) invalidate(ctx context.Context, ns *namespace, keys []Key) (int, error) {
+	c := e.redis.get()
+	if c == nil {
+		return 0, fmt.Errorf("%w: cache entries not invalidated", ErrRedis)
+	}
+	cmds := make(rueidis.Commands, len(keys))
+	for i, k := range keys {
+		vk := ns.redisKey(k)
+		e.bypass.mark(vk, negKey(vk), staleKey(vk))
+		cmds[i] = c.B().Del().Key(vk, negKey(vk), staleKey(vk)).Build()
+	}
+	dropped := 0
+	for _, r := range c.DoMulti(ctx, cmds...) {
+		n, err := r.AsInt64()
+		if err != nil {
+			e.stats.redisErrors.Add(1)
+			return dropped, fmt.Errorf("%w: cache entries not invalidated: %v", ErrRedis, err)
+		}
+		if n > 0 {
+			dropped++
+		}
+	}
+	return dropped, nil
+}
+
+// keyOf checks that doc is a JSON object and extracts the namespace's key
+// attributes from it as text (strings unquoted, numbers as written).
+func (ns *namespace) keyOf(doc []byte) (Key, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &fields); err != nil {
+		return Key{}, fmt.Errorf("%w: malformed JSON: %v", ErrBadItem, err)
+	}
+	if fields == nil {
+		return Key{}, fmt.Errorf("%w: item must be a JSON object", ErrBadItem)
+	}
+	text := func(attr string) (string, error) {
+		raw, ok := fields[attr]
+		if !ok {
+			return "", fmt.Errorf("%w: item lacks key attribute %q", ErrBadItem, attr)
+		}
+		if len(raw) > 0 && raw[0] == '"' {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return "", fmt.Errorf("%w: key attribute %q: %v", ErrBadItem, attr, err)
+			}
+			return s, nil
+		}
+		var n json.Number
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&n); err != nil {
+			return "", fmt.Errorf("%w: key attribute %q must be a string or a number", ErrBadItem, attr)
+		}
+		return n.String(), nil
+	}
+	var k Key
+	var err error
+	if k.Partition, err = text(ns.PartitionKey); err != nil {
+		return Key{}, err
+	}
+	if ns.SortKey != "" {
+		if k.Sort, err = text(ns.SortKey); err != nil {
+			return Key{}, err
+		}
+	}
+	if err := ns.check(k); err != nil {
+		return Key{}, err
+	}
+	return k, nil
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ddbcache/ddbcache/cache"
+	"gopkg.in/yaml.v3"
+)
+
+// config is the YAML configuration file (DESIGN.md, "Namespaces").
+type config struct {
+	Redis struct {
+		Addrs              []string `yaml:"addrs"`
+		Username           string   `yaml:"username"`
+		Password           string   `yaml:"password"`
+		ClientCacheMB      int      `yaml:"client_cache_mb"`
+		DisableClientCache bool     `yaml:"disable_client_cache"`
+	} `yaml:"redis"`
+	DynamoDB struct {
+		Region          string `yaml:"region"`
+		Endpoint        string `yaml:"endpoint"`
+		AccessKeyID     string `yaml:"access_key_id"`
+		SecretAccessKey string `yaml:"secret_access_key"`
+	} `yaml:"dynamodb"`
+	Listen struct {
+		Unix     string `yaml:"unix"`
+		UnixMode string `yaml:"unix_mode"`
+		TCP      string `yaml:"tcp"`
+		FCGI     string `yaml:"fcgi"`
+		HTTP     string `yaml:"http"`
+		MaxConns int    `yaml:"max_conns"`
+		Password string `yaml:"password"`
+	} `yaml:"listen"`
+	Limits struct {
+		MaxValueBytes int      `yaml:"max_value_bytes"`
+		Timeout       duration `yaml:"timeout"`
+		LoadTimeout   duration `yaml:"load_timeout"`
+	} `yaml:"limits"`
+	Log struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+	Namespaces map[string]nsConfig `yaml:"namespaces"`
+}
+
+// nsConfig is one namespace in the configuration file.
+type nsConfig struct {
+	Table        string   `yaml:"table"`
+	PartitionKey string   `yaml:"partition_key"`
+	SortKey      string   `yaml:"sort_key"`
+	RedisKey     string   `yaml:"redis_key"`
+	TTL          duration `yaml:"ttl"`
+	TTLJitter    fraction `yaml:"ttl_jitter"`
+	NegativeTTL  duration `yaml:"negative_ttl"`
+	StaleIfError duration `yaml:"stale_if_error"`
+	Format       string   `yaml:"format"`
+}
+
+// Defaults of the daemon's own settings.
+const (
+	defaultSocket = "/run/ddbcache/ddbcache.sock"
+	defaultRedis  = "127.0.0.1:6379"
+)
+
+// loadConfig reads a YAML file; unknown keys are errors, so that a typo
+// does not silently fall back to a default.
+func loadConfig(path string) (*config, error) {
+	cfg := &config{}
+	if path == "" {
+		return cfg, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %s", path, oneLine(err.Error()))
+	}
+	return cfg, nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// namespaces converts the configured namespaces, sorted by name.
+func (c *config) namespaces() ([]cache.Namespace, error) {
+	names := make([]string, 0, len(c.Namespaces))
+	for n := range c.Namespaces {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]cache.Namespace, 0, len(names))
+	for _, n := range names {
+		nc := c.Namespaces[n]
+		if nc.Format != "" && nc.Format != "json" {
+			return nil, fmt.Errorf("config: namespace %q: format %q is not supported (only json)", n, nc.Format)
+		}
+		out = append(out, cache.Namespace{
+			Name: n, Table: nc.Table, PartitionKey: nc.PartitionKey, SortKey: nc.SortKey,
+			RedisKey: nc.RedisKey, TTL: time.Duration(nc.TTL), TTLJitter: float64(nc.TTLJitter),
+			NegativeTTL: time.Duration(nc.NegativeTTL), StaleIfError: time.Duration(nc.StaleIfError),
+		})
+	}
+	return out, nil
+}
+
+// parseNamespaceFlag parses the --namespace form of a namespace:
+// "profile:table=users;partition_key=user_id;redis_key=user_profile:{user_id};ttl=1h".
+func parseNamespaceFlag(s string) (string, nsConfig, error) {
+	name, fields, ok := strings.Cut(s, ":")
+	if !ok || name == "" {
+		return "", nsConfig{}, fmt.Errorf("--namespace %q: want NAME:field=value;field=value…", s)
+	}
+	var nc nsConfig
+	for _, f := range strings.Split(fields, ";") {
+		if f == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return "", nsConfig{}, fmt.Errorf("--namespace %s: %q is not field=value", name, f)
+		}
+		var err error
+		switch k {
+		case "table":
+			nc.Table = v
+		case "partition_key":
+			nc.PartitionKey = v
+		case "sort_key":
+			nc.SortKey = v
+		case "redis_key":
+			nc.RedisKey = v
+		case "format":
+			nc.Format = v
+		case "ttl":
+			err = nc.TTL.parse(v)
+		case "ttl_jitter":
+			err = nc.TTLJitter.parse(v)
+		case "negative_ttl":
+			err = nc.NegativeTTL.parse(v)
+		case "stale_if_error":
+			err = nc.StaleIfError.parse(v)
+		default:
+			return "", nsConfig{}, fmt.Errorf("--namespace %s: unknown field %q", name, k)
+		}
+		if err != nil {
+			return "", nsConfig{}, fmt.Errorf("--namespace %s: %s: %w", name, k, err)
+		}
+	}
+	return name, nc, nil
+}
+
+// duration is a time.Duration written as "1h" or "30s" in YAML.
+type duration time.Duration
+
+func (d *duration) parse(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("bad duration %q (want e.g. 30s, 5m, 1h)", s)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// UnmarshalYAML reads a duration string.
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	if err := d.parse(n.Value); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}
+
+// fraction is a share written as "10%" or 0.1.
+type fraction float64
+
+func (f *fraction) parse(s string) error {
+	pct := strings.HasSuffix(s, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil {
+		return fmt.Errorf("bad fraction %q (want e.g. 10%% or 0.1)", s)
+	}
+	if pct {
+		v /= 100
+	}
+	*f = fraction(v)
+	return nil
+}
+
+// UnmarshalYAML reads "10%" or 0.1.
+func (f *fraction) UnmarshalYAML(n *yaml.Node) error {
+	if err := f.parse(n.Value); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}
+
+// fileMode parses an octal mode such as "0660".
+func fileMode(s string) (os.FileMode, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 0o777 {
+		return 0, fmt.Errorf("bad unix_mode %q (want octal, e.g. 0660)", s)
+	}
+	return os.FileMode(v), nil
+}

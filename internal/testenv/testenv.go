@@ -1,0 +1,205 @@
+// Package testenv starts the real servers that integration tests run
+// against — a private redis-server and a dynalite DynamoDB server — on free
+// loopback ports, and stops them when the test ends. A missing binary fails
+// the test with the command that installs it: a skipped integration test
+// would let CI go green while testing nothing.
+package testenv
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// readyTimeout bounds how long a server may take to print its ready line.
+const readyTimeout = 20 * time.Second
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// RepoRoot returns the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Process is a server started for a test.
+type Process struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+	log  *lockedBuffer
+}
+
+// Stop kills the process and waits for it to exit. It is safe to call twice.
+func (p *Process) Stop() {
+	if p.cmd.Process != nil {
+		_ = p.cmd.Process.Kill()
+	}
+	<-p.done
+}
+
+// Log returns what the process printed so far.
+func (p *Process) Log() string { return p.log.String() }
+
+// start runs name with args and waits until a line of its output contains
+// ready. The process is stopped at the end of the test.
+func start(t testing.TB, ready string, name string, args ...string) *Process {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("testenv: %s: %v", name, err)
+	}
+	cmd.Stderr = cmd.Stdout
+	p := &Process{name: name, cmd: cmd, done: make(chan struct{}), log: &lockedBuffer{}}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testenv: start %s: %v", name, err)
+	}
+	readyCh := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		signalled := false
+		for sc.Scan() {
+			line := sc.Text()
+			p.log.WriteString(line + "\n")
+			if !signalled && strings.Contains(line, ready) {
+				signalled = true
+				close(readyCh)
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(p.Stop)
+	select {
+	case <-readyCh:
+		return p
+	case <-p.done:
+		t.Fatalf("testenv: %s exited before it was ready:\n%s", name, p.Log())
+	case <-time.After(readyTimeout):
+		t.Fatalf("testenv: %s not ready after %s:\n%s", name, readyTimeout, p.Log())
+	}
+	return nil
+}
+
+// lockedBuffer collects a process's output for error messages.
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// need returns the path of binary or fails the test saying how to install it.
+func need(t testing.TB, binary, install string) string {
+	t.Helper()
+	path, err := exec.LookPath(binary)
+	if err != nil {
+		t.Fatalf("testenv: %s not found in PATH; install it with: %s (or run `make deps`)", binary, install)
+	}
+	return path
+}
+
+// RedisServer is a private redis-server.
+type RedisServer struct {
+	*Process
+	// Addr is host:port of the server.
+	Addr string
+	port int
+	t    testing.TB
+}
+
+// Redis starts a redis-server on a free loopback port with persistence off.
+func Redis(t testing.TB) *RedisServer {
+	t.Helper()
+	r := &RedisServer{port: FreePort(t), t: t}
+	r.Addr = fmt.Sprintf("127.0.0.1:%d", r.port)
+	r.Start()
+	return r
+}
+
+// Start starts the server again on the same port after Stop.
+func (r *RedisServer) Start() {
+	r.t.Helper()
+	bin := need(r.t, "redis-server", "apt-get install -y redis-server")
+	r.Process = start(r.t, "Ready to accept connections", bin,
+		"--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--logfile", "", "--daemonize", "no", "--protected-mode", "no")
+}
+
+// Dynalite is a private dynalite server, a DynamoDB-compatible server in Node.js.
+type Dynalite struct {
+	*Process
+	// Endpoint is the server's URL.
+	Endpoint string
+	port     int
+	t        testing.TB
+}
+
+// DynalitePath returns the path of dynalite's cli.js: $DDBCACHE_DYNALITE, or
+// the copy `make deps` installs under .deps/.
+func DynalitePath() string {
+	if p := os.Getenv("DDBCACHE_DYNALITE"); p != "" {
+		return p
+	}
+	return filepath.Join(RepoRoot(), ".deps", "node_modules", "dynalite", "cli.js")
+}
+
+// StartDynalite starts dynalite on a free loopback port, in memory, with
+// table creation and deletion taking no time.
+func StartDynalite(t testing.TB) *Dynalite {
+	t.Helper()
+	d := &Dynalite{port: FreePort(t), t: t}
+	d.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", d.port)
+	d.Start()
+	return d
+}
+
+// Start starts dynalite again on the same port after Stop (with no data).
+func (d *Dynalite) Start() {
+	d.t.Helper()
+	node := need(d.t, "node", "apt-get install -y nodejs npm")
+	cli := DynalitePath()
+	if _, err := os.Stat(cli); err != nil {
+		d.t.Fatalf("testenv: dynalite not found at %s; install it with: npm install --prefix .deps dynalite@4.0.0 (or run `make deps`)", cli)
+	}
+	d.Process = start(d.t, "Dynalite listening", node, cli, "--port", fmt.Sprint(d.port), "--host", "127.0.0.1",
+		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+}
+
+// Context returns a context that ends with the test or after a minute.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,181 @@
+package unixsock
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/ddbcache/ddbcache/cache"
+	"github.com/tidwall/redcon"
+)
+
+// ddb runs a `DDB <subcommand> …` command.
+func (s *Server) ddb(conn redcon.Conn, args [][]byte) {
+	if len(args) < 2 {
+		conn.WriteError("ERR DDB needs a subcommand: GET, MGET, PUT, DEL, INVALIDATE, STATS or NAMESPACES")
+		return
+	}
+	var buf [16]byte
+	sub := lower(buf[:], args[1])
+	rest := args[2:]
+	switch sub {
+	case "get":
+		s.ddbGet(conn, rest)
+	case "mget":
+		s.ddbMGet(conn, rest)
+	case "put":
+		s.ddbPut(conn, rest)
+	case "del":
+		s.ddbDel(conn, rest)
+	case "invalidate":
+		s.ddbInvalidate(conn, rest)
+	case "stats":
+		s.ddbJSON(conn, "STATS", rest, s.engine.Stats())
+	case "namespaces":
+		s.ddbJSON(conn, "NAMESPACES", rest, s.engine.Namespaces())
+	default:
+		conn.WriteError(fmt.Sprintf("ERR unknown DDB subcommand '%s'; try GET, MGET, PUT, DEL, INVALIDATE, STATS or NAMESPACES", sanitize(string(args[1]))))
+	}
+}
+
+// oneKey parses `ns key [sortkey]`.
+func oneKey(args [][]byte) (string, cache.Key) {
+	k := cache.Key{Partition: string(args[1])}
+	if len(args) == 3 {
+		k.Sort = string(args[2])
+	}
+	return string(args[0]), k
+}
+
+func (s *Server) ddbGet(conn redcon.Conn, args [][]byte) {
+	if len(args) != 2 && len(args) != 3 {
+		conn.WriteError("ERR DDB GET takes 2 or 3 arguments: namespace, key [, sort key]")
+		return
+	}
+	ns, k := oneKey(args)
+	ctx, cancel := s.context()
+	defer cancel()
+	res, err := s.engine.Get(ctx, ns, k)
+	if err != nil {
+		conn.WriteError(errorReply(err))
+		return
+	}
+	if res.Value == nil {
+		conn.WriteNull()
+		return
+	}
+	conn.WriteBulk(res.Value)
+}
+
+// manyKeys parses the keys of MGET and INVALIDATE: one argument a key, or
+// key/sort-key pairs in a namespace with a sort key.
+func (s *Server) manyKeys(name, ns string, args [][]byte) ([]cache.Key, error) {
+	sorted, err := s.engine.HasSortKey(ns)
+	if err != nil {
+		return nil, err
+	}
+	if !sorted {
+		keys := make([]cache.Key, len(args))
+		for i, a := range args {
+			keys[i] = cache.Key{Partition: string(a)}
+		}
+		return keys, nil
+	}
+	if len(args)%2 != 0 {
+		return nil, fmt.Errorf("DDB %s on namespace '%s', which has a sort key, takes key/sort-key pairs", name, ns)
+	}
+	keys := make([]cache.Key, len(args)/2)
+	for i := range keys {
+		keys[i] = cache.Key{Partition: string(args[2*i]), Sort: string(args[2*i+1])}
+	}
+	return keys, nil
+}
+
+func (s *Server) ddbMGet(conn redcon.Conn, args [][]byte) {
+	if len(args) < 2 {
+		conn.WriteError("ERR DDB MGET takes a namespace and at least one key")
+		return
+	}
+	keys, err := s.manyKeys("MGET", string(args[0]), args[1:])
+	if err != nil {
+		conn.WriteError(errorReply(err))
+		return
+	}
+	ctx, cancel := s.context()
+	defer cancel()
+	results, err := s.engine.MGet(ctx, string(args[0]), keys)
+	if err != nil {
+		conn.WriteError(errorReply(err))
+		return
+	}
+	conn.WriteArray(len(results))
+	for _, r := range results {
+		if r.Value == nil {
+			conn.WriteNull()
+		} else {
+			conn.WriteBulk(r.Value)
+		}
+	}
+}
+
+func (s *Server) ddbPut(conn redcon.Conn, args [][]byte) {
+	if len(args) != 2 {
+		conn.WriteError("ERR DDB PUT takes 2 arguments: namespace, JSON item")
+		return
+	}
+	ctx, cancel := s.context()
+	defer cancel()
+	if err := s.engine.Put(ctx, string(args[0]), args[1]); err != nil {
+		conn.WriteError(errorReply(err))
+		return
+	}
+	conn.WriteString("OK")
+}
+
+func (s *Server) ddbDel(conn redcon.Conn, args [][]byte) {
+	if len(args) != 2 && len(args) != 3 {
+		conn.WriteError("ERR DDB DEL takes 2 or 3 arguments: namespace, key [, sort key]")
+		return
+	}
+	ns, k := oneKey(args)
+	ctx, cancel := s.context()
+	defer cancel()
+	existed, err := s.engine.Delete(ctx, ns, k)
+	if err != nil {
+		conn.WriteError(errorReply(err))
+		return
+	}
+	conn.WriteInt(boolInt(existed))
+}
+
+func (s *Server) ddbInvalidate(conn redcon.Conn, args [][]byte) {
+	if len(args) < 2 {
+		conn.WriteError("ERR DDB INVALIDATE takes a namespace and at least one key")
+		return
+	}
+	keys, err := s.manyKeys("INVALIDATE", string(args[0]), args[1:])
+	if err != nil {
+		conn.WriteError(errorReply(err))
+		return
+	}
+	ctx, cancel := s.context()
+	defer cancel()
+	n, err := s.engine.Invalidate(ctx, string(args[0]), keys)
+	if err != nil {
+		conn.WriteError(errorReply(err))
+		return
+	}
+	conn.WriteInt(n)
+}
+
+func (s *Server) ddbJSON(conn redcon.Conn, name string, args [][]byte, v any) {
+	if len(args) != 0 {
+		conn.WriteError("ERR DDB " + name + " takes no arguments")
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		conn.WriteError(errorReply(err))
+		return
+	}
+	conn.WriteBulk(b)
+}
