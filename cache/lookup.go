@@ -81,7 +81,6 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 			return e.degradedGet(ctx, ns, k)
 		}
 	}
-	st.misses.Add(1)
 	return e.fill(ctx, c, ns, k, vk)
 }
 
@@ -104,11 +103,21 @@ func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, k Ke
 	})
 	select {
 	case r := <-ch:
+		st := e.stats.ns[ns.Name]
 		if r.Err != nil {
-			e.stats.ns[ns.Name].errors.Add(1)
+			st.errors.Add(1)
 			return Result{}, r.Err
 		}
-		return r.Val.(Result), nil
+		res := r.Val.(Result)
+		switch res.Source {
+		case SourceRedis:
+			st.hitsRedis.Add(1)
+		case SourceNegative:
+			st.negativeHits.Add(1)
+		default:
+			st.misses.Add(1)
+		}
+		return res, nil
 	case <-ctx.Done():
 		e.stats.ns[ns.Name].errors.Add(1)
 		return Result{}, fmt.Errorf("cache: lookup of %s: %w", vk, ctx.Err())
@@ -116,12 +125,22 @@ func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, k Ke
 }
 
 // load is the body of one fill: read DynamoDB, store the answer in Redis.
+//
+// It first reads Redis again, bypassing the local cache: a caller can see
+// a miss, then lose the race to join the flight that fills the key (the
+// flight ends between its GET and its DoChan) and start a flight of its
+// own. That flight finds the value the previous one stored instead of
+// reading DynamoDB a second time (groupcache's Group.load does the same).
+//
 // A key written a moment ago is read with ConsistentRead, since an
 // eventually consistent read right after a write may return the old item.
 func (e *Engine) load(c rueidis.Client, ns *namespace, k Key, vk string) (Result, error) {
 	ctx, cancel := e.loadContext()
 	defer cancel()
 	st := e.stats.ns[ns.Name]
+	if r, ok := e.recheck(ctx, c, ns, vk); ok {
+		return r, nil
+	}
 	st.dynamoReads.Add(1)
 	doc, err := e.opts.Loader.Get(ctx, ns.Table, ns.dynamoKey(k), e.bypass.marked(vk))
 	if err != nil {
@@ -132,6 +151,18 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, k Key, vk string) (Result
 	}
 	e.store(ctx, c, ns, vk, doc)
 	return Result{Value: doc, Source: SourceDynamo}, nil
+}
+
+// recheck reads vk and its negative entry straight from Redis.
+func (e *Engine) recheck(ctx context.Context, c rueidis.Client, ns *namespace, vk string) (Result, bool) {
+	res := c.DoMulti(ctx, c.B().Get().Key(vk).Build(), c.B().Exists().Key(negKey(vk)).Build())
+	if v, err := res[0].AsBytes(); err == nil {
+		return Result{Value: v, Source: SourceRedis}, true
+	}
+	if n, err := res[1].AsInt64(); err == nil && n == 1 && ns.NegativeTTL > 0 {
+		return Result{Source: SourceNegative}, true
+	}
+	return Result{}, false
 }
 
 // staleCopy returns the stale-if-error copy of vk, if the namespace keeps one.
@@ -148,20 +179,17 @@ func (e *Engine) staleCopy(ctx context.Context, c rueidis.Client, ns *namespace,
 }
 
 // store writes what DynamoDB said about vk: the value (and its stale copy),
-// or a negative entry when doc is nil. The keys are marked as written so
-// that this daemon's next reads see them even before Redis's tracking push
-// has evicted the local "nil" it may hold.
+// or a negative entry when doc is nil. Until Redis's tracking push evicts
+// the local "nil" this daemon may hold for vk, a lookup may miss again;
+// its fill then finds the value in recheck, without reading DynamoDB.
 func (e *Engine) store(ctx context.Context, c rueidis.Client, ns *namespace, vk string, doc []byte) {
 	var cmds rueidis.Commands
 	if doc == nil {
 		if ns.NegativeTTL <= 0 {
 			return
 		}
-		nk := negKey(vk)
-		e.bypass.mark(nk)
-		cmds = append(cmds, c.B().Set().Key(nk).Value("1").Px(ns.NegativeTTL).Build())
+		cmds = append(cmds, c.B().Set().Key(negKey(vk)).Value("1").Px(ns.NegativeTTL).Build())
 	} else {
-		e.bypass.mark(vk)
 		cmds = append(cmds, c.B().Set().Key(vk).Value(rueidis.BinaryString(doc)).Px(ns.ttl()).Build())
 		if ns.StaleIfError > 0 {
 			cmds = append(cmds, c.B().Set().Key(staleKey(vk)).Value(rueidis.BinaryString(doc)).

@@ -76,6 +76,10 @@ func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}) (*re
 		CacheSizeEachConn: opts.ClientCacheMB << 20,
 		DisableCache:      opts.DisableClientCache,
 		ConnWriteTimeout:  opts.CommandTimeout,
+		// rueidis retries read-only commands on network errors until the
+		// context ends; a lookup has a better fallback (DynamoDB), so it
+		// fails fast instead.
+		DisableRetry: true,
 	}
 	copt.Dialer.Timeout = opts.DialTimeout
 	r := &redisConn{done: make(chan struct{})}

@@ -1,0 +1,52 @@
+# ddbcache — build, check and try out the daemon.
+#
+#   make            build bin/ddbcache
+#   make deps       install redis-server, node, Perl modules and dynalite (scripts/deps.sh)
+#   make vet        go vet + gofmt check
+#   make test       deps, build, vet, Go tests with -race, then the Perl suite (prove -r t/)
+#   make demo       start redis, dynalite and the daemon under .demo/ and show a lookup
+#   make demo-stop  stop the demo's servers
+#   make bench      Go benchmarks
+#   make clean      remove bin/ and .demo/
+
+# CI runs with a minimal environment: make sure the Go toolchain is found.
+export PATH := /usr/local/go/bin:$(or $(PATH),/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
+
+GO      ?= go
+BIN     := bin/ddbcache
+PKG     := ./cmd/ddbcache
+
+.DEFAULT_GOAL := build
+.PHONY: build deps vet test demo demo-stop bench clean
+
+build:
+	$(GO) build -o $(BIN) $(PKG)
+
+deps:
+	bash scripts/deps.sh
+
+vet:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...)); \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt: these files need formatting (run gofmt -w):"; \
+		echo "$$unformatted"; \
+		exit 1; \
+	fi
+
+test: deps build vet
+	$(GO) test -race -count=1 ./...
+	prove -r t/
+
+demo: deps build
+	bash scripts/demo.sh
+
+demo-stop:
+	bash scripts/demo.sh stop
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	-bash scripts/demo.sh stop
+	rm -rf bin .demo
