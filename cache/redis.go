@@ -179,7 +179,7 @@ func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readO
 	}
 	res := c.Do(ctx, cmd)
 	msg, err = res.ToMessage()
-	if _, isReply := rueidis.IsRedisErr(err); err != nil && !isReply {
+	if _, isReply := rueidis.IsRedisErr(err); err != nil && !isReply && !rueidis.IsRedisNil(err) {
 		return msg, fmt.Errorf("%w: %v", ErrRedis, err)
 	}
 	return msg, nil
@@ -195,7 +195,7 @@ func (e *Engine) cachedGet(ctx context.Context, c rueidis.Client, key string) (r
 		res = c.DoCache(ctx, c.B().Get().Key(key).Cache(), DefaultTTL)
 	}
 	msg, err := res.ToMessage()
-	if _, isReply := rueidis.IsRedisErr(err); err != nil && !isReply {
+	if _, isReply := rueidis.IsRedisErr(err); err != nil && !isReply && !rueidis.IsRedisNil(err) {
 		return msg, fmt.Errorf("%w: %v", ErrRedis, err)
 	}
 	return msg, nil

@@ -104,12 +104,17 @@ func (e *Engine) invalidate(ctx context.Context, ns *namespace, keys []Key) (int
 // keyOf checks that doc is a JSON object and extracts the namespace's key
 // attributes from it as text (strings unquoted, numbers as written).
 func (ns *namespace) keyOf(doc []byte) (Key, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(doc, &fields); err != nil {
+	if !json.Valid(doc) {
+		var v any
+		err := json.Unmarshal(doc, &v)
 		return Key{}, fmt.Errorf("%w: malformed JSON: %v", ErrBadItem, err)
 	}
-	if fields == nil {
+	var fields map[string]json.RawMessage
+	if trimmed := bytes.TrimLeft(doc, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
 		return Key{}, fmt.Errorf("%w: item must be a JSON object", ErrBadItem)
+	}
+	if err := json.Unmarshal(doc, &fields); err != nil {
+		return Key{}, fmt.Errorf("%w: malformed JSON: %v", ErrBadItem, err)
 	}
 	text := func(attr string) (string, error) {
 		raw, ok := fields[attr]

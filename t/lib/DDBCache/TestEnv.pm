@@ -11,11 +11,11 @@ use File::Spec;
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Socket::INET;
-use IO::Socket::UNIX;
 use JSON::PP;
 use POSIX qw(WNOHANG _exit);
-use Scalar::Util qw(blessed);
 use Time::HiRes qw(sleep time);
+
+use DDBCache::TestEnv::Conn;
 
 our $VERSION = '0.01';
 
@@ -483,138 +483,6 @@ sub _tail {
     return join('', map { "    $_\n" } @l) || "    (empty)\n";
 }
 
-package DDBCache::TestEnv::Error;
-
-use strict;
-use warnings;
-use overload '""' => sub { $_[0]{message} }, 'bool' => sub { 1 }, fallback => 1;
-
-sub new     { my ($class, $message) = @_; return bless { message => $message }, $class }
-sub message { return $_[0]{message} }
-
-package DDBCache::TestEnv::Conn;
-
-use strict;
-use warnings;
-
-use Carp qw(croak);
-use IO::Select;
-use IO::Socket::INET;
-use IO::Socket::UNIX;
-
-sub new {
-    my ($class, %opts) = @_;
-    my $timeout = $opts{timeout} // 10;
-    my ($sock, $where);
-    if (defined $opts{path}) {
-        $where = $opts{path};
-        $sock = IO::Socket::UNIX->new(Type => IO::Socket::UNIX::SOCK_STREAM(), Peer => $opts{path}, Timeout => $timeout);
-    } else {
-        $where = "$opts{host}:$opts{port}";
-        $sock = IO::Socket::INET->new(PeerAddr => $opts{host}, PeerPort => $opts{port}, Proto => 'tcp',
-            Timeout => $timeout);
-    }
-    croak "DDBCache::TestEnv::Conn: connect to $where: " . ($@ || $!) unless $sock;
-    binmode $sock;
-    return bless { sock => $sock, buf => '', timeout => $timeout, where => $where }, $class;
-}
-
-sub cmd {
-    my ($self, @args) = @_;
-    $self->send_command(@args);
-    my $reply = $self->read_reply;
-    die $reply if _is_error($reply);
-    return $reply;
-}
-
-sub err {
-    my ($self, @args) = @_;
-    $self->send_command(@args);
-    my $reply = $self->read_reply;
-    return _is_error($reply) ? $reply->message : undef;
-}
-
-sub send_command {
-    my ($self, @args) = @_;
-    my $out = '*' . @args . "\r\n";
-    for my $a (@args) {
-        croak 'DDBCache::TestEnv::Conn: undefined command argument' unless defined $a;
-        my $bytes = "$a";
-        utf8::downgrade($bytes, 1)
-            or croak "DDBCache::TestEnv::Conn: argument has wide characters; encode it to UTF-8 bytes first";
-        $out .= '$' . length($bytes) . "\r\n$bytes\r\n";
-    }
-    $self->write_raw($out);
-    return;
-}
-
-sub write_raw {
-    my ($self, $bytes) = @_;
-    local $SIG{PIPE} = 'IGNORE';
-    while (length $bytes) {
-        my $n = syswrite($self->{sock}, $bytes);
-        croak "DDBCache::TestEnv::Conn: write to $self->{where}: $!" unless defined $n;
-        substr($bytes, 0, $n, '');
-    }
-    return;
-}
-
-sub read_reply {
-    my ($self) = @_;
-    my $line = $self->_line;
-    my $type = substr($line, 0, 1, '');
-    return $line                                   if $type eq '+';
-    return DDBCache::TestEnv::Error->new($line)    if $type eq '-';
-    return 0 + $line                               if $type eq ':';
-    if ($type eq '$') {
-        return undef if $line == -1;               ## no critic (ProhibitExplicitReturnUndef)
-        my $data = $self->_bytes($line + 2);
-        croak "DDBCache::TestEnv::Conn: protocol error: bulk string not followed by CRLF"
-            unless substr($data, -2, 2, '') eq "\r\n";
-        return $data;
-    }
-    if ($type eq '*') {
-        return undef if $line == -1;               ## no critic (ProhibitExplicitReturnUndef)
-        return [map { $self->read_reply } 1 .. $line];
-    }
-    croak "DDBCache::TestEnv::Conn: protocol error: unexpected reply line '$type$line'";
-}
-
-sub close {    ## no critic (ProhibitBuiltinHomonyms, ProhibitAmbiguousNames)
-    my ($self) = @_;
-    CORE::close($self->{sock}) if $self->{sock};
-    delete $self->{sock};
-    return;
-}
-
-sub _is_error { return Scalar::Util::blessed($_[0]) && $_[0]->isa('DDBCache::TestEnv::Error') }
-
-sub _line {
-    my ($self) = @_;
-    while (1) {
-        my $i = index($self->{buf}, "\r\n");
-        return substr($self->{buf}, 0, $i + 2, '') =~ s/\r\n\z//r if $i >= 0;
-        $self->_fill;
-    }
-}
-
-sub _bytes {
-    my ($self, $n) = @_;
-    $self->_fill while length($self->{buf}) < $n;
-    return substr($self->{buf}, 0, $n, '');
-}
-
-sub _fill {
-    my ($self) = @_;
-    my $sock = $self->{sock} or croak "DDBCache::TestEnv::Conn: connection to $self->{where} is closed";
-    IO::Select->new($sock)->can_read($self->{timeout})
-        or croak "DDBCache::TestEnv::Conn: no reply from $self->{where} within $self->{timeout}s";
-    my $n = sysread($sock, $self->{buf}, 65536, length $self->{buf});
-    croak "DDBCache::TestEnv::Conn: read from $self->{where}: $!" unless defined $n;
-    croak "DDBCache::TestEnv::Conn: $self->{where} closed the connection" if $n == 0;
-    return;
-}
-
 1;
 
 __END__
@@ -708,7 +576,7 @@ The daemon's log so far, as text.
 
 =item connect(%opts)
 
-A new L</DDBCache::TestEnv::Conn> to the daemon's Unix socket. C<timeout>
+A new L<DDBCache::TestEnv::Conn> to the daemon's Unix socket. C<timeout>
 (seconds, default 10) bounds connecting and waiting for each reply.
 
 =item redis_cmd(@args)
@@ -752,43 +620,6 @@ A function: a loopback TCP port that was free a moment ago.
 
 =back
 
-=head1 DDBCache::TestEnv::Conn
-
-A small RESP2 client over a Unix socket or TCP. Arguments are sent as bulk
-strings and must be byte strings: encode text to UTF-8 first (a wide
-character croaks). Replies are decoded as: simple string and bulk string -
-the string (bytes); integer - a number; nil bulk or nil array - undef;
-array - an array reference (error elements inside arrays are
-C<DDBCache::TestEnv::Error> objects).
-
-=over
-
-=item cmd(@args)
-
-Sends one command and returns its reply. An error reply dies with a
-C<DDBCache::TestEnv::Error> object, which stringifies to the error text
-(C<ERR unknown namespace 'x'>), so C<< eval { $c->cmd(...) }; like($@, qr/.../) >> works.
-
-=item err(@args)
-
-Sends one command and returns the text of its error reply, or undef when the
-reply was not an error.
-
-=item send_command(@args), read_reply
-
-The two halves of C<cmd>, for pipelining; C<read_reply> returns an error
-reply as a C<DDBCache::TestEnv::Error> object instead of dying.
-
-=item write_raw($bytes)
-
-Writes bytes as they are, for protocol-level tests.
-
-=item close
-
-Closes the connection.
-
-=back
-
 =head1 ERRORS
 
 C<new> dies (it does not skip) when redis-server, node, dynalite or the
@@ -799,6 +630,6 @@ message naming the peer.
 
 =head1 SEE ALSO
 
-F<DESIGN.md> (the RESP protocol), F<internal/testenv> (the same helper for Go tests).
+L<DDBCache::TestEnv::Conn> (the RESP client), F<DESIGN.md> (the RESP protocol), F<internal/testenv> (the same helper for Go tests).
 
 =cut
