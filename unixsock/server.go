@@ -54,7 +54,7 @@ type Server struct {
 	opts    Options
 	engine  *cache.Engine
 	log     *slog.Logger
-	servers []*redcon.Server
+	servers []*redcon.Server // one per listener, made in Listen
 	lns     []net.Listener
 	conns   atomic.Int64 // open client connections
 	wg      sync.WaitGroup
@@ -93,6 +93,9 @@ func Listen(engine *cache.Engine, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("unixsock: listen on %s: %w", opts.TCP, err)
 		}
 		s.lns = append(s.lns, ln)
+	}
+	for _, ln := range s.lns {
+		s.servers = append(s.servers, redcon.NewServerNetwork(ln.Addr().Network(), ln.Addr().String(), s.handle, s.accept, s.closed))
 	}
 	return s, nil
 }
@@ -138,14 +141,12 @@ func (s *Server) Addrs() []net.Addr {
 // listener other than its closing.
 func (s *Server) Serve() error {
 	errs := make(chan error, len(s.lns))
-	for _, ln := range s.lns {
-		srv := redcon.NewServerNetwork(ln.Addr().Network(), ln.Addr().String(), s.handle, s.accept, s.closed)
-		s.servers = append(s.servers, srv)
+	for i, ln := range s.lns {
 		s.wg.Add(1)
-		go func(ln net.Listener) {
+		go func(srv *redcon.Server, ln net.Listener) {
 			defer s.wg.Done()
 			errs <- srv.Serve(ln)
-		}(ln)
+		}(s.servers[i], ln)
 	}
 	s.wg.Wait()
 	close(errs)
@@ -157,12 +158,13 @@ func (s *Server) Serve() error {
 	return nil
 }
 
-// Close stops accepting, closes client connections and removes the socket file.
+// Close stops accepting, closes client connections and removes the socket
+// file. Closing the listeners ends Serve even if it has not started yet.
 func (s *Server) Close() error {
-	for _, srv := range s.servers {
-		srv.Close()
-	}
 	s.closeListeners()
+	for _, srv := range s.servers {
+		_ = srv.Close()
+	}
 	return nil
 }
 
