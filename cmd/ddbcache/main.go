@@ -11,7 +11,18 @@ import (
 )
 
 func main() {
-	app := &cli.App{
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "ddbcache: %s\n", oneLine(err.Error()))
+		if ec, ok := err.(cli.ExitCoder); ok {
+			os.Exit(ec.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
+
+// newApp returns the command-line application.
+func newApp() *cli.App {
+	return &cli.App{
 		Name:  "ddbcache",
 		Usage: "cache-aside DynamoDB lookups for Perl apps, over a RESP Unix socket and FastCGI",
 		Flags: globalFlags(),
@@ -22,9 +33,7 @@ func main() {
 			invalidateCommand(),
 			statsCommand(),
 		},
-	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "ddbcache: %s\n", oneLine(err.Error()))
-		os.Exit(1)
+		// Errors are printed once, by main, on one line.
+		ExitErrHandler: func(*cli.Context, error) {},
 	}
 }
