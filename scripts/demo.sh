@@ -253,14 +253,17 @@ say "ddbcache ready on ${sock#"$root"/}"
 
 # ---------------------------------------------------------------- the show
 
-step "seeding ten profiles with DDB PUT (writes DynamoDB, invalidates the cache)"
-for n in $(seq 1 10); do
-	out=$(cli DDB PUT profile "{\"user_id\":\"$n\",\"name\":\"User $n\",\"email\":\"user$n@example.com\",\"plan\":\"free\"}")
-	[ "$out" = OK ] || fail "DDB PUT profile $n: $out"
+step "seeding ten profiles: nine straight into DynamoDB (existing data), one with DDB PUT"
+for n in $(seq 1 9); do
+	ddb PutItem "{\"TableName\":\"users\",\"Item\":{\"user_id\":{\"S\":\"$n\"},\"name\":{\"S\":\"User $n\"},\"email\":{\"S\":\"user$n@example.com\"},\"plan\":{\"S\":\"free\"}}}" >/dev/null ||
+		fail "PutItem profile $n"
 done
-say "10 x OK"
+out=$(cli DDB PUT profile '{"user_id":"10","name":"User 10","email":"user10@example.com","plan":"pro"}')
+[ "$out" = OK ] || fail "DDB PUT profile 10: $out"
+say "9 x PutItem, DDB PUT profile 10: $out"
 
-step "looking profile 1 up twice"
+step "looking profile 1 up three times"
+lookup 1
 lookup 1
 lookup 1
 
