@@ -209,13 +209,11 @@ func (e *Engine) store(ctx context.Context, c rueidis.Client, ns *namespace, vk 
 // not turn into a flood of DynamoDB reads.
 func (e *Engine) degradedGet(ctx context.Context, ns *namespace, k Key) (Result, error) {
 	st := e.stats.ns[ns.Name]
-	select {
-	case e.degraded <- struct{}{}:
-		defer func() { <-e.degraded }()
-	case <-ctx.Done():
-		st.errors.Add(1)
-		return Result{}, fmt.Errorf("%w: and DynamoDB reads are saturated: %w", ErrRedis, ctx.Err())
+	release, err := e.acquireDegraded(ctx, st)
+	if err != nil {
+		return Result{}, err
 	}
+	defer release()
 	e.stats.degradedReads.Add(1)
 	st.dynamoReads.Add(1)
 	lctx, cancel := e.loadContext()
@@ -226,4 +224,16 @@ func (e *Engine) degradedGet(ctx context.Context, ns *namespace, k Key) (Result,
 		return Result{}, fmt.Errorf("%w: %v (and Redis is unavailable)", ErrLoad, err)
 	}
 	return Result{Value: doc, Source: SourceDegraded}, nil
+}
+
+// acquireDegraded takes one of the Options.DegradedConcurrency slots for a
+// DynamoDB read made because Redis failed, waiting until ctx ends.
+func (e *Engine) acquireDegraded(ctx context.Context, st *nsCounters) (release func(), err error) {
+	select {
+	case e.degraded <- struct{}{}:
+		return func() { <-e.degraded }, nil
+	case <-ctx.Done():
+		st.errors.Add(1)
+		return nil, fmt.Errorf("%w: and DynamoDB reads are saturated: %w", ErrRedis, ctx.Err())
+	}
 }

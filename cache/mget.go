@@ -143,13 +143,11 @@ func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) 
 // BatchGetItem, while Redis fails.
 func (e *Engine) degradedMGet(ctx context.Context, ns *namespace, keys []Key, idx []int, out []Result) ([]Result, error) {
 	st := e.stats.ns[ns.Name]
-	select {
-	case e.degraded <- struct{}{}:
-		defer func() { <-e.degraded }()
-	case <-ctx.Done():
-		st.errors.Add(1)
-		return nil, fmt.Errorf("%w: and DynamoDB reads are saturated: %w", ErrRedis, ctx.Err())
+	release, err := e.acquireDegraded(ctx, st)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	e.stats.degradedReads.Add(int64(len(idx)))
 	st.dynamoReads.Add(1)
 	lctx, cancel := e.loadContext()
