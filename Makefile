@@ -2,7 +2,7 @@
 #
 #   make            build bin/ddbcache
 #   make deps       install redis-server, node, Perl modules and dynalite (scripts/deps.sh)
-#   make vet        go vet + gofmt check
+#   make vet        go vet, gofmt check, perlcritic (default severity) on the Perl code
 #   make test       deps, build, vet, Go tests with -race, then the Perl suite (prove -r t/)
 #   make demo       start redis, dynalite and the daemon under .demo/ and show a lookup
 #   make demo-stop  stop the demo's servers
@@ -33,6 +33,7 @@ vet:
 		echo "$$unformatted"; \
 		exit 1; \
 	fi
+	perlcritic --quiet t/
 
 test: deps build vet
 	$(GO) test -race -count=1 ./...

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redis/rueidis"
 )
@@ -40,6 +41,9 @@ type Result struct {
 	// share memory with the client-side cache: never modify it.
 	Value  []byte
 	Source Source
+	// TTL is how long the answer stays fresh in the cache, when known
+	// (0 when not: a value read around the local cache, or a degraded read).
+	TTL time.Duration
 }
 
 // Get looks one item up: client-side cache, then Redis, then the negative
@@ -61,12 +65,13 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 	vk := ns.redisKey(k)
 	res := e.read(ctx, c, vk)
 	if v, err := res.AsBytes(); err == nil {
+		ttl := time.Duration(res.CachePTTL()) * time.Millisecond
 		if res.IsCacheHit() {
 			st.hitsLocal.Add(1)
-			return Result{Value: v, Source: SourceLocal}, nil
+			return Result{Value: v, Source: SourceLocal, TTL: ttl}, nil
 		}
 		st.hitsRedis.Add(1)
-		return Result{Value: v, Source: SourceRedis}, nil
+		return Result{Value: v, Source: SourceRedis, TTL: max(ttl, 0)}, nil
 	} else if !rueidis.IsRedisNil(err) {
 		e.stats.redisErrors.Add(1)
 		return e.degradedGet(ctx, ns, k)
@@ -75,7 +80,7 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 		res := e.read(ctx, c, negKey(vk))
 		if err := res.Error(); err == nil {
 			st.negativeHits.Add(1)
-			return Result{Source: SourceNegative}, nil
+			return Result{Source: SourceNegative, TTL: max(time.Duration(res.CachePTTL())*time.Millisecond, 0)}, nil
 		} else if !rueidis.IsRedisNil(err) {
 			e.stats.redisErrors.Add(1)
 			return e.degradedGet(ctx, ns, k)
@@ -149,8 +154,8 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, k Key, vk string) (Result
 		}
 		return Result{}, fmt.Errorf("%w: %v", ErrLoad, err)
 	}
-	e.store(ctx, c, ns, vk, doc)
-	return Result{Value: doc, Source: SourceDynamo}, nil
+	ttl := e.store(ctx, c, ns, vk, doc)
+	return Result{Value: doc, Source: SourceDynamo, TTL: ttl}, nil
 }
 
 // recheck reads vk and its negative entry straight from Redis.
@@ -182,15 +187,20 @@ func (e *Engine) staleCopy(ctx context.Context, c rueidis.Client, ns *namespace,
 // or a negative entry when doc is nil. Until Redis's tracking push evicts
 // the local "nil" this daemon may hold for vk, a lookup may miss again;
 // its fill then finds the value in recheck, without reading DynamoDB.
-func (e *Engine) store(ctx context.Context, c rueidis.Client, ns *namespace, vk string, doc []byte) {
+//
+// It returns the TTL the entry was stored with.
+func (e *Engine) store(ctx context.Context, c rueidis.Client, ns *namespace, vk string, doc []byte) time.Duration {
 	var cmds rueidis.Commands
+	var ttl time.Duration
 	if doc == nil {
 		if ns.NegativeTTL <= 0 {
-			return
+			return 0
 		}
-		cmds = append(cmds, c.B().Set().Key(negKey(vk)).Value("1").Px(ns.NegativeTTL).Build())
+		ttl = ns.NegativeTTL
+		cmds = append(cmds, c.B().Set().Key(negKey(vk)).Value("1").Px(ttl).Build())
 	} else {
-		cmds = append(cmds, c.B().Set().Key(vk).Value(rueidis.BinaryString(doc)).Px(ns.ttl()).Build())
+		ttl = ns.ttl()
+		cmds = append(cmds, c.B().Set().Key(vk).Value(rueidis.BinaryString(doc)).Px(ttl).Build())
 		if ns.StaleIfError > 0 {
 			cmds = append(cmds, c.B().Set().Key(staleKey(vk)).Value(rueidis.BinaryString(doc)).
 				Px(ns.TTL+ns.StaleIfError).Build())
@@ -202,6 +212,7 @@ func (e *Engine) store(ctx context.Context, c rueidis.Client, ns *namespace, vk 
 			e.log.Warn("cache fill not stored in Redis", "key", vk, "err", err)
 		}
 	}
+	return ttl
 }
 
 // degradedGet reads DynamoDB directly while Redis fails, at most

@@ -103,8 +103,8 @@ func (e *Engine) fillMany(ctx context.Context, c rueidis.Client, ns *namespace, 
 		return nil
 	}
 	for j, i := range missed {
-		e.store(lctx, c, ns, vks[i], docs[j])
-		out[i] = Result{Value: docs[j], Source: SourceDynamo}
+		ttl := e.store(lctx, c, ns, vks[i], docs[j])
+		out[i] = Result{Value: docs[j], Source: SourceDynamo, TTL: ttl}
 	}
 	return nil
 }

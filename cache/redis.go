@@ -139,6 +139,27 @@ func (e *Engine) Connected(ctx context.Context) bool {
 	return c.Do(ctx, c.B().Ping().Build()).Error() == nil
 }
 
+// Pinger is implemented by loaders that can check their backend is up;
+// dynamo.Client does.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Health says which backends answer.
+type Health struct {
+	Redis    bool `json:"redis"`
+	DynamoDB bool `json:"dynamodb"`
+}
+
+// Health checks Redis and, when the loader is a Pinger, DynamoDB, within ctx.
+func (e *Engine) Health(ctx context.Context) Health {
+	h := Health{Redis: e.Connected(ctx), DynamoDB: true}
+	if p, ok := e.opts.Loader.(Pinger); ok {
+		h.DynamoDB = p.Ping(ctx) == nil
+	}
+	return h
+}
+
 // Forward runs a client's Redis command through the engine's pooled,
 // auto-pipelined connections. keyPos lists the indexes of args that are
 // keys, so that Redis Cluster routes the command; readOnly commands may be

@@ -3,7 +3,7 @@
 #
 #   Debian packages: redis-server, redis-tools, nodejs, npm, curl, and the Perl
 #                    modules the integration suite uses (Redis, Redis::Fast,
-#                    Cpanel::JSON::XS);
+#                    Cpanel::JSON::XS) and perlcritic;
 #   npm package:     dynalite@4.0.0 (a DynamoDB-compatible server) under .deps/.
 #
 # Idempotent: each piece is checked first (command -v / dpkg -s), and apt-get
@@ -53,6 +53,7 @@ curl                    command -v curl
 libredis-perl           perl -MRedis -e1
 libredis-fast-perl      perl -MRedis::Fast -e1
 libcpanel-json-xs-perl  perl -MCpanel::JSON::XS -e1
+libperl-critic-perl     command -v perlcritic
 EOF
 
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -69,6 +70,11 @@ if [ -f "$cli" ]; then
 else
 	say "installing npm package dynalite@$DYNALITE_VERSION into .deps/"
 	mkdir -p .deps
+	# Node ships its own CA list; a machine whose traffic passes a TLS proxy
+	# trusts that proxy through the system bundle, so let npm use it too.
+	if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+		export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+	fi
 	npm install --prefix .deps --no-audit --no-fund --loglevel=error "dynalite@$DYNALITE_VERSION"
 	if [ ! -f "$cli" ]; then
 		say "npm finished but $cli is missing" >&2
