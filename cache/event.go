@@ -1,0 +1,116 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrBadEvent means a stream event is not the JSON that AWS Lambda receives
+// from a DynamoDB stream.
+var ErrBadEvent = errors.New("cache: bad stream event")
+
+// streamEvent is the part of a Lambda DynamoDB-stream event that matters:
+// which table changed and the keys of the changed items.
+type streamEvent struct {
+	Records []struct {
+		EventName      string `json:"eventName"`
+		EventSourceARN string `json:"eventSourceARN"`
+		DynamoDB       struct {
+			Keys map[string]map[string]json.RawMessage `json:"Keys"`
+		} `json:"dynamodb"`
+	} `json:"Records"`
+}
+
+// InvalidateEvent invalidates the items named by a DynamoDB Streams event
+// as AWS Lambda receives it ({"Records":[{"eventName":"MODIFY",
+// "eventSourceARN":"arn:…:table/users/stream/…","dynamodb":{"Keys":{…}}}]}),
+// in every namespace on the record's table. It returns how many cache
+// entries were dropped. A malformed event changes nothing and returns
+// ErrBadEvent.
+func (e *Engine) InvalidateEvent(ctx context.Context, body []byte) (int, error) {
+	var ev streamEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadEvent, err)
+	}
+	if ev.Records == nil {
+		return 0, fmt.Errorf("%w: no Records", ErrBadEvent)
+	}
+	type target struct {
+		ns   *namespace
+		keys []Key
+	}
+	var targets []target
+	for i, r := range ev.Records {
+		switch r.EventName {
+		case "INSERT", "MODIFY", "REMOVE":
+		default:
+			return 0, fmt.Errorf("%w: record %d: eventName %q is not INSERT, MODIFY or REMOVE", ErrBadEvent, i, r.EventName)
+		}
+		table, err := tableOfARN(r.EventSourceARN)
+		if err != nil {
+			return 0, fmt.Errorf("%w: record %d: %v", ErrBadEvent, i, err)
+		}
+		keys, err := streamKeys(r.DynamoDB.Keys)
+		if err != nil {
+			return 0, fmt.Errorf("%w: record %d: %v", ErrBadEvent, i, err)
+		}
+		for _, ns := range e.ns {
+			if ns.Table != table {
+				continue
+			}
+			k, ok := keys[ns.PartitionKey], true
+			key := Key{Partition: k}
+			if ns.SortKey != "" {
+				key.Sort, ok = keys[ns.SortKey]
+			}
+			if k == "" || !ok || ns.check(key) != nil {
+				return 0, fmt.Errorf("%w: record %d: keys %v do not fit namespace '%s'", ErrBadEvent, i, keys, ns.Name)
+			}
+			targets = append(targets, target{ns: ns, keys: []Key{key}})
+		}
+	}
+	dropped := 0
+	for _, t := range targets {
+		n, err := e.invalidate(ctx, t.ns, t.keys)
+		dropped += n
+		if err != nil {
+			return dropped, err
+		}
+	}
+	return dropped, nil
+}
+
+// tableOfARN returns the table name of a stream or table ARN:
+// arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-01-01T00:00:00.000.
+func tableOfARN(arn string) (string, error) {
+	_, rest, ok := strings.Cut(arn, ":table/")
+	if !ok || rest == "" {
+		return "", fmt.Errorf("eventSourceARN %q names no table", arn)
+	}
+	table, _, _ := strings.Cut(rest, "/")
+	return table, nil
+}
+
+// streamKeys converts DynamoDB-typed keys ({"user_id":{"S":"42"}}) to text.
+func streamKeys(keys map[string]map[string]json.RawMessage) (map[string]string, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("no dynamodb.Keys")
+	}
+	out := make(map[string]string, len(keys))
+	for name, typed := range keys {
+		if len(typed) != 1 {
+			return nil, fmt.Errorf("key %q: want one type (S, N or B)", name)
+		}
+		for typ, raw := range typed {
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil || (typ != "S" && typ != "N" && typ != "B") {
+				return nil, fmt.Errorf("key %q: want a string of type S, N or B", name)
+			}
+			out[name] = v
+		}
+	}
+	return out, nil
+}
