@@ -54,7 +54,7 @@ var (
 // BatchGet returns nil at the places of such items.
 type Loader interface {
 	Get(ctx context.Context, table string, key map[string]string, consistent bool) ([]byte, error)
-	BatchGet(ctx context.Context, table string, keys []map[string]string) ([][]byte, error)
+	BatchGet(ctx context.Context, table string, keys []map[string]string, consistent bool) ([][]byte, error)
 	Put(ctx context.Context, table string, item []byte) error
 	Delete(ctx context.Context, table string, key map[string]string) (bool, error)
 }
@@ -78,6 +78,15 @@ type Options struct {
 	// WriteBypass is how long written keys bypass the local cache; 0 means
 	// DefaultWriteBypass.
 	WriteBypass time.Duration
+	// LeaseTTL bounds how long a fill holds a key's lease; 0 means
+	// DefaultLeaseTTL. It must exceed LoadTimeout.
+	LeaseTTL time.Duration
+	// LeaseWait is how long a lookup waits for another daemon's fill before
+	// reading DynamoDB itself; 0 means DefaultLeaseWait.
+	LeaseWait time.Duration
+	// ConsistentWindow is how long after an invalidation fills use
+	// ConsistentRead; 0 means DefaultConsistentWindow.
+	ConsistentWindow time.Duration
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -93,6 +102,10 @@ type Engine struct {
 	degraded chan struct{}
 	bypass   *writeMarks
 	stats    *counters
+	tokens   *tokens // lease tokens
+	// afterLoad, when set (by tests), runs between a leased fill's DynamoDB
+	// read and its store: the window in which a stale set can happen.
+	afterLoad func(ns string, k Key)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -117,6 +130,18 @@ func New(opts Options) (*Engine, error) {
 	if opts.WriteBypass == 0 {
 		opts.WriteBypass = DefaultWriteBypass
 	}
+	if opts.LeaseTTL == 0 {
+		opts.LeaseTTL = max(DefaultLeaseTTL, opts.LoadTimeout+time.Second)
+	}
+	if opts.LeaseWait == 0 {
+		opts.LeaseWait = DefaultLeaseWait
+	}
+	if opts.ConsistentWindow == 0 {
+		opts.ConsistentWindow = DefaultConsistentWindow
+	}
+	if opts.LeaseTTL <= opts.LoadTimeout {
+		return nil, fmt.Errorf("cache: LeaseTTL (%s) must exceed LoadTimeout (%s)", opts.LeaseTTL, opts.LoadTimeout)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -126,6 +151,7 @@ func New(opts Options) (*Engine, error) {
 		ns:       map[string]*namespace{},
 		degraded: make(chan struct{}, opts.DegradedConcurrency),
 		bypass:   newWriteMarks(opts.WriteBypass),
+		tokens:   newTokens(),
 		closed:   make(chan struct{}),
 	}
 	names := make([]string, 0, len(opts.Namespaces))

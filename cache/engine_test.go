@@ -202,21 +202,6 @@ func TestWrites(t *testing.T) {
 			t.Errorf("after put: %s, %v", res.Value, err)
 		}
 	})
-	t.Run("read your writes", func(t *testing.T) {
-		for v := 0; v < 200; v++ {
-			doc := fmt.Sprintf(`{"user_id":"ryw","v":%d}`, v)
-			if err := e.Put(ctx, "profile", []byte(doc)); err != nil {
-				t.Fatal(err)
-			}
-			res, err := e.Get(ctx, "profile", cache.Key{Partition: "ryw"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := fmt.Sprintf(`{"user_id":"ryw","v":%d}`, v); string(res.Value) != want {
-				t.Fatalf("round %d: read %s after writing %s", v, res.Value, want)
-			}
-		}
-	})
 	t.Run("delete", func(t *testing.T) {
 		f.Seed(t, "w3", "Doomed")
 		if _, err := e.Get(ctx, "profile", cache.Key{Partition: "w3"}); err != nil {

@@ -129,47 +129,6 @@ func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, k Ke
 	}
 }
 
-// load is the body of one fill: read DynamoDB, store the answer in Redis.
-//
-// It first reads Redis again, bypassing the local cache: a caller can see
-// a miss, then lose the race to join the flight that fills the key (the
-// flight ends between its GET and its DoChan) and start a flight of its
-// own. That flight finds the value the previous one stored instead of
-// reading DynamoDB a second time (groupcache's Group.load does the same).
-//
-// A key written a moment ago is read with ConsistentRead, since an
-// eventually consistent read right after a write may return the old item.
-func (e *Engine) load(c rueidis.Client, ns *namespace, k Key, vk string) (Result, error) {
-	ctx, cancel := e.loadContext()
-	defer cancel()
-	st := e.stats.ns[ns.Name]
-	if r, ok := e.recheck(ctx, c, ns, vk); ok {
-		return r, nil
-	}
-	st.dynamoReads.Add(1)
-	doc, err := e.opts.Loader.Get(ctx, ns.Table, ns.dynamoKey(k), e.bypass.marked(vk))
-	if err != nil {
-		if stale, ok := e.staleCopy(ctx, c, ns, vk); ok {
-			return stale, nil
-		}
-		return Result{}, fmt.Errorf("%w: %v", ErrLoad, err)
-	}
-	ttl := e.store(ctx, c, ns, vk, doc)
-	return Result{Value: doc, Source: SourceDynamo, TTL: ttl}, nil
-}
-
-// recheck reads vk and its negative entry straight from Redis.
-func (e *Engine) recheck(ctx context.Context, c rueidis.Client, ns *namespace, vk string) (Result, bool) {
-	res := c.DoMulti(ctx, c.B().Get().Key(vk).Build(), c.B().Exists().Key(negKey(vk)).Build())
-	if v, err := res[0].AsBytes(); err == nil {
-		return Result{Value: v, Source: SourceRedis}, true
-	}
-	if n, err := res[1].AsInt64(); err == nil && n == 1 && ns.NegativeTTL > 0 {
-		return Result{Source: SourceNegative}, true
-	}
-	return Result{}, false
-}
-
 // staleCopy returns the stale-if-error copy of vk, if the namespace keeps one.
 func (e *Engine) staleCopy(ctx context.Context, c rueidis.Client, ns *namespace, vk string) (Result, bool) {
 	if ns.StaleIfError <= 0 {
@@ -181,38 +140,6 @@ func (e *Engine) staleCopy(ctx context.Context, c rueidis.Client, ns *namespace,
 	}
 	e.stats.ns[ns.Name].stale.Add(1)
 	return Result{Value: v, Source: SourceStale}, true
-}
-
-// store writes what DynamoDB said about vk: the value (and its stale copy),
-// or a negative entry when doc is nil. Until Redis's tracking push evicts
-// the local "nil" this daemon may hold for vk, a lookup may miss again;
-// its fill then finds the value in recheck, without reading DynamoDB.
-//
-// It returns the TTL the entry was stored with.
-func (e *Engine) store(ctx context.Context, c rueidis.Client, ns *namespace, vk string, doc []byte) time.Duration {
-	var cmds rueidis.Commands
-	var ttl time.Duration
-	if doc == nil {
-		if ns.NegativeTTL <= 0 {
-			return 0
-		}
-		ttl = ns.NegativeTTL
-		cmds = append(cmds, c.B().Set().Key(negKey(vk)).Value("1").Px(ttl).Build())
-	} else {
-		ttl = ns.ttl()
-		cmds = append(cmds, c.B().Set().Key(vk).Value(rueidis.BinaryString(doc)).Px(ttl).Build())
-		if ns.StaleIfError > 0 {
-			cmds = append(cmds, c.B().Set().Key(staleKey(vk)).Value(rueidis.BinaryString(doc)).
-				Px(ns.TTL+ns.StaleIfError).Build())
-		}
-	}
-	for _, r := range c.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			e.stats.redisErrors.Add(1)
-			e.log.Warn("cache fill not stored in Redis", "key", vk, "err", err)
-		}
-	}
-	return ttl
 }
 
 // degradedGet reads DynamoDB directly while Redis fails, at most

@@ -80,19 +80,56 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 	return out, e.fillMany(ctx, c, ns, keys, vks, missed, out)
 }
 
-// fillMany reads the missed keys in one BatchGetItem and stores the answers.
+// fillMany fills the missed keys with one BatchGetItem. Each key goes
+// through acquireScript first, as in load: keys another flight filled
+// meanwhile are answered from Redis; keys whose lease this call takes are
+// stored with fillScript; keys whose lease another daemon holds are read in
+// the same batch but not stored (waiting for them key by key would cost
+// more than the read).
 func (e *Engine) fillMany(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, missed []int, out []Result) error {
 	lctx, cancel := e.loadContext()
 	defer cancel()
 	st := e.stats.ns[ns.Name]
-	dks := make([]map[string]string, len(missed))
+	tokens := make([]string, len(missed))
+	execs := make([]rueidis.LuaExec, len(missed))
 	for j, i := range missed {
+		tokens[j] = e.tokens.next()
+		execs[j] = e.acquireExec(vks[i], tokens[j])
+	}
+	var load []int           // indexes into keys to read from DynamoDB
+	leased := map[int]bool{} // of those, the ones whose lease we hold
+	consistent := false
+	for j, res := range acquireScript.ExecMulti(lctx, c, execs...) {
+		i := missed[j]
+		a, err := parseAcquire(res)
+		switch {
+		case err != nil:
+			e.stats.redisErrors.Add(1)
+			load = append(load, i)
+		case a.kind == 1:
+			out[i] = Result{Value: a.value, Source: SourceRedis}
+		case a.kind == 2:
+			out[i] = Result{Source: SourceNegative}
+		case a.kind == 3:
+			leased[i] = true
+			consistent = consistent || a.consistent
+			load = append(load, i)
+		default:
+			load = append(load, i)
+		}
+		consistent = consistent || e.bypass.marked(vks[i])
+	}
+	if len(load) == 0 {
+		return nil
+	}
+	dks := make([]map[string]string, len(load))
+	for j, i := range load {
 		dks[j] = ns.dynamoKey(keys[i])
 	}
 	st.dynamoReads.Add(1)
-	docs, err := e.opts.Loader.BatchGet(lctx, ns.Table, dks)
+	docs, err := e.opts.Loader.BatchGet(lctx, ns.Table, dks, consistent)
 	if err != nil {
-		for _, i := range missed {
+		for _, i := range load {
 			stale, ok := e.staleCopy(lctx, c, ns, vks[i])
 			if !ok {
 				st.errors.Add(1)
@@ -102,11 +139,36 @@ func (e *Engine) fillMany(ctx context.Context, c rueidis.Client, ns *namespace, 
 		}
 		return nil
 	}
-	for j, i := range missed {
-		ttl := e.store(lctx, c, ns, vks[i], docs[j])
-		out[i] = Result{Value: docs[j], Source: SourceDynamo, TTL: ttl}
+	var fills []rueidis.LuaExec
+	var filled []int
+	for j, i := range load {
+		out[i] = Result{Value: docs[j], Source: SourceDynamo}
+		if ttl := entryTTL(ns, docs[j]); leased[i] && ttl > 0 {
+			out[i].TTL = ttl
+			fills = append(fills, e.fillExec(ns, vks[i], tokens[indexOf(missed, i)], docs[j], ttl))
+			filled = append(filled, i)
+		}
+	}
+	for j, res := range fillScript.ExecMulti(lctx, c, fills...) {
+		if stored, err := res.AsInt64(); err != nil || stored == 0 {
+			out[filled[j]].TTL = 0
+			if err != nil {
+				e.stats.redisErrors.Add(1)
+			} else {
+				st.fillsDropped.Add(1)
+			}
+		}
 	}
 	return nil
+}
+
+func indexOf(list []int, v int) int {
+	for j, x := range list {
+		if x == v {
+			return j
+		}
+	}
+	return -1
 }
 
 // readMany GETs keys in one pipelined round trip, through the client-side
@@ -156,7 +218,7 @@ func (e *Engine) degradedMGet(ctx context.Context, ns *namespace, keys []Key, id
 	for j, i := range idx {
 		dks[j] = ns.dynamoKey(keys[i])
 	}
-	docs, err := e.opts.Loader.BatchGet(lctx, ns.Table, dks)
+	docs, err := e.opts.Loader.BatchGet(lctx, ns.Table, dks, false)
 	if err != nil {
 		st.errors.Add(1)
 		return nil, fmt.Errorf("%w: %v (and Redis is unavailable)", ErrLoad, err)

@@ -20,6 +20,8 @@ type nsCounters struct {
 	dynamoReads  atomic.Int64 // DynamoDB read requests (GetItem or BatchGetItem)
 	dynamoWrites atomic.Int64 // DynamoDB write requests (PutItem or DeleteItem)
 	errors       atomic.Int64 // lookups that returned an error
+	leaseWaits   atomic.Int64 // polls while another daemon held a key's lease
+	fillsDropped atomic.Int64 // fills not stored because an invalidation took their lease
 }
 
 func newCounters(names []string) *counters {
@@ -52,6 +54,8 @@ type NamespaceStats struct {
 	DynamoReads  int64 `json:"dynamodb_reads"`
 	DynamoWrites int64 `json:"dynamodb_writes"`
 	Errors       int64 `json:"errors"`
+	LeaseWaits   int64 `json:"lease_waits"`
+	FillsDropped int64 `json:"fills_dropped"`
 	// ReadUnits and WriteUnits are the DynamoDB capacity consumed on the
 	// namespace's table (shared by namespaces on the same table), when the
 	// loader accounts for it.
@@ -79,6 +83,7 @@ func (e *Engine) Stats() Stats {
 			HitsLocal: c.hitsLocal.Load(), HitsRedis: c.hitsRedis.Load(), Misses: c.misses.Load(),
 			NegativeHits: c.negativeHits.Load(), Stale: c.stale.Load(), DynamoReads: c.dynamoReads.Load(),
 			DynamoWrites: c.dynamoWrites.Load(), Errors: c.errors.Load(),
+			LeaseWaits: c.leaseWaits.Load(), FillsDropped: c.fillsDropped.Load(),
 		}
 		if cr != nil {
 			ns.ReadUnits, ns.WriteUnits = cr.ConsumedCapacity(e.ns[name].Table)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/rueidis"
 )
@@ -72,8 +73,9 @@ func (e *Engine) Invalidate(ctx context.Context, nsName string, keys []Key) (int
 	return e.invalidate(ctx, ns, keys)
 }
 
-// invalidate deletes the value, negative and stale entries of keys. The
-// keys are marked as written first, so that from now on this daemon reads
+// invalidate deletes the value, negative and stale entries and the lease
+// of keys, and leaves the marker that makes the next fill read
+// consistently (see the lease scheme in lease.go). The keys are marked as written first, so that from now on this daemon reads
 // them from Redis rather than from a local copy that Redis's tracking push
 // has not evicted yet.
 func (e *Engine) invalidate(ctx context.Context, ns *namespace, keys []Key) (int, error) {
@@ -81,14 +83,18 @@ func (e *Engine) invalidate(ctx context.Context, ns *namespace, keys []Key) (int
 	if c == nil {
 		return 0, fmt.Errorf("%w: cache entries not invalidated", ErrRedis)
 	}
-	cmds := make(rueidis.Commands, len(keys))
+	execs := make([]rueidis.LuaExec, len(keys))
+	marker := strconv.FormatInt(e.opts.ConsistentWindow.Milliseconds(), 10)
 	for i, k := range keys {
 		vk := ns.redisKey(k)
 		e.bypass.mark(vk, negKey(vk), staleKey(vk))
-		cmds[i] = c.B().Del().Key(vk, negKey(vk), staleKey(vk)).Build()
+		execs[i] = rueidis.LuaExec{
+			Keys: []string{vk, negKey(vk), staleKey(vk), leaseKey(vk), invKey(vk)},
+			Args: []string{marker},
+		}
 	}
 	dropped := 0
-	for _, r := range c.DoMulti(ctx, cmds...) {
+	for _, r := range invalidateScript.ExecMulti(ctx, c, execs...) {
 		n, err := r.AsInt64()
 		if err != nil {
 			e.stats.redisErrors.Add(1)

@@ -48,10 +48,10 @@ func (c *Client) Get(ctx context.Context, table string, key map[string]string, c
 }
 
 // BatchGet reads many items of one table as JSON, in the order of keys; a
-// missing item is nil. Keys are sent at most MaxBatchGet a call, duplicates
+// missing item is nil; consistent asks for strongly consistent reads. Keys are sent at most MaxBatchGet a call, duplicates
 // once, and UnprocessedKeys are re-requested with exponential backoff until
 // ctx ends.
-func (c *Client) BatchGet(ctx context.Context, table string, keys []map[string]string) ([][]byte, error) {
+func (c *Client) BatchGet(ctx context.Context, table string, keys []map[string]string, consistent bool) ([][]byte, error) {
 	s, err := c.schemaOf(ctx, table)
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func (c *Client) BatchGet(ctx context.Context, table string, keys []map[string]s
 	results := make([][]byte, len(keys))
 	for start := 0; start < len(unique); start += MaxBatchGet {
 		end := min(start+MaxBatchGet, len(unique))
-		items, err := c.batchChunk(ctx, table, unique[start:end])
+		items, err := c.batchChunk(ctx, table, unique[start:end], consistent)
 		if err != nil {
 			return nil, err
 		}
@@ -91,9 +91,9 @@ func (c *Client) BatchGet(ctx context.Context, table string, keys []map[string]s
 
 // batchChunk runs one BatchGetItem of at most MaxBatchGet keys, retrying
 // UnprocessedKeys.
-func (c *Client) batchChunk(ctx context.Context, table string, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+func (c *Client) batchChunk(ctx context.Context, table string, keys []map[string]types.AttributeValue, consistent bool) ([]map[string]types.AttributeValue, error) {
 	var items []map[string]types.AttributeValue
-	pending := map[string]types.KeysAndAttributes{table: {Keys: keys}}
+	pending := map[string]types.KeysAndAttributes{table: {Keys: keys, ConsistentRead: aws.Bool(consistent)}}
 	backoff := batchBackoff
 	for {
 		out, err := c.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{

@@ -113,7 +113,7 @@ func TestBatchGet(t *testing.T) {
 	// call, so the client must send each key once and answer both places.
 	keys = append(keys, map[string]string{"user_id": "7"}, map[string]string{"user_id": "absent"})
 	keys = append([]map[string]string{{"user_id": "absent-first"}}, keys...)
-	got, err := c.BatchGet(ctx, "users", keys)
+	got, err := c.BatchGet(ctx, "users", keys, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestBatchGetNumericKeysMatchNormalised(t *testing.T) {
 		t.Fatal(err)
 	}
 	// DynamoDB answers "5" for "05"; the result must still land in place.
-	got, err := c.BatchGet(ctx, "events", []map[string]string{{"account": "05", "seq": "1.0"}})
+	got, err := c.BatchGet(ctx, "events", []map[string]string{{"account": "05", "seq": "1.0"}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
