@@ -38,10 +38,6 @@ func (e *Engine) InvalidateEvent(ctx context.Context, body []byte) (int, error) 
 	if ev.Records == nil {
 		return 0, fmt.Errorf("%w: no Records", ErrBadEvent)
 	}
-	type target struct {
-		ns   *namespace
-		keys []Key
-	}
 	var targets []target
 	for i, r := range ev.Records {
 		switch r.EventName {
@@ -57,21 +53,47 @@ func (e *Engine) InvalidateEvent(ctx context.Context, body []byte) (int, error) 
 		if err != nil {
 			return 0, fmt.Errorf("%w: record %d: %v", ErrBadEvent, i, err)
 		}
-		for _, ns := range e.ns {
-			if ns.Table != table {
-				continue
-			}
-			k, ok := keys[ns.PartitionKey], true
-			key := Key{Partition: k}
-			if ns.SortKey != "" {
-				key.Sort, ok = keys[ns.SortKey]
-			}
-			if k == "" || !ok || ns.check(key) != nil {
-				return 0, fmt.Errorf("%w: record %d: keys %v do not fit namespace '%s'", ErrBadEvent, i, keys, ns.Name)
-			}
-			targets = append(targets, target{ns: ns, keys: []Key{key}})
+		t, err := e.targets(table, []map[string]string{keys})
+		if err != nil {
+			return 0, fmt.Errorf("%w: record %d: %v", ErrBadEvent, i, err)
 		}
+		targets = append(targets, t...)
 	}
+	return e.invalidateTargets(ctx, targets)
+}
+
+// target is keys to invalidate in one namespace.
+type target struct {
+	ns   *namespace
+	keys []Key
+}
+
+// targets maps item keys of table (attribute name → text) to the keys of
+// every namespace on that table. A key that does not fit a namespace is
+// an error, and nothing is invalidated.
+func (e *Engine) targets(table string, items []map[string]string) ([]target, error) {
+	var out []target
+	for _, ns := range e.ns {
+		if ns.Table != table {
+			continue
+		}
+		t := target{ns: ns}
+		for _, item := range items {
+			k := Key{Partition: item[ns.PartitionKey]}
+			if ns.SortKey != "" {
+				k.Sort = item[ns.SortKey]
+			}
+			if err := ns.check(k); err != nil {
+				return nil, fmt.Errorf("keys %v do not fit namespace '%s': %w", item, ns.Name, err)
+			}
+			t.keys = append(t.keys, k)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func (e *Engine) invalidateTargets(ctx context.Context, targets []target) (int, error) {
 	dropped := 0
 	for _, t := range targets {
 		n, err := e.invalidate(ctx, t.ns, t.keys)
@@ -81,6 +103,17 @@ func (e *Engine) InvalidateEvent(ctx context.Context, body []byte) (int, error) 
 		}
 	}
 	return dropped, nil
+}
+
+// InvalidateTableKeys invalidates items of table, given by their key
+// attributes as text, in every namespace on the table. The DynamoDB
+// Streams consumer calls it for each batch of records.
+func (e *Engine) InvalidateTableKeys(ctx context.Context, table string, keys []map[string]string) (int, error) {
+	targets, err := e.targets(table, keys)
+	if err != nil {
+		return 0, fmt.Errorf("cache: %w", err)
+	}
+	return e.invalidateTargets(ctx, targets)
 }
 
 // tableOfARN returns the table name of a stream or table ARN:

@@ -68,6 +68,20 @@ type Capacity struct {
 
 // New builds a client. It does not contact DynamoDB.
 func New(ctx context.Context, opts Options) (*Client, error) {
+	cfg, err := awsConfig(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	api := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if opts.Endpoint != "" {
+			o.BaseEndpoint = aws.String(opts.Endpoint)
+		}
+	})
+	return &Client{api: api, schemas: map[string]*schema{}, capacity: map[string]*Capacity{}}, nil
+}
+
+// awsConfig loads the AWS configuration that opts describe.
+func awsConfig(ctx context.Context, opts Options) (aws.Config, error) {
 	var loadOpts []func(*config.LoadOptions) error
 	if opts.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
@@ -85,17 +99,12 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("dynamo: load AWS config: %w", err)
+		return aws.Config{}, fmt.Errorf("dynamo: load AWS config: %w", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
-	api := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		if opts.Endpoint != "" {
-			o.BaseEndpoint = aws.String(opts.Endpoint)
-		}
-	})
-	return &Client{api: api, schemas: map[string]*schema{}, capacity: map[string]*Capacity{}}, nil
+	return cfg, nil
 }
 
 // API returns the underlying SDK client, for table administration in tests

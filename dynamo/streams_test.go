@@ -1,0 +1,201 @@
+package dynamo_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/dynamo"
+	"github.com/ddbcache/ddbcache/internal/enginetest"
+	"github.com/ddbcache/ddbcache/internal/testenv"
+)
+
+// consumer runs a stream consumer on engine until stop is called (which
+// waits for it to end, like a daemon dying: its locks are not released).
+type consumer struct {
+	*dynamo.StreamConsumer
+	stop func()
+}
+
+func startConsumer(t *testing.T, f *enginetest.Fixture, fs *fakeStreams, e *cache.Engine, owner string) *consumer {
+	t.Helper()
+	c, err := dynamo.NewStreamConsumer(context.Background(),
+		dynamo.Options{Endpoint: f.Proxy.URL, Region: "us-east-1"},
+		dynamo.StreamOptions{Tables: []string{"users"}, Endpoint: fs.URL, Poll: 20 * time.Millisecond,
+			LockTTL: time.Second, Owner: owner},
+		e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	return &consumer{StreamConsumer: c, stop: stop}
+}
+
+// cached looks id up on every engine until each serves it locally.
+func cached(t *testing.T, id string, engines ...*cache.Engine) {
+	t.Helper()
+	ctx := testenv.Context(t)
+	for _, e := range engines {
+		enginetest.WaitFor(t, "a local hit of "+id, func() bool {
+			res, err := e.Get(ctx, "profile", cache.Key{Partition: id})
+			return err == nil && res.Source == cache.SourceLocal
+		})
+	}
+}
+
+// sees waits until every engine returns want for id.
+func sees(t *testing.T, id, want string, engines ...*cache.Engine) {
+	t.Helper()
+	ctx := testenv.Context(t)
+	for i, e := range engines {
+		enginetest.WaitFor(t, fmt.Sprintf("daemon %d to see %s", i, want), func() bool {
+			res, err := e.Get(ctx, "profile", cache.Key{Partition: id})
+			return err == nil && string(res.Value) == want
+		})
+	}
+}
+
+func TestStreamInvalidatesAllDaemonsAndResumes(t *testing.T) {
+	f := enginetest.New(t)
+	a, b := f.Engine(t, nil), f.Engine(t, nil)
+	fs := newFakeStreams(t, "users")
+	shard := fs.addShard("shard-1", "")
+	for _, id := range []string{"1", "2"} {
+		f.Seed(t, id, "old")
+	}
+	cached(t, "1", a, b)
+	cached(t, "2", a, b)
+
+	// A write elsewhere: DynamoDB changes behind the cache; the stream says so.
+	f.Seed(t, "1", "new")
+	fs.record(shard, 101, "MODIFY", "1")
+	c1 := startConsumer(t, f, fs, a, "daemon-a")
+	sees(t, "1", enginetest.UserJSON("1", "new"), a, b)
+
+	t.Run("a restarted consumer resumes after its checkpoint", func(t *testing.T) {
+		c1.stop()
+		f.Seed(t, "2", "new")
+		fs.record(shard, 102, "MODIFY", "2")
+		startConsumer(t, f, fs, a, "daemon-a-restarted")
+		sees(t, "2", enginetest.UserJSON("2", "new"), a, b)
+		log := fs.log()
+		if !slices.Contains(log, "GetShardIterator shard-1 AFTER_SEQUENCE_NUMBER 101") {
+			t.Errorf("restart did not resume after sequence number 101: %q", log)
+		}
+		if n := strings.Count(strings.Join(log, "\n"), "TRIM_HORIZON"); n != 1 {
+			t.Errorf("%d reads from the trim horizon, want 1 (the first start): %q", n, log)
+		}
+	})
+}
+
+func TestStreamShardHandover(t *testing.T) {
+	f := enginetest.New(t)
+	a, b := f.Engine(t, nil), f.Engine(t, nil)
+	fs := newFakeStreams(t, "users")
+	shard := fs.addShard("shard-1", "")
+	f.Seed(t, "3", "old")
+	cached(t, "3", a, b)
+
+	owner := startConsumer(t, f, fs, a, "daemon-a")
+	enginetest.WaitFor(t, "daemon A to own the shard", func() bool { return owner.Stats().ShardsOwned == 1 })
+	other := startConsumer(t, f, fs, b, "daemon-b")
+	if n := other.Stats().ShardsOwned; n != 0 {
+		t.Fatalf("daemon B reads the shard daemon A holds (%d shards)", n)
+	}
+	owner.stop() // daemon A dies without releasing its lock
+	start := time.Now()
+	f.Seed(t, "3", "new")
+	fs.record(shard, 101, "MODIFY", "3")
+	sees(t, "3", enginetest.UserJSON("3", "new"), a, b)
+	if other.Stats().ShardsOwned != 1 {
+		t.Error("daemon B did not take the shard over")
+	}
+	t.Logf("daemon B took the shard over %s after daemon A died (lock TTL 1s)", time.Since(start))
+}
+
+func TestStreamParentsFirstAndClosedShards(t *testing.T) {
+	f := enginetest.New(t)
+	e := f.Engine(t, nil)
+	fs := newFakeStreams(t, "users")
+	parent := fs.addShard("shard-p", "")
+	child := fs.addShard("shard-c", "shard-p")
+	f.Seed(t, "4", "v1")
+	f.Seed(t, "5", "v1")
+	cached(t, "4", e)
+	cached(t, "5", e)
+	fs.record(parent, 101, "MODIFY", "4")
+	fs.close(parent)
+	fs.record(child, 201, "REMOVE", "5")
+	f.Seed(t, "4", "v2")
+	f.Seed(t, "5", "v2")
+	startConsumer(t, f, fs, e, "daemon")
+	sees(t, "5", enginetest.UserJSON("5", "v2"), e)
+	sees(t, "4", enginetest.UserJSON("4", "v2"), e)
+	log := fs.log()
+	ip := slices.Index(log, "GetShardIterator shard-p TRIM_HORIZON")
+	ic := slices.Index(log, "GetShardIterator shard-c TRIM_HORIZON")
+	if ip < 0 || ic < 0 || ip > ic {
+		t.Errorf("parent not read before child: %q", log)
+	}
+	cp, err := e.LoadCheckpoint(testenv.Context(t), "ddbcache:stream:{users}:shard-p:seq")
+	if err != nil || cp != "END" {
+		t.Errorf("closed parent's checkpoint %q, %v; want END", cp, err)
+	}
+}
+
+func TestStreamGapInvalidatesNamespace(t *testing.T) {
+	f := enginetest.New(t)
+	e := f.Engine(t, nil)
+	ctx := testenv.Context(t)
+	fs := newFakeStreams(t, "users")
+	fs.addShard("shard-1", "")
+	fs.trimmedBelow = 100
+	for _, id := range []string{"6", "7", "8"} {
+		f.Seed(t, id, "cached")
+		cached(t, id, e)
+	}
+	// A checkpoint older than the trim horizon: records were lost.
+	if err := e.SaveCheckpoint(ctx, "ddbcache:stream:{users}:shard-1:seq", "50"); err != nil {
+		t.Fatal(err)
+	}
+	c := startConsumer(t, f, fs, e, "daemon")
+	enginetest.WaitFor(t, "the gap to be handled", func() bool { return c.Stats().Gaps == 1 })
+	if n := f.RDB.Exists(ctx, "user_profile:6", "user_profile:7", "user_profile:8").Val(); n != 0 {
+		t.Errorf("%d cached items survived a gap in the stream", n)
+	}
+}
+
+func TestStreamSkipsRecordsWithUnknownKeys(t *testing.T) {
+	f := enginetest.New(t)
+	e := f.Engine(t, nil)
+	fs := newFakeStreams(t, "users")
+	shard := fs.addShard("shard-1", "")
+	f.Seed(t, "9", "old")
+	cached(t, "9", e)
+	fs.mu.Lock()
+	shard.records = append(shard.records, fakeRecord{seq: 101, eventName: "MODIFY",
+		keys: map[string]map[string]string{"account": {"N": "1"}}})
+	fs.mu.Unlock()
+	f.Seed(t, "9", "new")
+	fs.record(shard, 102, "MODIFY", "9")
+	c := startConsumer(t, f, fs, e, "daemon")
+	sees(t, "9", enginetest.UserJSON("9", "new"), e)
+	if st := c.Stats(); st.Errors == 0 || st.Records != 2 {
+		t.Errorf("stats %+v, want the bad record counted as an error and both read", st)
+	}
+}
