@@ -147,8 +147,12 @@ func (s *StreamConsumer) Run(ctx context.Context) {
 
 // lockName and checkpointName are the Coordinator names of a shard; the
 // table in braces keeps one table's stream state in one cluster slot.
-func lockName(table, shard string) string       { return "ddbcache:stream:{" + table + "}:" + shard + ":lock" }
-func checkpointName(table, shard string) string { return "ddbcache:stream:{" + table + "}:" + shard + ":seq" }
+func lockName(table, shard string) string {
+	return "ddbcache:stream:{" + table + "}:" + shard + ":lock"
+}
+func checkpointName(table, shard string) string {
+	return "ddbcache:stream:{" + table + "}:" + shard + ":seq"
+}
 
 // scan finds the table's stream and starts a reader for each shard that is
 // ready (its parent read to the end, or gone) and that this daemon locks.
