@@ -5,6 +5,7 @@
 #   make vet        go vet, gofmt check, perlcritic (default severity) on the Perl code
 #   make test       deps, build, vet, Go tests with -race, then the Perl suite (prove -r t/)
 #   make demo       start redis, dynalite and the daemon under .demo/ and show a lookup
+#   make demo-two   after make demo: a second daemon on the same Redis (coherence, no stampede)
 #   make demo-stop  stop the demo's servers
 #   make bench      Go benchmarks
 #   make clean      remove bin/ and .demo/
@@ -17,7 +18,7 @@ BIN     := bin/ddbcache
 PKG     := ./cmd/ddbcache
 
 .DEFAULT_GOAL := build
-.PHONY: build deps vet test demo demo-stop bench clean
+.PHONY: build deps vet test demo demo-two demo-stop bench clean
 
 build:
 	$(GO) build -o $(BIN) $(PKG)
@@ -41,6 +42,9 @@ test: deps build vet
 
 demo: deps build
 	bash scripts/demo.sh
+
+demo-two: build
+	bash scripts/demo-two.sh
 
 demo-stop:
 	bash scripts/demo.sh stop
