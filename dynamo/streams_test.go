@@ -199,3 +199,27 @@ func TestStreamSkipsRecordsWithUnknownKeys(t *testing.T) {
 		t.Errorf("stats %+v, want the bad record counted as an error and both read", st)
 	}
 }
+
+func TestStreamExpiredIteratorResumes(t *testing.T) {
+	f := enginetest.New(t)
+	e := f.Engine(t, nil)
+	fs := newFakeStreams(t, "users")
+	shard := fs.addShard("shard-1", "")
+	f.Seed(t, "10", "v1")
+	fs.record(shard, 101, "MODIFY", "10")
+	startConsumer(t, f, fs, e, "daemon")
+	enginetest.WaitFor(t, "the first record's checkpoint", func() bool {
+		cp, _ := e.LoadCheckpoint(testenv.Context(t), "ddbcache:stream:{users}:shard-1:seq")
+		return cp == "101"
+	})
+	cached(t, "10", e)
+	fs.mu.Lock()
+	fs.iterators = map[string]fakeIterator{} // every iterator handed out has expired
+	fs.mu.Unlock()
+	f.Seed(t, "10", "v2")
+	fs.record(shard, 102, "MODIFY", "10")
+	sees(t, "10", enginetest.UserJSON("10", "v2"), e)
+	if !slices.Contains(fs.log(), "GetShardIterator shard-1 AFTER_SEQUENCE_NUMBER 101") {
+		t.Errorf("no resume from the checkpoint after the iterator expired: %q", fs.log())
+	}
+}
