@@ -54,6 +54,15 @@ libredis-perl           perl -MRedis -e1
 libredis-fast-perl      perl -MRedis::Fast -e1
 libcpanel-json-xs-perl  perl -MCpanel::JSON::XS -e1
 libperl-critic-perl     command -v perlcritic
+libplack-perl           perl -MPlack::Test -e1
+libhttp-message-perl    perl -MHTTP::Request::Common -e1
+nginx                   command -v nginx
+apache2                 test -x /usr/sbin/apache2
+wrk                     command -v wrk
+libplack-perl           command -v plackup
+libfcgi-client-perl     perl -MFCGI::Client -e1
+libfcgi-perl            perl -MFCGI -e1
+libfcgi-procmanager-perl perl -MFCGI::ProcManager -e1
 EOF
 
 if [ "${#missing[@]}" -gt 0 ]; then

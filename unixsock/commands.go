@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/tidwall/redcon"
 )
@@ -31,6 +32,9 @@ func lower(buf []byte, name []byte) string {
 // handle runs one command. A panic in a command becomes an error reply:
 // one bad command must not take the daemon down.
 func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
+	if s.opts.Observe != nil {
+		defer func(start time.Time) { s.opts.Observe(time.Since(start)) }(time.Now())
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in command", "cmd", string(cmd.Args[0]), "panic", p, "stack", string(debug.Stack()))

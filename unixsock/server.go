@@ -47,6 +47,9 @@ type Options struct {
 	Timeout time.Duration
 	// Logger receives errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Observe, when set, is called with each command's duration (for the
+	// request latency metrics); nil means no timing.
+	Observe func(time.Duration)
 }
 
 // Server is a RESP server in front of a cache.Engine.

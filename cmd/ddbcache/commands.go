@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/fcgi"
+	"io"
 	"os"
 	"os/signal"
-	"strings"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -21,7 +18,14 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// drainTimeout bounds the wait for in-flight HTTP requests on shutdown.
+// defaultGCPercent is the garbage collector's target when GOGC is not
+// set. The daemon's live heap is small (a few MiB besides the client-side
+// cache) and net/http/fcgi allocates a 64 KiB buffer for every request:
+// with Go's default of 100 the collector ran every few dozen FastCGI
+// requests and took a third of the daemon's CPU in scripts/bench-fcgi.sh.
+const defaultGCPercent = 400
+
+// drainTimeout bounds the wait for in-flight HTTP and FastCGI requests on shutdown.
 const drainTimeout = 10 * time.Second
 
 // newEngine builds the DynamoDB client and the cache engine.
@@ -48,83 +52,73 @@ func serveCommand() *cli.Command {
 	}
 }
 
-// serve runs the fronts until SIGTERM or SIGINT.
+// serve runs the fronts until SIGTERM or SIGINT. All fronts share the one
+// engine and one set of metrics.
 func serve(ctx context.Context, s *settings) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	engine, err := newEngine(ctx, s)
 	if err != nil {
 		return err
 	}
 	defer engine.Close()
+	metrics := api.NewMetrics(engine)
+	s.sock.Observe = metrics.Observer(api.FrontRESP)
 	sock, err := unixsock.Listen(engine, s.sock)
 	if err != nil {
 		return err
 	}
-	errs := make(chan error, 3)
+	defer sock.Close()
+	stopStreams, err := startStreams(ctx, s, engine)
+	if err != nil {
+		return err
+	}
+	defer stopStreams()
+	metrics.WatchConns(api.FrontRESP, sock.Conns)
+	errs := make(chan error, 2)
 	go func() { errs <- sock.Serve() }()
-	var https []*http.Server
-	handler := api.New(engine)
-	if s.fcgi != "" {
-		ln, err := listenAddr(s.fcgi)
+	var web *api.Server
+	if s.web.FCGI != "" || s.web.HTTP != "" {
+		s.api.Metrics, s.web.Metrics = metrics, metrics
+		handler, err := api.New(engine, s.api)
 		if err != nil {
 			return err
 		}
-		go func() { errs <- fcgi.Serve(ln, handler) }()
-		defer ln.Close()
+		if web, err = api.Listen(handler, s.web); err != nil {
+			return err
+		}
+		defer web.Close()
+		go func() { errs <- web.Serve() }()
 	}
-	if s.http != "" {
-		srv := &http.Server{Addr: s.http, Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-		https = append(https, srv)
-		go func() { errs <- srv.ListenAndServe() }()
-	}
-	s.log.Info("ddbcache serving", "unix", s.sock.Path, "tcp", s.sock.TCP, "fcgi", s.fcgi, "http", s.http,
-		"namespaces", len(s.engine.Namespaces))
+	s.log.Info("ddbcache serving", "unix", s.sock.Path, "tcp", s.sock.TCP, "fcgi", s.web.FCGI, "http", s.web.HTTP,
+		"api_prefix", s.api.Prefix, "namespaces", len(s.engine.Namespaces))
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	for {
 		select {
 		case sig := <-sigs:
-			switch sig {
-			case syscall.SIGHUP:
+			if sig == syscall.SIGHUP {
 				s.log.Warn("SIGHUP: configuration reload is not supported yet; restart to apply changes")
 				continue
-			default:
-				s.log.Info("shutting down", "signal", sig.String())
-				sock.Close()
+			}
+			s.log.Info("shutting down", "signal", sig.String())
+			sock.Close()
+			if web != nil {
 				dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-				for _, srv := range https {
-					_ = srv.Shutdown(dctx)
+				if err := web.Shutdown(dctx); err != nil {
+					s.log.Warn("HTTP/FastCGI requests still in flight were cut off", "after", drainTimeout, "err", err)
 				}
 				cancel()
-				return nil
 			}
+			return nil
 		case err := <-errs:
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				sock.Close()
+			if err != nil {
 				return err
 			}
 		}
 	}
-}
-
-// listenAddr listens on a Unix socket path (anything with a '/') or a host:port.
-func listenAddr(addr string) (net.Listener, error) {
-	network := "tcp"
-	if strings.Contains(addr, "/") {
-		network = "unix"
-		_ = os.Remove(addr)
-	}
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	if network == "unix" {
-		if err := os.Chmod(addr, 0o660); err != nil {
-			ln.Close()
-			return nil, err
-		}
-	}
-	return ln, nil
 }
 
 // withEngine runs fn with an engine built from the configuration, for the
@@ -187,11 +181,30 @@ func putCommand() *cli.Command {
 func invalidateCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "invalidate",
-		Usage:     "drop cache entries (no DynamoDB write)",
-		ArgsUsage: "NAMESPACE KEY…",
+		Usage:     "drop cache entries (no DynamoDB write), by key or from a DynamoDB stream event",
+		ArgsUsage: "NAMESPACE KEY… | --event FILE",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "event", Usage: "a DynamoDB Streams event as AWS Lambda receives it " +
+			`({"Records":[{"eventName":"MODIFY","eventSourceARN":…,"dynamodb":{"Keys":…}}]}); - reads standard input`}},
 		Action: func(c *cli.Context) error {
+			if ev := c.String("event"); ev != "" {
+				if c.NArg() != 0 {
+					return fmt.Errorf("invalidate --event takes no other arguments")
+				}
+				body, err := readFileOrStdin(ev)
+				if err != nil {
+					return err
+				}
+				return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
+					n, err := e.InvalidateEvent(ctx, body)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "%d\n", n)
+					return nil
+				})
+			}
 			if c.NArg() < 2 {
-				return fmt.Errorf("invalidate takes NAMESPACE KEY…")
+				return fmt.Errorf("invalidate takes NAMESPACE KEY… or --event FILE")
 			}
 			return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
 				var keys []cache.Key
@@ -207,6 +220,14 @@ func invalidateCommand() *cli.Command {
 			})
 		},
 	}
+}
+
+// readFileOrStdin reads path, or standard input for "-".
+func readFileOrStdin(path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(path)
 }
 
 func statsCommand() *cli.Command {

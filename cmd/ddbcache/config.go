@@ -29,15 +29,18 @@ type config struct {
 		Endpoint        string `yaml:"endpoint"`
 		AccessKeyID     string `yaml:"access_key_id"`
 		SecretAccessKey string `yaml:"secret_access_key"`
+		StreamsEndpoint string `yaml:"streams_endpoint"`
 	} `yaml:"dynamodb"`
 	Listen struct {
-		Unix     string `yaml:"unix"`
-		UnixMode string `yaml:"unix_mode"`
-		TCP      string `yaml:"tcp"`
-		FCGI     string `yaml:"fcgi"`
-		HTTP     string `yaml:"http"`
-		MaxConns int    `yaml:"max_conns"`
-		Password string `yaml:"password"`
+		Unix      string `yaml:"unix"`
+		UnixMode  string `yaml:"unix_mode"`
+		TCP       string `yaml:"tcp"`
+		FCGI      string `yaml:"fcgi"`
+		FCGIMode  string `yaml:"fcgi_mode"`
+		HTTP      string `yaml:"http"`
+		APIPrefix string `yaml:"api_prefix"`
+		MaxConns  int    `yaml:"max_conns"`
+		Password  string `yaml:"password"`
 	} `yaml:"listen"`
 	Limits struct {
 		MaxValueBytes int      `yaml:"max_value_bytes"`
@@ -62,6 +65,7 @@ type nsConfig struct {
 	NegativeTTL  duration `yaml:"negative_ttl"`
 	StaleIfError duration `yaml:"stale_if_error"`
 	Format       string   `yaml:"format"`
+	Stream       bool     `yaml:"stream"`
 }
 
 // Defaults of the daemon's own settings.
@@ -143,6 +147,8 @@ func parseNamespaceFlag(s string) (string, nsConfig, error) {
 			nc.RedisKey = v
 		case "format":
 			nc.Format = v
+		case "stream":
+			nc.Stream = v == "true" || v == "1" || v == "yes"
 		case "ttl":
 			err = nc.TTL.parse(v)
 		case "ttl_jitter":
@@ -205,14 +211,14 @@ func (f *fraction) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// fileMode parses an octal mode such as "0660".
-func fileMode(s string) (os.FileMode, error) {
+// fileMode parses an octal mode such as "0660" of the setting key.
+func fileMode(key, s string) (os.FileMode, error) {
 	if s == "" {
 		return 0, nil
 	}
 	v, err := strconv.ParseUint(s, 8, 32)
 	if err != nil || v > 0o777 {
-		return 0, fmt.Errorf("bad unix_mode %q (want octal, e.g. 0660)", s)
+		return 0, fmt.Errorf("bad %s %q (want octal, e.g. 0660)", key, s)
 	}
 	return os.FileMode(v), nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/dynamo"
+	api "github.com/ddbcache/ddbcache/fcgi"
 	"github.com/ddbcache/ddbcache/unixsock"
 	"github.com/urfave/cli/v2"
 )
@@ -30,11 +31,14 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dynamodb-endpoint", EnvVars: env("DYNAMODB_ENDPOINT"), Usage: "URL of a local DynamoDB-compatible server"},
 		&cli.StringFlag{Name: "aws-access-key-id", EnvVars: env("AWS_ACCESS_KEY_ID"), Usage: "static credentials (default: the AWS chain)"},
 		&cli.StringFlag{Name: "aws-secret-access-key", EnvVars: env("AWS_SECRET_ACCESS_KEY")},
+		&cli.StringFlag{Name: "dynamodb-streams-endpoint", EnvVars: env("DYNAMODB_STREAMS_ENDPOINT"), Usage: "URL of a DynamoDB Streams server (local servers, tests)"},
 		&cli.StringFlag{Name: "unix", EnvVars: env("UNIX"), Usage: "RESP Unix socket `PATH` (default " + defaultSocket + ")"},
 		&cli.StringFlag{Name: "unix-mode", EnvVars: env("UNIX_MODE"), Usage: "socket file mode, octal (default 0660)"},
 		&cli.StringFlag{Name: "tcp", EnvVars: env("TCP"), Usage: "also serve RESP on this loopback host:port"},
 		&cli.StringFlag{Name: "fcgi", EnvVars: env("FCGI"), Usage: "FastCGI socket path, or host:port"},
+		&cli.StringFlag{Name: "fcgi-mode", EnvVars: env("FCGI_MODE"), Usage: "FastCGI socket file mode, octal (default 0660)"},
 		&cli.StringFlag{Name: "http", EnvVars: env("HTTP"), Usage: "plain HTTP host:port (loopback)"},
+		&cli.StringFlag{Name: "api-prefix", EnvVars: env("API_PREFIX"), Usage: "a path prefix that means /v1 in the HTTP API, e.g. /api"},
 		&cli.IntFlag{Name: "max-conns", EnvVars: env("MAX_CONNS"), Usage: "most open client connections", DefaultText: "4096"},
 		&cli.StringFlag{Name: "password", EnvVars: env("PASSWORD"), Usage: "require AUTH with this password on the socket"},
 		&cli.IntFlag{Name: "max-value-bytes", EnvVars: env("MAX_VALUE_BYTES"), Usage: "largest value a client may write", DefaultText: "1048576"},
@@ -52,8 +56,8 @@ type settings struct {
 	engine cache.Options
 	dynamo dynamo.Options
 	sock   unixsock.Options
-	fcgi   string
-	http   string
+	api    api.Options
+	web    api.ServerOptions
 	log    *slog.Logger
 }
 
@@ -86,11 +90,14 @@ func load(c *cli.Context) (*settings, error) {
 	str("dynamodb-endpoint", &cfg.DynamoDB.Endpoint)
 	str("aws-access-key-id", &cfg.DynamoDB.AccessKeyID)
 	str("aws-secret-access-key", &cfg.DynamoDB.SecretAccessKey)
+	str("dynamodb-streams-endpoint", &cfg.DynamoDB.StreamsEndpoint)
 	str("unix", &cfg.Listen.Unix)
 	str("unix-mode", &cfg.Listen.UnixMode)
 	str("tcp", &cfg.Listen.TCP)
 	str("fcgi", &cfg.Listen.FCGI)
+	str("fcgi-mode", &cfg.Listen.FCGIMode)
 	str("http", &cfg.Listen.HTTP)
+	str("api-prefix", &cfg.Listen.APIPrefix)
 	num("max-conns", &cfg.Listen.MaxConns)
 	str("password", &cfg.Listen.Password)
 	num("max-value-bytes", &cfg.Limits.MaxValueBytes)
@@ -127,7 +134,11 @@ func (cfg *config) settings() (*settings, error) {
 	if cfg.Listen.Unix == "" && cfg.Listen.TCP == "" {
 		cfg.Listen.Unix = defaultSocket
 	}
-	mode, err := fileMode(cfg.Listen.UnixMode)
+	mode, err := fileMode("unix_mode", cfg.Listen.UnixMode)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	fcgiMode, err := fileMode("fcgi_mode", cfg.Listen.FCGIMode)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -159,8 +170,8 @@ func (cfg *config) settings() (*settings, error) {
 			Path: cfg.Listen.Unix, Mode: mode, TCP: cfg.Listen.TCP, MaxConns: cfg.Listen.MaxConns,
 			Password: cfg.Listen.Password, Timeout: time.Duration(cfg.Limits.Timeout), Logger: logger,
 		},
-		fcgi: cfg.Listen.FCGI,
-		http: cfg.Listen.HTTP,
+		api: api.Options{Prefix: cfg.Listen.APIPrefix, Timeout: time.Duration(cfg.Limits.Timeout), Logger: logger},
+		web: api.ServerOptions{FCGI: cfg.Listen.FCGI, FCGIMode: fcgiMode, HTTP: cfg.Listen.HTTP, Logger: logger},
 	}, nil
 }
 

@@ -262,3 +262,33 @@ func TestGetCommand(t *testing.T) {
 		}
 	})
 }
+
+// TestInvalidateEventCommand feeds `ddbcache invalidate --event` the JSON
+// a Lambda receives from a DynamoDB stream.
+func TestInvalidateEventCommand(t *testing.T) {
+	f := enginetest.New(t)
+	f.Seed(t, "1", "Ann")
+	ctx := testenv.Context(t)
+	env := []string{
+		"DDBCACHE_DYNAMODB_ENDPOINT=" + f.Proxy.URL,
+		"DDBCACHE_REDIS_ADDRS=" + f.Redis.Addr,
+		"DDBCACHE_NAMESPACES=profile:table=users;partition_key=user_id;redis_key=user_profile:{user_id}",
+	}
+	if _, stderr, code := run(t, env, "get", "profile", "1"); code != 0 {
+		t.Fatalf("get: %s", stderr)
+	}
+	event, _ := writeConfig(t, `{"Records":[{"eventName":"MODIFY",
+ "eventSourceARN":"arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2026-11-25T00:00:00.000",
+ "dynamodb":{"Keys":{"user_id":{"S":"1"}},"SequenceNumber":"1","StreamViewType":"KEYS_ONLY"}}]}`)
+	out, stderr, code := run(t, env, "invalidate", "--event", event)
+	if code != 0 || strings.TrimSpace(out) != "1" {
+		t.Fatalf("invalidate --event: exit %d, out %q, stderr %q", code, out, stderr)
+	}
+	if n := f.RDB.Exists(ctx, "user_profile:1").Val(); n != 0 {
+		t.Error("the event's item is still cached")
+	}
+	bad, _ := writeConfig(t, `{"Records":[{"eventName":"MODIFY"}]}`)
+	if _, stderr, code := run(t, env, "invalidate", "--event", bad); code == 0 || !strings.Contains(stderr, "bad stream event") {
+		t.Errorf("malformed event: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -137,13 +137,26 @@ sub daemon_log_text {
 
 sub connect {    ## no critic (ProhibitBuiltinHomonyms)
     my ($self, %opts) = @_;
-    return DDBCache::TestEnv::Conn->new(path => $self->{socket_path}, %opts);
+    my $auth = delete $opts{auth} // 1;
+    my $conn = DDBCache::TestEnv::Conn->new(path => $self->{socket_path}, %opts);
+    # With listen.password set, log in, so that helpers and tests can talk.
+    my $password = $self->{config}{listen}{password};
+    $conn->cmd('AUTH', $password) if $auth && defined $password && length $password;
+    return $conn;
 }
 
 sub redis_cmd {
     my ($self, @args) = @_;
     $self->{redis_conn} ||= DDBCache::TestEnv::Conn->new(host => '127.0.0.1', port => $self->{redis_port});
     return $self->{redis_conn}->cmd(@args);
+}
+
+# client(%opts): a DDBCache::Client on the daemon's socket (the test must
+# have perl/lib in @INC).
+sub client {
+    my ($self, %opts) = @_;
+    require DDBCache::Client;
+    return DDBCache::Client->new(socket => $self->{socket_path}, %opts);
 }
 
 sub stats {
@@ -297,6 +310,71 @@ sub _start_daemon {
     return;
 }
 
+# ---- the daemon's life --------------------------------------------------
+
+sub daemon_pid {
+    my ($self) = @_;
+    my $p = $self->{procs}{daemon} or croak 'DDBCache::TestEnv: the daemon is not running';
+    return $p->{pid};
+}
+
+sub stop_daemon {
+    my ($self, %opts) = @_;
+    my $signal = $opts{signal} // 'TERM';
+    croak "DDBCache::TestEnv: stop_daemon: signal must be TERM, INT or KILL, not $signal"
+        unless $signal =~ /\A(?:TERM|INT|KILL)\z/;
+    croak 'DDBCache::TestEnv: stop_daemon: the daemon is not running' unless $self->{procs}{daemon};
+    if (my $c = delete $self->{admin_conn}) {
+        $c->close;
+    }
+    $self->_stop_process(daemon => $signal);
+    return;
+}
+
+sub start_daemon {
+    my ($self) = @_;
+    croak 'DDBCache::TestEnv: start_daemon: the daemon is running already' if $self->{procs}{daemon};
+    $self->_start_daemon;
+    return;
+}
+
+sub restart_daemon {
+    my ($self, %opts) = @_;
+    $self->stop_daemon(%opts);
+    $self->start_daemon;
+    return;
+}
+
+sub pause_daemon {
+    my ($self) = @_;
+    my $pid = $self->daemon_pid;
+    kill 'STOP', $pid or croak "DDBCache::TestEnv: kill STOP: $!";
+    # The signal is delivered asynchronously: wait until every thread has stopped.
+    _wait_until("the daemon (pid $pid) to stop", sub { _all_threads_stopped($pid) });
+    return;
+}
+
+# _all_threads_stopped($pid): every thread of the process is in state T
+# (stopped), per /proc/PID/task/TID/stat.
+sub _all_threads_stopped {
+    my ($pid) = @_;
+    opendir(my $dh, "/proc/$pid/task") or return 1;    # no /proc: nothing to wait for
+    my @tids = grep { /\A[0-9]+\z/ } readdir $dh;
+    closedir $dh;
+    for my $tid (@tids) {
+        my $stat = _slurp("/proc/$pid/task/$tid/stat");
+        my ($state) = $stat =~ /\)\s+(\S)/;
+        return 0 unless defined $state && ($state eq 'T' || $state eq 't');
+    }
+    return 1;
+}
+
+sub resume_daemon {
+    my ($self) = @_;
+    kill 'CONT', $self->daemon_pid or croak "DDBCache::TestEnv: kill CONT: $!";
+    return;
+}
+
 # _spawn(name => [argv], logfile): runs argv with stdout and stderr in logfile.
 sub _spawn {
     my ($self, $name, $argv, $log) = @_;
@@ -362,10 +440,11 @@ sub stop {
 }
 
 sub _stop_process {
-    my ($self, $name) = @_;
+    my ($self, $name, $signal) = @_;
     my $p = delete $self->{procs}{$name} or return;
     my $pid = $p->{pid};
-    kill 'TERM', $pid;
+    kill 'CONT', $pid;    # a stopped process would act on TERM only once continued
+    kill $signal // 'TERM', $pid;
     my $deadline = time + $STOP_TIMEOUT;
     while (time < $deadline) {
         my $r = waitpid($pid, WNOHANG);
@@ -394,7 +473,8 @@ END {
             Test::Builder->new->diag("ddbcache log ($env->{daemon_log}):\n" . _tail($env->{daemon_log}));
         }
     }
-    $_->stop for reverse @LIVE;
+    my @envs = reverse @LIVE;    # stop() takes each out of @LIVE
+    $_->stop for @envs;
 }
 
 # ---- helpers -------------------------------------------------------------
@@ -577,7 +657,9 @@ The daemon's log so far, as text.
 =item connect(%opts)
 
 A new L<DDBCache::TestEnv::Conn> to the daemon's Unix socket. C<timeout>
-(seconds, default 10) bounds connecting and waiting for each reply.
+(seconds, default 10) bounds connecting and waiting for each reply. When the
+configuration sets C<listen.password>, the connection sends C<AUTH> first,
+unless C<< auth => 0 >>.
 
 =item redis_cmd(@args)
 
@@ -608,6 +690,37 @@ JSON hash, or undef.
 
 Any DynamoDB call (C<'Scan'>, C<'DeleteItem'>, ...); returns the decoded
 response, dies with the error type and message on failure.
+
+=item client(%opts)
+
+A new L<DDBCache::Client> on the daemon's socket, with C<%opts> passed to its
+C<new> (C<timeout>, C<namespace>, ...). The test must have F<perl/lib> in C<@INC>.
+
+=item stop_daemon([signal => 'TERM'|'INT'|'KILL'])
+
+Stops the daemon with the signal (default C<TERM>: a clean stop that removes
+the socket; C<KILL> leaves a stale socket file, as a crash does) and waits
+until it has exited. Redis and dynalite keep running.
+
+=item start_daemon
+
+Starts the daemon again with the same configuration, socket and log, and
+waits until it answers C<PING>.
+
+=item restart_daemon([signal => ...])
+
+C<stop_daemon> then C<start_daemon>.
+
+=item daemon_pid
+
+The daemon's process id.
+
+=item pause_daemon, resume_daemon
+
+Send the daemon C<SIGSTOP> and C<SIGCONT>; C<pause_daemon> returns once
+every thread of the daemon has stopped. A paused daemon accepts
+connections (the kernel queues them) but answers nothing. C<stop> and
+C<stop_daemon> resume it first.
 
 =item stop
 

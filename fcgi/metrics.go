@@ -1,0 +1,186 @@
+package fcgi
+
+import (
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/ddbcache/ddbcache/cache"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Fronts, as the "front" label of the request metrics names them.
+const (
+	FrontRESP = "resp"
+	FrontFCGI = "fcgi"
+	FrontHTTP = "http"
+)
+
+// latencyBuckets span a hit from the daemon's memory (tens of µs) to a
+// request that runs into the default timeout.
+var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+
+// Metrics is the daemon's Prometheus registry: the engine's counters,
+// read from Engine.Stats at scrape time (so /metrics and `DDB STATS`
+// always agree), request latency by front, HTTP responses by status, open
+// client connections, and the Go runtime's and the process's own metrics.
+// It is safe for concurrent use.
+type Metrics struct {
+	reg       *prometheus.Registry
+	latency   *prometheus.HistogramVec
+	responses *prometheus.CounterVec
+	handler   http.Handler
+}
+
+// NewMetrics returns the registry of a daemon serving engine.
+func NewMetrics(engine *cache.Engine) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ddbcache_request_duration_seconds",
+			Help:    "Time to answer one request (a RESP command, a FastCGI or an HTTP request), by front.",
+			Buckets: latencyBuckets,
+		}, []string{"front"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ddbcache_http_responses_total",
+			Help: "HTTP API responses by front (fcgi, http) and status code.",
+		}, []string{"front", "code"}),
+	}
+	m.reg.MustRegister(m.latency, m.responses, newStatsCollector(engine),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: nil})
+	return m
+}
+
+// Registry returns the registry, for adding collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// Observer returns a function that records one request's duration on
+// front; unixsock.Options.Observe takes it for the RESP front.
+func (m *Metrics) Observer(front string) func(time.Duration) {
+	o := m.latency.WithLabelValues(front)
+	return func(d time.Duration) { o.Observe(d.Seconds()) }
+}
+
+// WatchConns exports n, the number of open client connections of front,
+// as ddbcache_client_connections{front=…}. Call it once per front.
+func (m *Metrics) WatchConns(front string, n func() int64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "ddbcache_client_connections",
+		Help:        "Open client connections, by front.",
+		ConstLabels: prometheus.Labels{"front": front},
+	}, func() float64 { return float64(n()) }))
+}
+
+// Instrument wraps an HTTP handler serving front: it records each
+// request's duration and response status.
+func (m *Metrics) Instrument(front string, h http.Handler) http.Handler {
+	o := m.latency.WithLabelValues(front)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		o.Observe(time.Since(start).Seconds())
+		m.responses.WithLabelValues(front, itoa(rec.code)).Inc()
+	})
+}
+
+// statusRecorder remembers the status an HTTP handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+// WriteHeader records code and passes it on.
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// statsCollector turns Engine.Stats into metrics at scrape time.
+type statsCollector struct {
+	engine *cache.Engine
+	// tables maps each namespace to its table; written only in newStatsCollector.
+	tables map[string]string
+
+	lookups, dynamoRequests, capacity, redisErrors, degraded, redisUp *prometheus.Desc
+}
+
+func newStatsCollector(engine *cache.Engine) *statsCollector {
+	c := &statsCollector{engine: engine, tables: map[string]string{}}
+	for _, n := range engine.Namespaces() {
+		c.tables[n.Name] = n.Table
+	}
+	c.lookups = prometheus.NewDesc("ddbcache_lookups_total",
+		"Item lookups by namespace and result: local (the daemon's memory), redis, miss (read DynamoDB), negative (known absent), stale (served a stale copy because DynamoDB failed), error.",
+		[]string{"namespace", "result"}, nil)
+	c.dynamoRequests = prometheus.NewDesc("ddbcache_dynamodb_requests_total",
+		"DynamoDB requests by namespace and operation: read (GetItem, BatchGetItem), write (PutItem, DeleteItem).",
+		[]string{"namespace", "operation"}, nil)
+	c.capacity = prometheus.NewDesc("ddbcache_dynamodb_capacity_units_total",
+		"DynamoDB capacity units consumed, by table and operation (read, write).",
+		[]string{"table", "operation"}, nil)
+	c.redisErrors = prometheus.NewDesc("ddbcache_redis_errors_total",
+		"Redis commands that failed for other reasons than an error reply (connection lost, timeout).", nil, nil)
+	c.degraded = prometheus.NewDesc("ddbcache_degraded_reads_total",
+		"Lookups served from DynamoDB directly because Redis failed.", nil, nil)
+	c.redisUp = prometheus.NewDesc("ddbcache_redis_connected",
+		"1 when the engine has reached Redis, else 0.", nil, nil)
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.lookups, c.dynamoRequests, c.capacity, c.redisErrors, c.degraded, c.redisUp} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.engine.Stats()
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	names := make([]string, 0, len(st.Namespaces))
+	for n := range st.Namespaces {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tables := map[string]bool{}
+	for _, n := range names {
+		s := st.Namespaces[n]
+		for _, l := range []struct {
+			result string
+			v      int64
+		}{
+			{"local", s.HitsLocal}, {"redis", s.HitsRedis}, {"miss", s.Misses},
+			{"negative", s.NegativeHits}, {"stale", s.Stale}, {"error", s.Errors},
+		} {
+			counter(c.lookups, float64(l.v), n, l.result)
+		}
+		counter(c.dynamoRequests, float64(s.DynamoReads), n, "read")
+		counter(c.dynamoRequests, float64(s.DynamoWrites), n, "write")
+		// Capacity is accounted per table; namespaces on one table share it.
+		if t := c.tables[n]; !tables[t] {
+			tables[t] = true
+			counter(c.capacity, s.ReadUnits, t, "read")
+			counter(c.capacity, s.WriteUnits, t, "write")
+		}
+	}
+	counter(c.redisErrors, float64(st.RedisErrors))
+	counter(c.degraded, float64(st.DegradedReads))
+	up := 0.0
+	if st.RedisConnected {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.redisUp, prometheus.GaugeValue, up)
+}

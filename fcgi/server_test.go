@@ -1,0 +1,209 @@
+package fcgi_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ddbcache/ddbcache/fcgi"
+	"github.com/ddbcache/ddbcache/internal/enginetest"
+)
+
+// socketPath returns a path in a fresh short temp dir (Unix socket paths
+// are limited to about 100 bytes, t.TempDir's can be longer).
+func socketPath(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ddbfcgi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "fcgi.sock")
+}
+
+// serveWeb starts a Server for h and stops it at the end of the test.
+func serveWeb(t testing.TB, h http.Handler, opts fcgi.ServerOptions) *fcgi.Server {
+	t.Helper()
+	srv, err := fcgi.Listen(h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return srv
+}
+
+// TestFastCGIParams sends the same lookup with the params nginx, Apache's
+// mod_proxy_fcgi and Plack::App::FCGIDispatcher send (as captured from
+// the real servers with the deploy/ configs): all must reach the same
+// route and get the same bytes.
+func TestFastCGIParams(t *testing.T) {
+	a := setup(t, nil)
+	h, err := fcgi.New(a.engine, fcgi.Options{Prefix: "/api", Metrics: a.metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := socketPath(t)
+	serveWeb(t, h, fcgi.ServerOptions{FCGI: sock, Metrics: a.metrics})
+	ann := enginetest.UserJSON("1", "Ann")
+	cases := []struct {
+		name   string
+		params map[string]string
+	}{
+		{"nginx fastcgi_params", cgiParams("GET", "/api/profile/1?x=1",
+			"SCRIPT_NAME", "/api/profile/1", "DOCUMENT_URI", "/api/profile/1", "QUERY_STRING", "x=1")},
+		{"Apache ProxyPass /api/ fcgi://localhost/", cgiParams("GET", "/api/profile/1",
+			"SCRIPT_NAME", "/api/profile/1", "SCRIPT_FILENAME", "proxy:fcgi://localhost/profile/1", "CONTEXT_PREFIX", "")},
+		{"Plack mount /api", cgiParams("GET", "/api/profile/1", "SCRIPT_NAME", "/api", "PATH_INFO", "/profile/1")},
+		{"no REQUEST_URI: SCRIPT_NAME + PATH_INFO", cgiParams("GET", "", "SCRIPT_NAME", "/api", "PATH_INFO", "/profile/1")},
+		{"canonical /v1", cgiParams("GET", "/v1/profile/1", "SCRIPT_NAME", "/v1/profile/1")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := fcgiRequest(t, "unix", sock, tc.params, "")
+			if r.status != 200 || r.body != ann || r.header.Get("X-Cache") == "" || r.header.Get("ETag") != etag(ann) {
+				t.Errorf("status %d, body %q, headers %v", r.status, r.body, r.header)
+			}
+		})
+	}
+	t.Run("PUT with a body, then GET", func(t *testing.T) {
+		doc := `{"user_id":"7","name":"Eve"}`
+		r := fcgiRequest(t, "unix", sock, cgiParams("PUT", "/api/profile/7", "CONTENT_LENGTH", fmtLen(doc),
+			"CONTENT_TYPE", "application/json"), doc)
+		if r.status != 204 {
+			t.Fatalf("PUT: %d %q", r.status, r.body)
+		}
+		r = fcgiRequest(t, "unix", sock, cgiParams("GET", "/api/profile/7"), "")
+		if r.status != 200 || r.body != `{"name":"Eve","user_id":"7"}` {
+			t.Errorf("GET after PUT: %d %q", r.status, r.body)
+		}
+	})
+	t.Run("error status through CGI", func(t *testing.T) {
+		r := fcgiRequest(t, "unix", sock, cgiParams("GET", "/api/nope/1"), "")
+		if r.status != 404 || !strings.Contains(r.body, `"code":"unknown_namespace"`) {
+			t.Errorf("%d %q", r.status, r.body)
+		}
+	})
+}
+
+// TestShutdownDrains starts a FastCGI request that blocks in the handler,
+// shuts the server down, and checks that no new connection is accepted,
+// that Shutdown waits, and that the request in flight gets its whole
+// response before the connection closes.
+func TestShutdownDrains(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	body := strings.Repeat("x", 200<<10) // several FastCGI records
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		_, _ = w.Write([]byte(body))
+	})
+	sock := socketPath(t)
+	srv, err := fcgi.Listen(h, fcgi.ServerOptions{FCGI: sock, HTTP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	got := make(chan response, 1)
+	go func() { got <- fcgiRequest(t, "unix", sock, cgiParams("GET", "/slow"), "") }()
+	<-entered
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(context.Background()) }()
+	enginetest.WaitFor(t, "the listener to close", func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a request in flight", err)
+	default:
+	}
+	close(release)
+	r := <-got
+	if r.status != 200 || r.body != body {
+		t.Errorf("in-flight request: status %d, %d bytes of %d", r.status, len(r.body), len(body))
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket file left behind: %v", err)
+	}
+}
+
+// TestShutdownDeadline checks that a request that does not finish in
+// time is cut off when the drain's context ends.
+func TestShutdownDeadline(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { close(entered); <-release })
+	sock := socketPath(t)
+	srv := serveWeb(t, h, fcgi.ServerOptions{FCGI: sock})
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(encodeRequest(cgiParams("GET", "/stuck"), "")); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want the deadline", err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 64)); err == nil {
+		t.Errorf("read %d bytes from a connection that should be closed", n)
+	}
+}
+
+// TestSocketFile checks the socket's mode, that a stale socket file is
+// replaced, and that a live one is not taken over.
+func TestSocketFile(t *testing.T) {
+	h := http.NotFoundHandler()
+	sock := socketPath(t)
+	srv := serveWeb(t, h, fcgi.ServerOptions{FCGI: sock, FCGIMode: 0o600})
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v, %v; want 0600", fi.Mode(), err)
+	}
+	if _, err := fcgi.Listen(h, fcgi.ServerOptions{FCGI: sock}); !errors.Is(err, fcgi.ErrSocketInUse) {
+		t.Errorf("second Listen on a live socket: %v", err)
+	}
+	_ = srv
+	stale := socketPath(t)
+	ln, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	srv2 := serveWeb(t, h, fcgi.ServerOptions{FCGI: stale})
+	if srv2.FCGIAddr() == nil {
+		t.Error("no FastCGI listener on the stale socket path")
+	}
+	if _, err := fcgi.Listen(h, fcgi.ServerOptions{}); err == nil {
+		t.Error("Listen without addresses succeeded")
+	}
+}

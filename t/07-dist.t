@@ -1,0 +1,75 @@
+#!/usr/bin/perl
+# The Perl distribution in perl/ as a user gets it: perl Makefile.PL, make,
+# make test in a copy (and MANIFEST lists what is there), perlcritic at its
+# default severity on perl/, and perl/bench/lookup.pl on a short run.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use File::Spec;
+use File::Temp qw(tempdir);
+use Test::More;
+
+my $perl_dir = File::Spec->rel2abs("$FindBin::Bin/../perl");
+
+# run($dir, @command): (exit code, output) of a command run in $dir.
+sub run {
+    my ($dir, @command) = @_;
+    my $pid = open(my $out, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        chdir $dir or die "chdir $dir: $!\n";
+        open STDERR, '>&', \*STDOUT or die "dup: $!\n";
+        exec { $command[0] } @command or die "exec $command[0]: $!\n";
+    }
+    my $text = do { local $/; <$out> } // '';
+    close $out;
+    return ($? >> 8, $text);
+}
+
+subtest 'perl Makefile.PL && make && make test' => sub {
+    my $tmp = tempdir(CLEANUP => 1);
+    my ($rc, $out) = run($tmp, 'cp', '-R', $perl_dir, "$tmp/dist");
+    is($rc, 0, 'copied perl/') or diag $out;
+    my $dist = "$tmp/dist";
+    # A copy of a work tree may hold an earlier build.
+    ($rc, $out) = run($dist, 'rm', '-rf', qw(Makefile Makefile.old MYMETA.json MYMETA.yml blib pm_to_blib));
+    ($rc, $out) = run($dist, $^X, 'Makefile.PL');
+    is($rc, 0, 'perl Makefile.PL') or diag $out;
+    unlike($out, qr/missing in your kit/, 'every file in MANIFEST exists') or diag $out;
+    ($rc, $out) = run($dist, 'make');
+    is($rc, 0, 'make') or diag $out;
+    ($rc, $out) = run($dist, 'make', 'test');
+    is($rc, 0, 'make test') or diag $out;
+    like($out, qr/^Result: PASS$/m, '... passes');
+    ($rc, $out) = run($dist, 'make', 'distcheck');
+    unlike($out, qr/^Not in MANIFEST: /m, 'every file is in MANIFEST') or diag $out;
+};
+
+subtest 'perlcritic perl/' => sub {
+    eval { require Perl::Critic; 1 }
+        or die "Perl::Critic is missing; install it with: apt-get install -y libperl-critic-perl (or run make deps)\n";
+    my $critic = Perl::Critic->new;
+    my @files = sort map { "$perl_dir/$_" } qw(Makefile.PL lib/DDBCache/Client.pm lib/Plack/Middleware/DDBCache.pm
+        bench/lookup.pl t/00-load.t t/01-pod.t);
+    for my $file (@files) {
+        my @violations = $critic->critique($file);
+        is(scalar @violations, 0, "$file: no violations at the default severity") or diag "@violations";
+    }
+};
+
+subtest 'perl/bench/lookup.pl runs' => sub {
+    my ($rc, $out) = run($perl_dir, $^X, 'bench/lookup.pl', qw(--lookups 300 --rounds 3 --keys 5));
+    is($rc, 0, 'exits 0') or diag $out;
+    like($out, qr/^\(a\) DDBCache::Client .* [0-9 ]+ +[0-9.]+ +[0-9.]+$/m, 'a row for (a)') or diag $out;
+    like($out, qr/^\(b\) Redis::Fast /m, 'a row for (b)');
+    like($out, qr/^\(c\) Redis\.pm /m, 'a row for (c)');
+    like($out, qr/^\(a\)\/\(b\) = [0-9.]+x/m, 'the ratio');
+    like($out, qr/the daemon served \(a\) and \(d\) with 600 hits from its memory, 0 from Redis/,
+        'all hot-key lookups were hits in the daemon\'s memory');
+    ($rc, $out) = run($perl_dir, $^X, 'bench/lookup.pl', '--help');
+    like($out, qr/\Ausage: /, '--help');
+};
+
+done_testing;

@@ -1,0 +1,21 @@
+#!/usr/bin/perl
+# The HTTP API through Apache mod_proxy_fcgi (deploy/apache/ddbcache.conf)
+# in front of the real daemon's FastCGI socket, redis-server and dynalite.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use DDBCache::TestEnv;
+use DDBCache::TestEnv::Web;
+use DDBCache::TestEnv::Web::Suite qw(run_suite);
+
+my $web = DDBCache::TestEnv::Web->new;
+my $env = DDBCache::TestEnv->new(config => $web->daemon_config);
+$web->attach($env);
+
+run_suite($web, $env, $web->start_apache, 'apache');
+
+done_testing;

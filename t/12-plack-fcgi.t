@@ -1,0 +1,22 @@
+#!/usr/bin/perl
+# The HTTP API through a PSGI app mounting Plack::App::FCGIDispatcher under /api
+# in front of the real daemon's FastCGI socket, redis-server and dynalite.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use DDBCache::TestEnv;
+use DDBCache::TestEnv::Web;
+use DDBCache::TestEnv::Web::Suite qw(run_suite);
+
+my $web = DDBCache::TestEnv::Web->new;
+my $env = DDBCache::TestEnv->new(config => $web->daemon_config);
+$web->attach($env);
+
+note("dispatcher: " . $web->dispatcher_class);
+run_suite($web, $env, $web->start_plack, 'plack');
+
+done_testing;
