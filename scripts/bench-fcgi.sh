@@ -160,11 +160,14 @@ for i in $(seq 1 $KEYS); do
 done
 
 cat >"$dir/keys.lua" <<EOF
--- the $KEYS hot keys in turn
-local i = 0
+-- the $KEYS hot keys in turn, each request built once
+local reqs, i = {}, 0
+init = function()
+  for k = 1, $KEYS do reqs[k] = wrk.format("GET", os.getenv("BENCH_PREFIX") .. k) end
+end
 request = function()
   i = i % $KEYS + 1
-  return wrk.format("GET", os.getenv("BENCH_PREFIX") .. i)
+  return reqs[i]
 end
 EOF
 run() { # run NAME PREFIX

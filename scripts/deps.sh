@@ -59,7 +59,6 @@ libhttp-message-perl    perl -MHTTP::Request::Common -e1
 nginx                   command -v nginx
 apache2                 test -x /usr/sbin/apache2
 wrk                     command -v wrk
-libplack-perl           command -v plackup
 libfcgi-client-perl     perl -MFCGI::Client -e1
 libfcgi-perl            perl -MFCGI -e1
 libfcgi-procmanager-perl perl -MFCGI::ProcManager -e1

@@ -20,7 +20,7 @@ use DDBCache::TestEnv::FakeDaemon;
 my $env = DDBCache::TestEnv->new;
 my $socket = $env->socket_path;
 my $ddb = $env->client(timeout => 5);
-ok($ddb->put(profile => { user_id => "r$_", name => "Restart $_" }), "seed r$_") for 1 .. 20;
+is(scalar(grep { $ddb->put(profile => { user_id => "r$_", name => "Restart $_" }) } 1 .. 20), 20, '20 items written');
 
 # bulk($string): a RESP bulk reply.
 sub bulk { my ($s) = @_; return '$' . length($s) . "\r\n$s\r\n" }
@@ -121,6 +121,21 @@ subtest 'idempotent calls are retried once on a broken connection' => sub {
     $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close'], ["*2\r\n\$2\r\n{}\r\n\$-1\r\n"]]);
     $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
     is_deeply($c->mget(profile => [1, 2]), { 1 => {} }, 'mget is retried too');
+};
+
+subtest 'lookups on an established connection (the fast path)' => sub {
+    my $fake = DDBCache::TestEnv::FakeDaemon->new(script => [
+        [bulk('{"n":1}'), 'close'],
+        [bulk('{"n":2}'), [unpack '(a3)*', bulk('{"n":3}')], "\$-1\r\n", "-ERR boom\r\n", bulk('{"n":4}')],
+    ]);
+    my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
+    is_deeply($c->get(profile => 'k'), { n => 1 }, 'the first lookup connects');
+    is_deeply($c->get(profile => 'k'), { n => 2 }, 'the next is dropped after sending, and sent again once');
+    is_deeply($c->get(profile => 'k'), { n => 3 }, 'a reply in pieces');
+    is($c->get(profile => 'k'), undef, 'nil');
+    dies_like(sub { $c->get(profile => 'k') }, qr/\ADDBCache::Client: DDB GET: ERR boom at /, 'an error reply');
+    is($c->get_json(profile => 'k'), '{"n":4}', 'get_json, after an error on the same connection');
+    is_deeply([$fake->requests], [('1 DDB GET profile k') x 2, ('2 DDB GET profile k') x 5], 'requests');
 };
 
 subtest 'writes are not retried once the request was sent' => sub {

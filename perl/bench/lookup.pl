@@ -31,7 +31,7 @@ use DDBCache::Client;
 
 my %opt = (
     lookups   => 20_000,
-    rounds    => 10,
+    rounds    => 40,
     keys      => 100,
     namespace => 'profile',
     redis_key => 'user_profile:%s',
@@ -241,7 +241,7 @@ bin/ddbcache (t/lib/DDBCache/TestEnv.pm) and seeds --keys profiles.
   --redis HOST:PORT  the Redis the daemon uses
   --keys N           hot keys, ids 1..N (default 100)
   --lookups N        lookups per client (default 20000)
-  --rounds N         interleaved rounds (default 10)
+  --rounds N         interleaved rounds (default 40)
   --namespace NAME   default profile
   --redis-key FMT    the legacy Redis key of an id, sprintf format (default user_profile:%s)
   --target X         the (a)/(b) ratio to meet (default 1.5)

@@ -125,9 +125,8 @@ sub namespace   { return $_[0]{namespace} }
 my $LOST = \'lost connection';
 
 # Each method builds its RESP request and passes it to _call with whether a
-# broken connection may be retried blindly (idempotent calls only).
-
-# The lookups are the hot path. A lookup of a plain key (a byte string, the
+# broken connection may be retried blindly (idempotent calls only). The
+# lookups are the hot path. A lookup of a plain key (a byte string, the
 # usual case) on a connection that this process made is done inline here:
 # the request is a prefix made once per namespace plus the key, one send(),
 # one sysread() and, for the usual whole bulk reply, one substr(). Anything
@@ -147,7 +146,8 @@ sub _lookup_sub {
             && defined $key && !ref $key && !utf8::is_utf8($key)
             && defined $ns && ($prefix = $self->{get_prefix}{$ns}))
         {
-            my $req  = $prefix . '$' . length($key) . "\r\n" . $key . "\r\n";
+            my $req = $prefix . '$' . length($key) . "\r\n" . $key . "\r\n";
+            local $SIG{PIPE} = 'IGNORE' unless NOSIGNAL;    # compiled away where MSG_NOSIGNAL exists
             my $sent = send $fh, $req, NOSIGNAL;
             if (defined $sent && $sent == length $req) {
                 my $buf = '';
