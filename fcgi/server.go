@@ -9,11 +9,12 @@ import (
 	"net/http"
 	"net/http/fcgi"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ddbcache/ddbcache/internal/sockfile"
 )
 
 // Defaults for ServerOptions fields left at their zero value.
@@ -24,7 +25,7 @@ const (
 )
 
 // ErrSocketInUse means another live process serves the FastCGI socket path.
-var ErrSocketInUse = errors.New("fcgi: socket in use by a live process")
+var ErrSocketInUse = sockfile.ErrInUse
 
 // ServerOptions configures a Server.
 type ServerOptions struct {
@@ -116,28 +117,9 @@ func listen(addr string, mode os.FileMode, log *slog.Logger) (net.Listener, erro
 		}
 		return ln, nil
 	}
-	if fi, err := os.Lstat(addr); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("fcgi: %s exists and is not a socket", addr)
-		}
-		if c, err := net.DialTimeout("unix", addr, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("%w: %s", ErrSocketInUse, addr)
-		}
-		if err := os.Remove(addr); err != nil {
-			return nil, fmt.Errorf("fcgi: remove stale socket: %w", err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(addr), 0o755); err != nil {
-		return nil, fmt.Errorf("fcgi: socket directory: %w", err)
-	}
-	ln, err := net.Listen("unix", addr)
+	ln, err := sockfile.Listen(addr, mode)
 	if err != nil {
-		return nil, fmt.Errorf("fcgi: listen on %s: %w", addr, err)
-	}
-	if err := os.Chmod(addr, mode); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("fcgi: chmod %s: %w", addr, err)
+		return nil, fmt.Errorf("fcgi: %w", err)
 	}
 	return ln, nil
 }

@@ -12,12 +12,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/internal/sockfile"
 	"github.com/tidwall/redcon"
 )
 
@@ -29,7 +29,7 @@ const (
 )
 
 // ErrSocketInUse means another live process serves the socket path.
-var ErrSocketInUse = errors.New("unixsock: socket in use by a live process")
+var ErrSocketInUse = sockfile.ErrInUse
 
 // Options configures a Server.
 type Options struct {
@@ -105,28 +105,9 @@ func Listen(engine *cache.Engine, opts Options) (*Server, error) {
 
 // listenUnix listens on path, replacing a stale socket file.
 func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("unixsock: %s exists and is not a socket", path)
-		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("%w: %s", ErrSocketInUse, path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("unixsock: remove stale socket: %w", err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("unixsock: socket directory: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
+	ln, err := sockfile.Listen(path, mode)
 	if err != nil {
-		return nil, fmt.Errorf("unixsock: listen on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("unixsock: chmod %s: %w", path, err)
+		return nil, fmt.Errorf("unixsock: %w", err)
 	}
 	return ln, nil
 }
