@@ -218,7 +218,7 @@ func (e *Engine) loadLeased(c rueidis.Client, ns *namespace, k Key, vk, token st
 		if stale, ok := e.staleCopy(ctx, c, ns, vk); ok {
 			return stale, nil
 		}
-		return Result{}, fmt.Errorf("%w: %v", ErrLoad, err)
+		return Result{}, fmt.Errorf("%w: %w", ErrLoad, err)
 	}
 	if e.afterLoad != nil {
 		e.afterLoad(ns.Name, k)
@@ -247,7 +247,7 @@ func (e *Engine) loadUnleased(ns *namespace, k Key, vk string, consistent bool) 
 	e.stats.ns[ns.Name].dynamoReads.Add(1)
 	doc, err := e.opts.Loader.Get(ctx, ns.Table, ns.dynamoKey(k), consistent)
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: %v", ErrLoad, err)
+		return Result{}, fmt.Errorf("%w: %w", ErrLoad, err)
 	}
 	return Result{Value: doc, Source: SourceDynamo}, nil
 }

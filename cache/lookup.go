@@ -159,7 +159,7 @@ func (e *Engine) degradedGet(ctx context.Context, ns *namespace, k Key) (Result,
 	doc, err := e.opts.Loader.Get(lctx, ns.Table, ns.dynamoKey(k), false)
 	if err != nil {
 		st.errors.Add(1)
-		return Result{}, fmt.Errorf("%w: %v (and Redis is unavailable)", ErrLoad, err)
+		return Result{}, fmt.Errorf("%w: %w (and Redis is unavailable)", ErrLoad, err)
 	}
 	return Result{Value: doc, Source: SourceDegraded}, nil
 }

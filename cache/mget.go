@@ -133,7 +133,7 @@ func (e *Engine) fillMany(ctx context.Context, c rueidis.Client, ns *namespace, 
 			stale, ok := e.staleCopy(lctx, c, ns, vks[i])
 			if !ok {
 				st.errors.Add(1)
-				return fmt.Errorf("%w: %v", ErrLoad, err)
+				return fmt.Errorf("%w: %w", ErrLoad, err)
 			}
 			out[i] = stale
 		}
@@ -221,7 +221,7 @@ func (e *Engine) degradedMGet(ctx context.Context, ns *namespace, keys []Key, id
 	docs, err := e.opts.Loader.BatchGet(lctx, ns.Table, dks, false)
 	if err != nil {
 		st.errors.Add(1)
-		return nil, fmt.Errorf("%w: %v (and Redis is unavailable)", ErrLoad, err)
+		return nil, fmt.Errorf("%w: %w (and Redis is unavailable)", ErrLoad, err)
 	}
 	for j, i := range idx {
 		out[i] = Result{Value: docs[j], Source: SourceDegraded}

@@ -29,7 +29,7 @@ func (e *Engine) Put(ctx context.Context, nsName string, doc []byte) error {
 	lctx, cancel := e.loadContext()
 	defer cancel()
 	if err := e.opts.Loader.Put(lctx, ns.Table, doc); err != nil {
-		return fmt.Errorf("%w: %v", ErrLoad, err)
+		return fmt.Errorf("%w: %w", ErrLoad, err)
 	}
 	_, err = e.invalidate(ctx, ns, []Key{k})
 	return err
@@ -50,7 +50,7 @@ func (e *Engine) Delete(ctx context.Context, nsName string, k Key) (bool, error)
 	defer cancel()
 	existed, err := e.opts.Loader.Delete(lctx, ns.Table, ns.dynamoKey(k))
 	if err != nil {
-		return false, fmt.Errorf("%w: %v", ErrLoad, err)
+		return false, fmt.Errorf("%w: %w", ErrLoad, err)
 	}
 	if _, err := e.invalidate(ctx, ns, []Key{k}); err != nil {
 		return false, err

@@ -62,17 +62,10 @@ func classify(err error) (int, string) {
 	return http.StatusInternalServerError, "internal"
 }
 
-// timedOut reports whether err says a deadline passed. The engine wraps
-// the DynamoDB SDK's error in ErrLoad as text (%v), so a load that ran out
-// of its load_timeout is recognised by its message.
+// timedOut reports whether a deadline passed first: the engine wraps the
+// loader's error, and with it context.DeadlineExceeded, in ErrLoad.
 func timedOut(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	if errors.Is(err, cache.ErrLoad) || errors.Is(err, cache.ErrRedis) {
-		return strings.Contains(err.Error(), context.DeadlineExceeded.Error())
-	}
-	return false
+	return errors.Is(err, context.DeadlineExceeded)
 }
 
 // errBadRequest marks a malformed request (body, key list) found by this
