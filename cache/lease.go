@@ -59,12 +59,13 @@ const (
 // So one cold key costs one DynamoDB read however many daemons and callers
 // miss it at once, and no fill outlives an invalidation.
 var (
-	// KEYS: value, lease, neg, inv. ARGV: token, lease ms.
-	// Returns {1, value} | {2} (negative) | {3, inv} (lease taken) | {4} (held).
+	// KEYS: value, lease, neg, inv. ARGV: token, lease ms. Returns
+	// {1, value, pttl} | {2, pttl} (negative) | {3, inv} (lease taken) | {4} (held).
 	acquireScript = rueidis.NewLuaScript(`
 local v = redis.call('GET', KEYS[1])
-if v then return {1, v} end
-if redis.call('EXISTS', KEYS[3]) == 1 then return {2} end
+if v then return {1, v, redis.call('PTTL', KEYS[1])} end
+local n = redis.call('PTTL', KEYS[3])
+if n ~= -2 then return {2, n} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {3, redis.call('EXISTS', KEYS[4])}
 end
@@ -114,7 +115,8 @@ func (t *tokens) next() string { return t.prefix + "-" + strconv.FormatUint(t.n.
 type acquireResult struct {
 	kind       int // 1 value, 2 negative, 3 lease taken, 4 lease held elsewhere
 	value      []byte
-	consistent bool // the key was invalidated a moment ago
+	ttl        time.Duration // of the value or negative entry found
+	consistent bool          // the key was invalidated a moment ago
 }
 
 func (e *Engine) acquireExec(vk, token string) rueidis.LuaExec {
@@ -138,6 +140,13 @@ func parseAcquire(res rueidis.RedisResult) (acquireResult, error) {
 		switch kind {
 		case 1:
 			r.value, _ = arr[1].AsBytes()
+			if len(arr) > 2 {
+				ms, _ := arr[2].AsInt64()
+				r.ttl = time.Duration(max(ms, 0)) * time.Millisecond
+			}
+		case 2:
+			ms, _ := arr[1].AsInt64()
+			r.ttl = time.Duration(max(ms, 0)) * time.Millisecond
 		case 3:
 			n, _ := arr[1].AsInt64()
 			r.consistent = n == 1
@@ -186,9 +195,9 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, k Key, vk string) (Result
 		}
 		switch a.kind {
 		case 1:
-			return Result{Value: a.value, Source: SourceRedis}, nil
+			return Result{Value: a.value, Source: SourceRedis, TTL: a.ttl}, nil
 		case 2:
-			return Result{Source: SourceNegative}, nil
+			return Result{Source: SourceNegative, TTL: a.ttl}, nil
 		case 3:
 			return e.loadLeased(c, ns, k, vk, token, a.consistent || e.bypass.marked(vk))
 		}

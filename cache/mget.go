@@ -107,9 +107,9 @@ func (e *Engine) fillMany(ctx context.Context, c rueidis.Client, ns *namespace, 
 			e.stats.redisErrors.Add(1)
 			load = append(load, i)
 		case a.kind == 1:
-			out[i] = Result{Value: a.value, Source: SourceRedis}
+			out[i] = Result{Value: a.value, Source: SourceRedis, TTL: a.ttl}
 		case a.kind == 2:
-			out[i] = Result{Source: SourceNegative}
+			out[i] = Result{Source: SourceNegative, TTL: a.ttl}
 		case a.kind == 3:
 			leased[i] = true
 			consistent = consistent || a.consistent
