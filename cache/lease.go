@@ -186,8 +186,8 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, k Key, vk string) (Result
 	token := e.tokens.next()
 	deadline := time.Now().Add(e.opts.LeaseWait)
 	pause := leasePollMin
+	ax := e.acquireExec(vk, token)
 	for {
-		ax := e.acquireExec(vk, token)
 		a, err := parseAcquire(acquireScript.Exec(ctx, c, ax.Keys, ax.Args))
 		if err != nil {
 			e.stats.redisErrors.Add(1)

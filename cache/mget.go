@@ -90,11 +90,11 @@ func (e *Engine) fillMany(ctx context.Context, c rueidis.Client, ns *namespace, 
 	lctx, cancel := e.loadContext()
 	defer cancel()
 	st := e.stats.ns[ns.Name]
-	tokens := make([]string, len(missed))
+	tokens := make(map[int]string, len(missed)) // key index → its lease token
 	execs := make([]rueidis.LuaExec, len(missed))
 	for j, i := range missed {
-		tokens[j] = e.tokens.next()
-		execs[j] = e.acquireExec(vks[i], tokens[j])
+		tokens[i] = e.tokens.next()
+		execs[j] = e.acquireExec(vks[i], tokens[i])
 	}
 	var load []int           // indexes into keys to read from DynamoDB
 	leased := map[int]bool{} // of those, the ones whose lease we hold
@@ -145,7 +145,7 @@ func (e *Engine) fillMany(ctx context.Context, c rueidis.Client, ns *namespace, 
 		out[i] = Result{Value: docs[j], Source: SourceDynamo}
 		if ttl := entryTTL(ns, docs[j]); leased[i] && ttl > 0 {
 			out[i].TTL = ttl
-			fills = append(fills, e.fillExec(ns, vks[i], tokens[indexOf(missed, i)], docs[j], ttl))
+			fills = append(fills, e.fillExec(ns, vks[i], tokens[i], docs[j], ttl))
 			filled = append(filled, i)
 		}
 	}
@@ -160,15 +160,6 @@ func (e *Engine) fillMany(ctx context.Context, c rueidis.Client, ns *namespace, 
 		}
 	}
 	return nil
-}
-
-func indexOf(list []int, v int) int {
-	for j, x := range list {
-		if x == v {
-			return j
-		}
-	}
-	return -1
 }
 
 // readMany GETs keys in one pipelined round trip, through the client-side

@@ -129,6 +129,15 @@ func (r *redisConn) close() {
 	}
 }
 
+// client returns the Redis client, or ErrRedis before Redis was reached.
+func (e *Engine) client() (rueidis.Client, error) {
+	c := e.redis.get()
+	if c == nil {
+		return nil, fmt.Errorf("%w: not connected", ErrRedis)
+	}
+	return c, nil
+}
+
 // Connected reports whether the engine has a Redis client and Redis answers
 // a PING within ctx.
 func (e *Engine) Connected(ctx context.Context) bool {
@@ -167,9 +176,9 @@ func (e *Engine) Health(ctx context.Context) Health {
 // Keys written by a command that is not readOnly bypass the local cache
 // for a while, so the writer reads its own write.
 func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readOnly bool) (msg rueidis.RedisMessage, err error) {
-	c := e.redis.get()
-	if c == nil {
-		return msg, fmt.Errorf("%w: not connected", ErrRedis)
+	c, err := e.client()
+	if err != nil {
+		return msg, err
 	}
 	defer func() {
 		// rueidis panics when a cluster command's keys span slots; Redis
@@ -178,27 +187,12 @@ func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readO
 			err = fmt.Errorf("CROSSSLOT Keys in request don't hash to the same slot")
 		}
 	}()
+	var res rueidis.RedisResult
 	if len(args) == 2 && len(keyPos) == 1 && strings.EqualFold(args[0], "GET") {
-		return e.cachedGet(ctx, c, args[1])
-	}
-	b := c.B().Arbitrary(args[0])
-	keys := make([]string, 0, len(keyPos))
-	for i := 1; i < len(args); i++ {
-		if contains(keyPos, i) {
-			b = b.Keys(args[i])
-			keys = append(keys, args[i])
-		} else {
-			b = b.Args(args[i])
-		}
-	}
-	var cmd rueidis.Completed
-	if readOnly {
-		cmd = b.ReadOnly()
+		res = e.read(ctx, c, args[1]) // served from the client-side cache
 	} else {
-		cmd = b.Build()
-		e.bypass.mark(keys...)
+		res = c.Do(ctx, e.passthrough(c, args, keyPos, readOnly))
 	}
-	res := c.Do(ctx, cmd)
 	msg, err = res.ToMessage()
 	if _, isReply := rueidis.IsRedisErr(err); err != nil && !isReply && !rueidis.IsRedisNil(err) {
 		return msg, fmt.Errorf("%w: %v", ErrRedis, err)
@@ -206,27 +200,26 @@ func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readO
 	return msg, nil
 }
 
-// cachedGet is a passthrough GET, served from the local cache unless the
-// key was written recently.
-func (e *Engine) cachedGet(ctx context.Context, c rueidis.Client, key string) (rueidis.RedisMessage, error) {
-	var res rueidis.RedisResult
-	if e.bypass.marked(key) {
-		res = c.Do(ctx, c.B().Get().Key(key).Build())
-	} else {
-		res = c.DoCache(ctx, c.B().Get().Key(key).Cache(), DefaultTTL)
+// passthrough builds a client's command with its keys marked, and marks
+// the keys of a write as written (see writeMarks).
+func (e *Engine) passthrough(c rueidis.Client, args []string, keyPos []int, readOnly bool) rueidis.Completed {
+	isKey := make([]bool, len(args))
+	for _, p := range keyPos {
+		isKey[p] = true
 	}
-	msg, err := res.ToMessage()
-	if _, isReply := rueidis.IsRedisErr(err); err != nil && !isReply && !rueidis.IsRedisNil(err) {
-		return msg, fmt.Errorf("%w: %v", ErrRedis, err)
-	}
-	return msg, nil
-}
-
-func contains(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
+	b := c.B().Arbitrary(args[0])
+	keys := make([]string, 0, len(keyPos))
+	for i := 1; i < len(args); i++ {
+		if isKey[i] {
+			b = b.Keys(args[i])
+			keys = append(keys, args[i])
+		} else {
+			b = b.Args(args[i])
 		}
 	}
-	return false
+	if readOnly {
+		return b.ReadOnly()
+	}
+	e.bypass.mark(keys...)
+	return b.Build()
 }

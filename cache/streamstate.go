@@ -33,14 +33,6 @@ return 0`)
 // invalidated whole.
 const scanBatch = 1000
 
-func (e *Engine) client() (rueidis.Client, error) {
-	c := e.redis.get()
-	if c == nil {
-		return nil, fmt.Errorf("%w: not connected", ErrRedis)
-	}
-	return c, nil
-}
-
 // TryLock takes the lock name for owner, or renews it if owner holds it,
 // for ttl. It reports whether owner holds the lock now.
 func (e *Engine) TryLock(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {

@@ -19,7 +19,7 @@ import (
 
 // Defaults for ServerOptions fields left at their zero value.
 const (
-	DefaultSocketMode os.FileMode = 0o660
+	DefaultSocketMode = sockfile.DefaultMode
 	// readHeaderTimeout bounds reading a plain HTTP request's headers.
 	readHeaderTimeout = 5 * time.Second
 )

@@ -13,18 +13,13 @@ import (
 
 	"github.com/ddbcache/ddbcache/fcgi"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
+	"github.com/ddbcache/ddbcache/internal/testenv"
 )
 
-// socketPath returns a path in a fresh short temp dir (Unix socket paths
-// are limited to about 100 bytes, t.TempDir's can be longer).
+// socketPath returns a socket path in a fresh short temp dir.
 func socketPath(t testing.TB) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "ddbfcgi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "fcgi.sock")
+	return filepath.Join(testenv.ShortDir(t), "fcgi.sock")
 }
 
 // serveWeb starts a Server for h and stops it at the end of the test.

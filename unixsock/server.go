@@ -23,9 +23,9 @@ import (
 
 // Defaults for Options fields left at their zero value.
 const (
-	DefaultMode     os.FileMode = 0o660
-	DefaultMaxConns             = 4096
-	DefaultTimeout              = 5 * time.Second
+	DefaultMode     = sockfile.DefaultMode
+	DefaultMaxConns = 4096
+	DefaultTimeout  = 5 * time.Second
 )
 
 // ErrSocketInUse means another live process serves the socket path.

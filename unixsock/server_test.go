@@ -3,7 +3,6 @@ package unixsock_test
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,16 +14,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// socketPath returns a socket path in a fresh short temp dir (Unix socket
-// paths are limited to about 100 bytes, t.TempDir's can be longer).
+// socketPath returns a socket path in a fresh short temp dir.
 func socketPath(t testing.TB) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "ddbsock")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "ddbcache.sock")
+	return filepath.Join(testenv.ShortDir(t), "ddbcache.sock")
 }
 
 // serve starts a server for engine on opts (Path defaults to a fresh

@@ -91,11 +91,7 @@ func TestServeHTTPAndFastCGI(t *testing.T) {
 	f.Seed(t, "1", "Ann")
 	f.Seed(t, "2", "Bob")
 	g := newGate(t, f.Proxy.URL)
-	dir, err := os.MkdirTemp("", "ddbweb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := testenv.ShortDir(t)
 	socket, fsock := filepath.Join(dir, "ddbcache.sock"), filepath.Join(dir, "fcgi.sock")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg, _ := writeConfig(t, fmt.Sprintf(`redis: { addrs: [%q] }

@@ -40,11 +40,7 @@ func TestMain(m *testing.M) {
 // path and the dir.
 func writeConfig(t *testing.T, yaml string) (string, string) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "ddbcfg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := testenv.ShortDir(t)
 	path := filepath.Join(dir, "ddbcache.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -156,12 +152,7 @@ func startDaemon(t *testing.T, f *enginetest.Fixture, socket string, env ...stri
 func TestServe(t *testing.T) {
 	f := enginetest.New(t)
 	f.Seed(t, "1", "Ann")
-	dir, err := os.MkdirTemp("", "ddbsrv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	socket := filepath.Join(dir, "ddbcache.sock")
+	socket := filepath.Join(testenv.ShortDir(t), "ddbcache.sock")
 	ctx := testenv.Context(t)
 
 	d := startDaemon(t, f, socket)

@@ -13,6 +13,10 @@ import (
 	"time"
 )
 
+// DefaultMode is the socket file mode both fronts use unless configured:
+// the daemon's user and group may connect, nobody else.
+const DefaultMode os.FileMode = 0o660
+
 // ErrInUse means a live process serves the socket path.
 var ErrInUse = errors.New("socket in use by a live process")
 

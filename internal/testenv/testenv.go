@@ -203,3 +203,16 @@ func Context(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// ShortDir returns a fresh directory with a short path, removed at the end
+// of the test. Unix socket paths are limited to about 100 bytes, and
+// t.TempDir's, which carry the test's name, can be longer.
+func ShortDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ddb")
+	if err != nil {
+		t.Fatalf("testenv: temp dir: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
