@@ -89,7 +89,7 @@ sub new {
         my $ns = $args{namespaces}{$name};
         if (defined $ns) { $namespaces->{$name} = $ns } else { delete $namespaces->{$name} }
     }
-    my $config = _merge({
+    my $config = merge_config({
         redis      => { addrs => ["127.0.0.1:$self->{redis_port}"] },
         dynamodb   => { region => 'us-east-1', endpoint => $self->dynamo_endpoint },
         listen     => { unix => $self->{socket_path} },
@@ -113,7 +113,7 @@ sub new {
     }
     $self->create_table(%$_) for @$tables;
 
-    _write_file($self->{config_path}, _yaml($config));
+    write_file($self->{config_path}, _yaml($config));
     $self->_start_daemon;
     return $self;
 }
@@ -130,7 +130,7 @@ sub repo_root       { return $ROOT }
 
 sub daemon_log_text {
     my ($self) = @_;
-    return _slurp($self->{daemon_log});
+    return slurp($self->{daemon_log});
 }
 
 # ---- clients -------------------------------------------------------------
@@ -240,7 +240,7 @@ sub free_port {
 
 sub _start_redis {
     my ($self) = @_;
-    my $bin = _which('redis-server')
+    my $bin = which_program('redis-server')
         or die "DDBCache::TestEnv: redis-server not found; install it with: apt-get install -y redis-server (or run make deps)\n";
     $self->_spawn(redis => [
         $bin, '--port', $self->{redis_port}, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
@@ -265,7 +265,7 @@ sub _start_dynalite {
     my $cli = $ENV{DDBCACHE_DYNALITE} || File::Spec->catfile($ROOT, qw(.deps node_modules dynalite cli.js));
     die "DDBCache::TestEnv: dynalite not found at $cli; install it with: "
         . "npm install --prefix .deps dynalite\@4.0.0 (or run make deps)\n" unless -f $cli;
-    my $node = _which('node')
+    my $node = which_program('node')
         or die "DDBCache::TestEnv: node not found; install it with: apt-get install -y nodejs (or run make deps)\n";
     $self->_spawn(dynalite => [
         $node, $cli, '--port', $self->{dynalite_port}, '--host', '127.0.0.1',
@@ -289,7 +289,7 @@ sub _daemon_bin {
     }
     my $bin = File::Spec->catfile($ROOT, 'bin', 'ddbcache');
     return $bin if -f $bin && -x _;
-    my $go = _which('go') || (-x '/usr/local/go/bin/go' ? '/usr/local/go/bin/go' : undef)
+    my $go = which_program('go') || (-x '/usr/local/go/bin/go' ? '/usr/local/go/bin/go' : undef)
         or die "DDBCache::TestEnv: $bin is missing and go is not installed to build it\n";
     my $cwd = getcwd;
     chdir $ROOT or die "DDBCache::TestEnv: chdir $ROOT: $!\n";
@@ -362,7 +362,7 @@ sub _all_threads_stopped {
     my @tids = grep { /\A[0-9]+\z/ } readdir $dh;
     closedir $dh;
     for my $tid (@tids) {
-        my $stat = _slurp("/proc/$pid/task/$tid/stat");
+        my $stat = slurp("/proc/$pid/task/$tid/stat");
         my ($state) = $stat =~ /\)\s+(\S)/;
         return 0 unless defined $state && ($state eq 'T' || $state eq 't');
     }
@@ -488,21 +488,21 @@ sub _tempdir {
     return $dir;
 }
 
-sub _which {
-    my ($prog) = @_;
-    for my $dir (File::Spec->path) {
+sub which_program {
+    my ($prog, @more) = @_;
+    for my $dir (File::Spec->path, @more) {
         my $path = File::Spec->catfile($dir, $prog);
         return $path if -f $path && -x _;
     }
     return;
 }
 
-sub _merge {
+sub merge_config {
     my ($base, $over) = @_;
     my %out = %$base;
     for my $k (keys %$over) {
         if (ref $out{$k} eq 'HASH' && ref $over->{$k} eq 'HASH') {
-            $out{$k} = _merge($out{$k}, $over->{$k});
+            $out{$k} = merge_config($out{$k}, $over->{$k});
         } elsif (defined $over->{$k}) {
             $out{$k} = $over->{$k};
         } else {
@@ -539,7 +539,7 @@ sub _yaml_scalar {
     return JSON::PP->new->ascii->allow_nonref->encode("$v");
 }
 
-sub _write_file {
+sub write_file {
     my ($path, $text) = @_;
     open my $fh, '>', $path or die "DDBCache::TestEnv: write $path: $!\n";
     print {$fh} $text or die "DDBCache::TestEnv: write $path: $!\n";
@@ -547,7 +547,7 @@ sub _write_file {
     return;
 }
 
-sub _slurp {
+sub slurp {
     my ($path) = @_;
     open my $fh, '<', $path or return '';
     local $/;
@@ -558,7 +558,7 @@ sub _slurp {
 
 sub _tail {
     my ($path, $lines) = @_;
-    my @l = split /\n/, _slurp($path);
+    my @l = split /\n/, slurp($path);
     @l = @l[-($lines || 40) .. -1] if @l > ($lines || 40);
     return join('', map { "    $_\n" } @l) || "    (empty)\n";
 }
@@ -730,6 +730,20 @@ directory. Called from C<END>; calling it earlier is allowed.
 =item free_port
 
 A function: a loopback TCP port that was free a moment ago.
+
+=item which_program($name, @extra_dirs)
+
+A function: the path of an executable in C<PATH> or in @extra_dirs, or undef.
+
+=item merge_config(\%base, \%over)
+
+A function: a deep merge of two nested hashes; an undef value in %over
+removes the key.
+
+=item write_file($path, $text), slurp($path)
+
+Functions: write a file (dying on errors), and read one ('' when it cannot
+be read).
 
 =back
 

@@ -49,7 +49,7 @@ sub dir         { return $_[0]{dir} }
 
 sub daemon_config {
     my ($self, %more) = @_;
-    return _merge({
+    return DDBCache::TestEnv::merge_config({
         listen   => { fcgi => $self->fcgi_socket, fcgi_mode => '0666', api_prefix => '/api' },
         dynamodb => { endpoint => "http://127.0.0.1:$self->{gate_port}" },
         limits   => { timeout => '4s', load_timeout => '1s', max_value_bytes => 4096 },
@@ -122,15 +122,15 @@ sub _relay {
 
 sub start_nginx {
     my ($self) = @_;
-    my $bin = _which('nginx')
+    my $bin = DDBCache::TestEnv::which_program('nginx')
         or die "DDBCache::TestEnv::Web: nginx not found; install it with: apt-get install -y nginx (or run make deps)\n";
     my $params = '/etc/nginx/fastcgi_params';
     -f $params or die "DDBCache::TestEnv::Web: $params missing; install it with: apt-get install -y nginx-common\n";
     my $dir  = $self->{dir};
     my $port = DDBCache::TestEnv::free_port();
     copy($params, "$dir/fastcgi_params") or croak "copy $params: $!";
-    _write("$dir/nginx-site.conf", $self->_rewrite('nginx/ddbcache.conf', qr/listen\s+80;/ => "listen 127.0.0.1:$port;"));
-    _write("$dir/nginx.conf", <<"EOF");
+    DDBCache::TestEnv::write_file("$dir/nginx-site.conf", $self->_rewrite('nginx/ddbcache.conf', qr/listen\s+80;/ => "listen 127.0.0.1:$port;"));
+    DDBCache::TestEnv::write_file("$dir/nginx.conf", <<"EOF");
 daemon off;
 master_process on;
 worker_processes 1;
@@ -153,7 +153,7 @@ EOF
 
 sub start_apache {
     my ($self) = @_;
-    my $bin = _which('apache2', '/usr/sbin')
+    my $bin = DDBCache::TestEnv::which_program('apache2', '/usr/sbin')
         or die "DDBCache::TestEnv::Web: apache2 not found; install it with: apt-get install -y apache2 (or run make deps)\n";
     my $mods = '/usr/lib/apache2/modules';
     my @mods = qw(mpm_event authz_core authz_host proxy proxy_fcgi);
@@ -162,12 +162,12 @@ sub start_apache {
     }
     my $dir  = $self->{dir};
     my $port = DDBCache::TestEnv::free_port();
-    _write("$dir/apache-site.conf",
+    DDBCache::TestEnv::write_file("$dir/apache-site.conf",
         $self->_rewrite('apache/ddbcache.conf', qr/<VirtualHost \*:80>/ => "<VirtualHost 127.0.0.1:$port>"));
     my $load = join '', map { "LoadModule ${_}_module $mods/mod_$_.so\n" } @mods;
     # As root, Apache's children must run as some other user.
     my $user = $> == 0 ? "User nobody\nGroup nogroup\n" : '';
-    _write("$dir/apache.conf", <<"EOF");
+    DDBCache::TestEnv::write_file("$dir/apache.conf", <<"EOF");
 ServerRoot $dir
 ServerName localhost
 Listen 127.0.0.1:$port
@@ -193,13 +193,13 @@ sub dispatcher_class {
 
 sub start_plack {
     my ($self) = @_;
-    my $bin = _which('plackup')
+    my $bin = DDBCache::TestEnv::which_program('plackup')
         or die "DDBCache::TestEnv::Web: plackup not found; install it with: apt-get install -y libplack-perl (or run make deps)\n";
     my $class = $self->dispatcher_class;
     my $dir   = $self->{dir};
     my $port  = DDBCache::TestEnv::free_port();
     my $sock  = $self->fcgi_socket;
-    _write("$dir/app.psgi", <<"EOF");
+    DDBCache::TestEnv::write_file("$dir/app.psgi", <<"EOF");
 use strict;
 use warnings;
 use Plack::Builder;
@@ -221,7 +221,7 @@ EOF
 sub _rewrite {
     my ($self, $file, $pattern, $replacement) = @_;
     my $path = File::Spec->catfile(DDBCache::TestEnv->repo_root, 'deploy', $file);
-    my $text = _slurp($path);
+    my $text = DDBCache::TestEnv::slurp($path);
     my $sock = $self->fcgi_socket;
     $text =~ s{/run/ddbcache/fcgi\.sock}{$sock}g or croak "$path does not name /run/ddbcache/fcgi.sock";
     $text =~ s/$pattern/$replacement/ or croak "$path does not match $pattern";
@@ -273,7 +273,7 @@ sub _wait_http {
             $why = "not ready after ${READY_TIMEOUT}s (last answer: $last)";
         }
         die "DDBCache::TestEnv::Web: $name (@{ $p->{argv} }) $why; its logs:\n"
-            . join('', map { _slurp($_) } $p->{log}, @logs) if $why;
+            . join('', map { DDBCache::TestEnv::slurp($_) } $p->{log}, @logs) if $why;
         sleep $POLL_INTERVAL;
     }
 }
@@ -310,7 +310,7 @@ sub logs {
     opendir my $dh, $self->{dir} or return '';
     my @logs = sort grep { /\.log\z/ } readdir $dh;
     closedir $dh;
-    return join '', map { "==> $_ <==\n" . _slurp("$self->{dir}/$_") } @logs;
+    return join '', map { "==> $_ <==\n" . DDBCache::TestEnv::slurp("$self->{dir}/$_") } @logs;
 }
 
 END {
@@ -319,43 +319,6 @@ END {
         Test::Builder->new->diag("web server logs:\n" . $_->logs) for grep { $_->{owner} == $$ } @LIVE;
     }
     $_->stop for reverse @LIVE;
-}
-
-# ---- helpers -------------------------------------------------------------
-
-sub _which {
-    my ($prog, @more) = @_;
-    for my $dir (File::Spec->path, @more) {
-        my $path = File::Spec->catfile($dir, $prog);
-        return $path if -f $path && -x _;
-    }
-    return;
-}
-
-sub _merge {
-    my ($base, $over) = @_;
-    my %out = %$base;
-    for my $k (keys %$over) {
-        $out{$k} = ref $out{$k} eq 'HASH' && ref $over->{$k} eq 'HASH' ? _merge($out{$k}, $over->{$k}) : $over->{$k};
-    }
-    return \%out;
-}
-
-sub _write {
-    my ($path, $text) = @_;
-    open my $fh, '>', $path or die "DDBCache::TestEnv::Web: write $path: $!\n";
-    print {$fh} $text or die "DDBCache::TestEnv::Web: write $path: $!\n";
-    close $fh or die "DDBCache::TestEnv::Web: write $path: $!\n";
-    return;
-}
-
-sub _slurp {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text // '';
 }
 
 1;
