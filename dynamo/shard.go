@@ -17,6 +17,7 @@ import (
 func (s *StreamConsumer) read(ctx context.Context, table, arn, shard string) {
 	defer s.wg.Done()
 	defer s.setRunning(table+"/"+shard, false)
+	defer s.release(ctx, table, shard)
 	log := s.log.With("table", table, "shard", shard)
 	it, err := s.iterator(ctx, table, arn, shard)
 	backoff := s.opts.Poll
@@ -71,6 +72,26 @@ func (s *StreamConsumer) read(ctx context.Context, table, arn, shard string) {
 		}
 	}
 }
+
+// release gives a shard's lock back when the consumer stops (ctx ended),
+// so that another daemon takes the shard over at its next scan instead of
+// after LockTTL; the checkpoint holds the last records applied, and the
+// next reader starts after it. A daemon that dies cannot release, and
+// its locks expire instead.
+func (s *StreamConsumer) release(ctx context.Context, table, shard string) {
+	if ctx.Err() == nil {
+		return // the shard ended or its lock was lost: nothing to give back
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := s.coord.Unlock(rctx, lockName(table, shard), s.opts.Owner); err != nil {
+		s.log.Warn("stream: could not release the shard lock; it expires after the lock TTL",
+			"table", table, "shard", shard, "err", err)
+	}
+}
+
+// releaseTimeout bounds giving a lock back on the way out.
+const releaseTimeout = time.Second
 
 // apply invalidates the items of records and saves the checkpoint. A
 // record whose keys do not fit is logged and skipped, never fatal.

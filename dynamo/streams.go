@@ -125,9 +125,9 @@ func (s *StreamConsumer) Stats() StreamStats {
 }
 
 // Run scans the streams for shards every Poll and reads the shards it can
-// lock, until ctx ends. It does not release its locks when ctx ends: they
-// expire after LockTTL, as a crashed daemon's would, and another daemon
-// takes the shards over then.
+// lock, until ctx ends. When ctx ends it gives its locks back, so that
+// another daemon takes the shards over at once; the locks of a daemon that
+// dies expire after LockTTL instead.
 func (s *StreamConsumer) Run(ctx context.Context) {
 	for {
 		for _, table := range s.opts.Tables {

@@ -2,9 +2,12 @@ package dynamo_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,36 +17,47 @@ import (
 	"github.com/ddbcache/ddbcache/internal/testenv"
 )
 
-// consumer runs a stream consumer on engine until stop is called (which
-// waits for it to end, like a daemon dying: its locks are not released).
+// consumer runs a stream consumer on engine until stop (a clean stop: it
+// gives its shard locks back) or crash (the daemon dies: its locks stay
+// until they expire) is called; both wait for it to end.
 type consumer struct {
 	*dynamo.StreamConsumer
-	stop func()
+	stop, crash func()
 }
 
-func startConsumer(t *testing.T, f *enginetest.Fixture, fs *fakeStreams, e *cache.Engine, owner string) *consumer {
+// crashable is the engine as the consumer's Coordinator, except that a
+// dead daemon cannot give a lock back.
+type crashable struct {
+	*cache.Engine
+	dead atomic.Bool
+}
+
+func (c *crashable) Unlock(ctx context.Context, name, owner string) error {
+	if c.dead.Load() {
+		return errors.New("the daemon is dead")
+	}
+	return c.Engine.Unlock(ctx, name, owner)
+}
+
+func startConsumer(t *testing.T, f *enginetest.Fixture, fs *fakeStreams, e *cache.Engine, owner string, lockTTL time.Duration) *consumer {
 	t.Helper()
+	coord := &crashable{Engine: e}
 	c, err := dynamo.NewStreamConsumer(context.Background(),
 		dynamo.Options{Endpoint: f.Proxy.URL, Region: "us-east-1"},
 		dynamo.StreamOptions{Tables: []string{"users"}, Endpoint: fs.URL, Poll: 20 * time.Millisecond,
-			LockTTL: time.Second, Owner: owner},
-		e)
+			LockTTL: lockTTL, Owner: owner},
+		coord)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
-	return &consumer{StreamConsumer: c, stop: stop}
+	crash := func() { coord.dead.Store(true); stop() }
+	return &consumer{StreamConsumer: c, stop: stop, crash: crash}
 }
 
 // cached looks id up on every engine until each serves it locally.
@@ -84,14 +98,14 @@ func TestStreamInvalidatesAllDaemonsAndResumes(t *testing.T) {
 	// A write elsewhere: DynamoDB changes behind the cache; the stream says so.
 	f.Seed(t, "1", "new")
 	fs.record(shard, 101, "MODIFY", "1")
-	c1 := startConsumer(t, f, fs, a, "daemon-a")
+	c1 := startConsumer(t, f, fs, a, "daemon-a", time.Second)
 	sees(t, "1", enginetest.UserJSON("1", "new"), a, b)
 
 	t.Run("a restarted consumer resumes after its checkpoint", func(t *testing.T) {
 		c1.stop()
 		f.Seed(t, "2", "new")
 		fs.record(shard, 102, "MODIFY", "2")
-		startConsumer(t, f, fs, a, "daemon-a-restarted")
+		startConsumer(t, f, fs, a, "daemon-a-restarted", time.Second)
 		sees(t, "2", enginetest.UserJSON("2", "new"), a, b)
 		log := fs.log()
 		if !slices.Contains(log, "GetShardIterator shard-1 AFTER_SEQUENCE_NUMBER 101") {
@@ -111,13 +125,13 @@ func TestStreamShardHandover(t *testing.T) {
 	f.Seed(t, "3", "old")
 	cached(t, "3", a, b)
 
-	owner := startConsumer(t, f, fs, a, "daemon-a")
+	owner := startConsumer(t, f, fs, a, "daemon-a", time.Second)
 	enginetest.WaitFor(t, "daemon A to own the shard", func() bool { return owner.Stats().ShardsOwned == 1 })
-	other := startConsumer(t, f, fs, b, "daemon-b")
+	other := startConsumer(t, f, fs, b, "daemon-b", time.Second)
 	if n := other.Stats().ShardsOwned; n != 0 {
 		t.Fatalf("daemon B reads the shard daemon A holds (%d shards)", n)
 	}
-	owner.stop() // daemon A dies without releasing its lock
+	owner.crash() // daemon A dies without releasing its lock
 	start := time.Now()
 	f.Seed(t, "3", "new")
 	fs.record(shard, 101, "MODIFY", "3")
@@ -126,6 +140,31 @@ func TestStreamShardHandover(t *testing.T) {
 		t.Error("daemon B did not take the shard over")
 	}
 	t.Logf("daemon B took the shard over %s after daemon A died (lock TTL 1s)", time.Since(start))
+}
+
+// A daemon that stops cleanly gives its shards back: the other daemon
+// takes over at its next scan, long before the lock would expire (a
+// minute here, more than enginetest.WaitFor waits).
+func TestStreamCleanStopHandsOver(t *testing.T) {
+	f := enginetest.New(t)
+	a, b := f.Engine(t, nil), f.Engine(t, nil)
+	fs := newFakeStreams(t, "users")
+	shard := fs.addShard("shard-1", "")
+	f.Seed(t, "4", "old")
+	cached(t, "4", a, b)
+
+	owner := startConsumer(t, f, fs, a, "daemon-a", time.Minute)
+	enginetest.WaitFor(t, "daemon A to own the shard", func() bool { return owner.Stats().ShardsOwned == 1 })
+	other := startConsumer(t, f, fs, b, "daemon-b", time.Minute)
+	owner.stop()
+	start := time.Now()
+	f.Seed(t, "4", "new")
+	fs.record(shard, 101, "MODIFY", "4")
+	sees(t, "4", enginetest.UserJSON("4", "new"), a, b)
+	if other.Stats().ShardsOwned != 1 {
+		t.Error("daemon B did not take the shard over")
+	}
+	t.Logf("daemon B took the shard over %s after daemon A stopped (lock TTL 1m)", time.Since(start))
 }
 
 func TestStreamParentsFirstAndClosedShards(t *testing.T) {
@@ -143,7 +182,7 @@ func TestStreamParentsFirstAndClosedShards(t *testing.T) {
 	fs.record(child, 201, "REMOVE", "5")
 	f.Seed(t, "4", "v2")
 	f.Seed(t, "5", "v2")
-	startConsumer(t, f, fs, e, "daemon")
+	startConsumer(t, f, fs, e, "daemon", time.Second)
 	sees(t, "5", enginetest.UserJSON("5", "v2"), e)
 	sees(t, "4", enginetest.UserJSON("4", "v2"), e)
 	log := fs.log()
@@ -173,7 +212,7 @@ func TestStreamGapInvalidatesNamespace(t *testing.T) {
 	if err := e.SaveCheckpoint(ctx, "ddbcache:stream:{users}:shard-1:seq", "50"); err != nil {
 		t.Fatal(err)
 	}
-	c := startConsumer(t, f, fs, e, "daemon")
+	c := startConsumer(t, f, fs, e, "daemon", time.Second)
 	enginetest.WaitFor(t, "the gap to be handled", func() bool { return c.Stats().Gaps == 1 })
 	if n := f.RDB.Exists(ctx, "user_profile:6", "user_profile:7", "user_profile:8").Val(); n != 0 {
 		t.Errorf("%d cached items survived a gap in the stream", n)
@@ -193,7 +232,7 @@ func TestStreamSkipsRecordsWithUnknownKeys(t *testing.T) {
 	fs.mu.Unlock()
 	f.Seed(t, "9", "new")
 	fs.record(shard, 102, "MODIFY", "9")
-	c := startConsumer(t, f, fs, e, "daemon")
+	c := startConsumer(t, f, fs, e, "daemon", time.Second)
 	sees(t, "9", enginetest.UserJSON("9", "new"), e)
 	if st := c.Stats(); st.Errors == 0 || st.Records != 2 {
 		t.Errorf("stats %+v, want the bad record counted as an error and both read", st)
@@ -207,7 +246,7 @@ func TestStreamExpiredIteratorResumes(t *testing.T) {
 	shard := fs.addShard("shard-1", "")
 	f.Seed(t, "10", "v1")
 	fs.record(shard, 101, "MODIFY", "10")
-	startConsumer(t, f, fs, e, "daemon")
+	startConsumer(t, f, fs, e, "daemon", time.Second)
 	enginetest.WaitFor(t, "the first record's checkpoint", func() bool {
 		cp, _ := e.LoadCheckpoint(testenv.Context(t), "ddbcache:stream:{users}:shard-1:seq")
 		return cp == "101"

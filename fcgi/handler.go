@@ -241,11 +241,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	writeBody(w, code, b)
 }
 
-// writeBody writes a JSON body with its length.
+// jsonType is the Content-Type header of every body (shared, never modified).
+var jsonType = []string{"application/json"}
+
+// writeBody writes a JSON body with its length and the Date.
 func writeBody(w http.ResponseWriter, code int, b []byte) {
 	hd := w.Header()
-	hd.Set("Content-Type", "application/json")
-	hd.Set("Content-Length", itoa(len(b)))
+	hd["Content-Type"] = jsonType
+	hd["Content-Length"] = []string{itoa(len(b))}
+	hd["Date"] = dates.get()
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
 }

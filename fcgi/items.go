@@ -16,14 +16,16 @@ import (
 )
 
 // xCache is the X-Cache header of each lookup source: a hit came from a
-// cache (the daemon's memory or Redis), a miss read DynamoDB.
-var xCache = map[cache.Source]string{
-	cache.SourceLocal:    "hit",
-	cache.SourceRedis:    "hit",
-	cache.SourceNegative: "negative",
-	cache.SourceDynamo:   "miss",
-	cache.SourceStale:    "stale",
-	cache.SourceDegraded: "miss",
+// cache (the daemon's memory or Redis), a miss read DynamoDB. The values
+// are header slices shared by all responses (never modified), so that
+// the hot path sets them without allocating.
+var xCache = map[cache.Source][]string{
+	cache.SourceLocal:    {"hit"},
+	cache.SourceRedis:    {"hit"},
+	cache.SourceNegative: {"negative"},
+	cache.SourceDynamo:   {"miss"},
+	cache.SourceStale:    {"stale"},
+	cache.SourceDegraded: {"miss"},
 }
 
 // get answers GET /v1/{ns}/{key}[/{sort}]: the item's JSON, exactly the
@@ -38,7 +40,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ns string, k cache
 		return
 	}
 	hd := w.Header()
-	hd.Set("X-Cache", xCache[res.Source])
+	hd["X-Cache"] = xCache[res.Source]
 	hd.Set("Cache-Control", maxAge(res.TTL))
 	if res.Value == nil {
 		writeJSON(w, http.StatusNotFound, apiError{Error: notFound(ns, k), Code: "not_found"})
