@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/rueidis"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -89,6 +90,10 @@ type Options struct {
 	ConsistentWindow time.Duration
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
+	// Notifier, when set, hears of every change of a Redis key that this
+	// daemon makes or Redis's tracking reports (see Notifier), and lookups
+	// say which values it will hear of (Result.Tracked); nil means none.
+	Notifier Notifier
 }
 
 // Engine is the cache-aside engine. It is safe for concurrent use.
@@ -101,8 +106,12 @@ type Engine struct {
 	// degraded limits DynamoDB reads while Redis is unreachable.
 	degraded chan struct{}
 	bypass   *writeMarks
-	stats    *counters
-	tokens   *tokens // lease tokens
+	// tracked says whether values read through the client-side cache are
+	// ones the Notifier will hear of: there is a Notifier, and client-side
+	// caching (with Redis's tracking) is on.
+	tracked bool
+	stats   *counters
+	tokens  *tokens // lease tokens
 	// afterLoad, when set (by tests), runs between a leased fill's DynamoDB
 	// read and its store: the window in which a stale set can happen.
 	afterLoad func(ns string, k Key)
@@ -167,11 +176,21 @@ func New(opts Options) (*Engine, error) {
 		names = append(names, ns.Name)
 	}
 	e.stats = newCounters(names)
-	r, err := dialRedis(opts.Redis, e.log, e.closed)
+	var rl *relay
+	var onInvalidations func([]rueidis.RedisMessage)
+	if opts.Notifier != nil && !opts.Redis.DisableClientCache {
+		rl = newRelay(opts.Notifier)
+		onInvalidations = rl.onInvalidations
+		e.tracked = true
+	}
+	r, err := dialRedis(opts.Redis, e.log, e.closed, onInvalidations)
 	if err != nil {
 		return nil, err
 	}
 	e.redis = r
+	if rl != nil {
+		go rl.run(e.closed)
+	}
 	return e, nil
 }
 
@@ -228,12 +247,29 @@ func (e *Engine) HasSortKey(name string) (bool, error) {
 	return ns.SortKey != "", nil
 }
 
+// RedisKey returns the Redis key that holds the value of item k of
+// namespace name: the namespace's redis_key template filled in. It is the
+// key that Notifier hears of.
+func (e *Engine) RedisKey(name string, k Key) (string, error) {
+	ns, err := e.namespace(name)
+	if err != nil {
+		return "", err
+	}
+	if err := ns.check(k); err != nil {
+		return "", err
+	}
+	return ns.redisKey(k), nil
+}
+
 // loadContext returns the context of one DynamoDB request. It is detached
 // from the caller's cancellation because a singleflight fill serves every
 // waiting caller, not just the first.
 func (e *Engine) loadContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), e.opts.LoadTimeout)
 }
+
+// Notifier returns Options.Notifier.
+func (e *Engine) Notifier() Notifier { return e.opts.Notifier }
 
 // MaxValueBytes returns the largest value a client may write.
 func (e *Engine) MaxValueBytes() int { return e.opts.MaxValueBytes }

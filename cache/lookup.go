@@ -44,6 +44,12 @@ type Result struct {
 	// TTL is how long the answer stays fresh in the cache, when known
 	// (0 when not: a value read around the local cache, or a degraded read).
 	TTL time.Duration
+	// Tracked says that Options.Notifier will hear if Value changes in
+	// Redis, for as long as TTL: the value was read through the
+	// client-side cache, whose keys Redis tracks. It is false for values
+	// read around that cache (a write a moment ago), filled from DynamoDB,
+	// negative, stale or degraded, and always without a Notifier.
+	Tracked bool
 }
 
 // Get looks one item up: client-side cache, then Redis, then the negative
@@ -63,21 +69,22 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 		return e.degradedGet(ctx, ns, k)
 	}
 	vk := ns.redisKey(k)
-	res := e.read(ctx, c, vk)
+	res, cached := e.read(ctx, c, vk)
 	if v, err := res.AsBytes(); err == nil {
 		ttl := time.Duration(res.CachePTTL()) * time.Millisecond
+		tracked := cached && e.tracked
 		if res.IsCacheHit() {
 			st.hitsLocal.Add(1)
-			return Result{Value: v, Source: SourceLocal, TTL: ttl}, nil
+			return Result{Value: v, Source: SourceLocal, TTL: ttl, Tracked: tracked}, nil
 		}
 		st.hitsRedis.Add(1)
-		return Result{Value: v, Source: SourceRedis, TTL: max(ttl, 0)}, nil
+		return Result{Value: v, Source: SourceRedis, TTL: max(ttl, 0), Tracked: tracked}, nil
 	} else if !rueidis.IsRedisNil(err) {
 		e.stats.redisErrors.Add(1)
 		return e.degradedGet(ctx, ns, k)
 	}
 	if ns.NegativeTTL > 0 {
-		res := e.read(ctx, c, negKey(vk))
+		res, _ := e.read(ctx, c, negKey(vk))
 		if err := res.Error(); err == nil {
 			st.negativeHits.Add(1)
 			return Result{Source: SourceNegative, TTL: max(time.Duration(res.CachePTTL())*time.Millisecond, 0)}, nil
@@ -90,12 +97,13 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 }
 
 // read GETs key through the client-side cache, or straight from Redis when
-// this daemon wrote the key a moment ago (see writeMarks).
-func (e *Engine) read(ctx context.Context, c rueidis.Client, key string) rueidis.RedisResult {
+// this daemon wrote the key a moment ago (see writeMarks). cached says
+// which: only a read through the cache makes Redis track the key.
+func (e *Engine) read(ctx context.Context, c rueidis.Client, key string) (res rueidis.RedisResult, cached bool) {
 	if e.bypass.marked(key) {
-		return c.Do(ctx, c.B().Get().Key(key).Build())
+		return c.Do(ctx, c.B().Get().Key(key).Build()), false
 	}
-	return c.DoCache(ctx, c.B().Get().Key(key).Cache(), DefaultTTL)
+	return c.DoCache(ctx, c.B().Get().Key(key).Cache(), DefaultTTL), true
 }
 
 // fill reads a missed item from DynamoDB and stores it. Concurrent fills of

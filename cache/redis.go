@@ -54,8 +54,11 @@ type redisConn struct {
 // clientBox lets an interface value live in an atomic.Pointer.
 type clientBox struct{ rueidis.Client }
 
-// dialRedis connects, or starts trying in the background until closed is closed.
-func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}) (*redisConn, error) {
+// dialRedis connects, or starts trying in the background until closed is
+// closed. onInvalidations, when not nil, hears Redis's tracking
+// invalidations after rueidis dropped the keys from its cache, and nil when
+// a connection (and with it the cache) was lost.
+func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onInvalidations func([]rueidis.RedisMessage)) (*redisConn, error) {
 	if len(opts.Addrs) == 0 {
 		return nil, fmt.Errorf("cache: no Redis address configured")
 	}
@@ -79,7 +82,8 @@ func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}) (*re
 		// rueidis retries read-only commands on network errors until the
 		// context ends; a lookup has a better fallback (DynamoDB), so it
 		// fails fast instead.
-		DisableRetry: true,
+		DisableRetry:    true,
+		OnInvalidations: onInvalidations,
 	}
 	copt.Dialer.Timeout = opts.DialTimeout
 	r := &redisConn{done: make(chan struct{})}
@@ -174,7 +178,8 @@ func (e *Engine) Health(ctx context.Context) Health {
 // keys, so that Redis Cluster routes the command; readOnly commands may be
 // retried on network errors. A GET is served from the client-side cache.
 // Keys written by a command that is not readOnly bypass the local cache
-// for a while, so the writer reads its own write.
+// for a while, so the writer reads its own write, and the Notifier hears
+// of them before Forward returns.
 func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readOnly bool) (msg rueidis.RedisMessage, err error) {
 	c, err := e.client()
 	if err != nil {
@@ -189,9 +194,14 @@ func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readO
 	}()
 	var res rueidis.RedisResult
 	if len(args) == 2 && len(keyPos) == 1 && strings.EqualFold(args[0], "GET") {
-		res = e.read(ctx, c, args[1]) // served from the client-side cache
+		res, _ = e.read(ctx, c, args[1]) // served from the client-side cache
 	} else {
-		res = c.Do(ctx, e.passthrough(c, args, keyPos, readOnly))
+		cmd, written := e.passthrough(c, args, keyPos, readOnly)
+		res = c.Do(ctx, cmd)
+		if len(written) > 0 {
+			// Whether it succeeded or not, the write may have changed them.
+			e.notify(written...)
+		}
 	}
 	msg, err = res.ToMessage()
 	if _, isReply := rueidis.IsRedisErr(err); err != nil && !isReply && !rueidis.IsRedisNil(err) {
@@ -201,8 +211,8 @@ func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readO
 }
 
 // passthrough builds a client's command with its keys marked, and marks
-// the keys of a write as written (see writeMarks).
-func (e *Engine) passthrough(c rueidis.Client, args []string, keyPos []int, readOnly bool) rueidis.Completed {
+// the keys of a write as written (see writeMarks) and returns them.
+func (e *Engine) passthrough(c rueidis.Client, args []string, keyPos []int, readOnly bool) (cmd rueidis.Completed, written []string) {
 	isKey := make([]bool, len(args))
 	for _, p := range keyPos {
 		isKey[p] = true
@@ -218,8 +228,8 @@ func (e *Engine) passthrough(c rueidis.Client, args []string, keyPos []int, read
 		}
 	}
 	if readOnly {
-		return b.ReadOnly()
+		return b.ReadOnly(), nil
 	}
 	e.bypass.mark(keys...)
-	return b.Build()
+	return b.Build(), keys
 }

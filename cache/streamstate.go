@@ -93,17 +93,24 @@ func (e *Engine) SaveCheckpoint(ctx context.Context, name, value string) error {
 // checkpoint fell behind the stream's trim horizon). It SCANs for the keys
 // that the namespace's template can produce — the literal prefix before
 // its first placeholder — on every Redis node, in bounded steps, and
-// returns how many keys it deleted.
+// returns how many keys it deleted. The Notifier is told to flush, since
+// naming every key would be as costly as the SCAN.
 func (e *Engine) InvalidateTable(ctx context.Context, table string) (int, error) {
 	c, err := e.client()
 	if err != nil {
 		return 0, err
 	}
-	deleted := 0
+	deleted, flush := 0, false
+	defer func() {
+		if flush {
+			e.notifyFlush()
+		}
+	}()
 	for _, ns := range e.ns {
 		if ns.Table != table {
 			continue
 		}
+		flush = true
 		prefix := ns.parts[0].literal
 		if prefix == "" {
 			// "*" would match every key in Redis, other apps' included.

@@ -75,18 +75,26 @@ func (e *Engine) Invalidate(ctx context.Context, nsName string, keys []Key) (int
 
 // invalidate deletes the value, negative and stale entries and the lease
 // of keys, and leaves the marker that makes the next fill read
-// consistently (see the lease scheme in lease.go). The keys are marked as written first, so that from now on this daemon reads
-// them from Redis rather than from a local copy that Redis's tracking push
-// has not evicted yet.
+// consistently (see the lease scheme in lease.go). The keys are marked as
+// written first, so that from now on this daemon reads them from Redis
+// rather than from a local copy that Redis's tracking push has not evicted
+// yet. Last, after Redis changed and before the caller replies, the
+// Notifier hears of the value keys: a tracking client that reads after
+// the reply has dropped its copy. It hears of them on failure too, since
+// a part of the invalidation may have happened.
 func (e *Engine) invalidate(ctx context.Context, ns *namespace, keys []Key) (int, error) {
+	vks := make([]string, len(keys))
+	for i, k := range keys {
+		vks[i] = ns.redisKey(k)
+	}
+	defer e.notify(vks...)
 	c := e.redis.get()
 	if c == nil {
 		return 0, fmt.Errorf("%w: cache entries not invalidated", ErrRedis)
 	}
 	execs := make([]rueidis.LuaExec, len(keys))
 	marker := strconv.FormatInt(e.opts.ConsistentWindow.Milliseconds(), 10)
-	for i, k := range keys {
-		vk := ns.redisKey(k)
+	for i, vk := range vks {
 		e.bypass.mark(vk, negKey(vk), staleKey(vk))
 		execs[i] = rueidis.LuaExec{
 			Keys: []string{vk, negKey(vk), staleKey(vk), leaseKey(vk), invKey(vk)},

@@ -104,22 +104,24 @@ subtest 'killed and restarted while a process keeps looking up' => sub {
     unlike($kinds // '', qr/other/, 'while the daemon was down, only "cannot connect" or "lost" errors');
 };
 
+# The fake daemon speaks no DDB TRACK, and serves one connection at a time:
+# its clients go without the local cache (t/08-local-cache.t tests that).
 subtest 'idempotent calls are retried once on a broken connection' => sub {
     my $item = bulk('{"user_id":"1","a":1}');
     my $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close'], [$item]]);
-    my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
+    my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
     is_deeply($c->get(profile => 1), { user_id => '1', a => 1 }, 'get: dropped once, answered on a new connection');
     is_deeply([$fake->requests], ['1 DDB GET profile 1', '2 DDB GET profile 1'], 'the request was sent twice');
 
     $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close'], ['close']]);
-    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
+    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
     dies_like(sub { $c->get(profile => 1) },
         qr/\ADDBCache::Client: DDB GET: connection to \Q${\ $fake->path }\E lost \(the daemon closed the connection\), and again after reconnecting/,
         'dropped twice: croaks');
     is(scalar(my @r = $fake->requests), 2, 'after two tries, not more');
 
     $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close'], ["*2\r\n\$2\r\n{}\r\n\$-1\r\n"]]);
-    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
+    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
     is_deeply($c->mget(profile => [1, 2]), { 1 => {} }, 'mget is retried too');
 };
 
@@ -128,7 +130,7 @@ subtest 'lookups on an established connection (the fast path)' => sub {
         [bulk('{"n":1}'), 'close'],
         [bulk('{"n":2}'), [unpack '(a3)*', bulk('{"n":3}')], "\$-1\r\n", "-ERR boom\r\n", bulk('{"n":4}')],
     ]);
-    my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
+    my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
     is_deeply($c->get(profile => 'k'), { n => 1 }, 'the first lookup connects');
     is_deeply($c->get(profile => 'k'), { n => 2 }, 'the next is dropped after sending, and sent again once');
     is_deeply($c->get(profile => 'k'), { n => 3 }, 'a reply in pieces');
@@ -140,7 +142,7 @@ subtest 'lookups on an established connection (the fast path)' => sub {
 
 subtest 'writes are not retried once the request was sent' => sub {
     my $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close'], ["+OK\r\n"]]);
-    my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
+    my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
     dies_like(sub { $c->put(profile => { user_id => '1' }) },
         qr/\ADDBCache::Client: DDB PUT: connection to .* lost \(.*\) after the request was sent; not retried/,
         'put: the connection broke after sending: croaks');
@@ -148,16 +150,16 @@ subtest 'writes are not retried once the request was sent' => sub {
     ok($c->put(profile => { user_id => '2' }), 'the next put uses a new connection');
 
     $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close']]);
-    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
+    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
     dies_like(sub { $c->delete(profile => 1) }, qr/DDB DEL: connection .* lost .* not retried/, 'delete too');
     $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close']]);
-    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
+    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
     dies_like(sub { $c->redis(INCR => 'n') }, qr/INCR: connection .* lost .* not retried/, 'and Redis commands');
 
     # The daemon closed an idle connection (a restart): the write notices
     # before sending, and goes out on a new connection, once.
     $fake = DDBCache::TestEnv::FakeDaemon->new(script => [["+PONG\r\n"], ["+OK\r\n"]]);
-    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
+    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
     ok($c->ping, 'ping; then the server closes the connection');
     $fake->wait_closed(1);
     ok($c->put(profile => { user_id => '3' }), 'put on a connection closed meanwhile works');
@@ -172,7 +174,7 @@ subtest 'replies in pieces, and replies that are no RESP' => sub {
         ["*3\r\n:1\r\n+OK\r\n-ERR nested\r\n"],
         ["?what\r\n"],
     ]]);
-    my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
+    my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
     is_deeply($c->get(profile => 1), { user_id => '1', b => 'xy' }, 'a bulk reply in two pieces');
     is_deeply($c->mget(profile => [1, 2]), { 1 => {} }, 'an array in four pieces');
     dies_like(sub { $c->get(profile => 1) }, qr/\ADDBCache::Client: DDB GET: ERR some error at /, 'an error in two pieces');
@@ -183,7 +185,10 @@ subtest 'replies in pieces, and replies that are no RESP' => sub {
 };
 
 subtest 'a stopped daemon gives a timeout, not a hang' => sub {
-    my $c = $env->client(timeout => 0.5);
+    # Round trips: with the local cache, a held item would be served from
+    # the process's memory (t/08-local-cache.t). The new client has it on:
+    # its DDB TRACK times out the same.
+    my $c = $env->client(timeout => 0.5, local_cache => 0);
     is($c->get(profile => 'r3')->{name}, 'Restart 3', 'connected and looking up');
     $env->pause_daemon;
     my $ok = eval {

@@ -115,9 +115,18 @@ subtest 'defaults and bad arguments' => sub {
     };
     my $keyed = builder { enable 'DDBCache', env_key => 'my.ddb'; sub { [200, [], [ref $_[0]{'my.ddb'}]] } };
     test_psgi $keyed, sub { is($_[0]->(GET '/')->content, 'DDBCache::Client', 'env_key') };
+    for my $local (1000, 0) {
+        my $app = builder {
+            enable 'DDBCache', local_cache => $local;
+            sub { [200, [], [$_[0]{ddbcache}->local_stats->{enabled}]] };
+        };
+        test_psgi $app, sub {
+            is($_[0]->(GET '/')->content, $local ? 1 : 0, "local_cache => $local is passed to the client");
+        };
+    }
 
     my $ok = eval { builder { enable 'DDBCache', sock => '/x'; $inner }; 1 };
-    like($@, qr/\APlack::Middleware::DDBCache: unknown argument 'sock' \(known: env_key, namespace, password, socket, timeout\)/,
+    like($@, qr/\APlack::Middleware::DDBCache: unknown argument 'sock' \(known: env_key, local_cache, local_ttl, namespace, password, socket, timeout\)/,
         'an unknown argument croaks when the app is built');
     $ok = eval { builder { enable 'DDBCache', timeout => 'soon'; $inner }; 1 };
     like($@, qr/\ADDBCache::Client->new: timeout must be a number/, 'so does a bad timeout');

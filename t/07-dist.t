@@ -66,8 +66,10 @@ subtest 'perl/bench/lookup.pl runs' => sub {
     like($out, qr/^\(b\) Redis::Fast /m, 'a row for (b)');
     like($out, qr/^\(c\) Redis\.pm /m, 'a row for (c)');
     like($out, qr/^\(a\)\/\(b\) = [0-9.]+x/m, 'the ratio');
-    like($out, qr/the daemon served \(a\) and \(d\) with 600 hits from its memory, 0 from Redis/,
-        'all hot-key lookups were hits in the daemon\'s memory');
+    like($out, qr/^\(a0\) DDBCache::Client \(local_cache=>0\) .* [0-9 ]+ +[0-9.]+ +[0-9.]+$/m, 'a row for (a0)');
+    like($out, qr/the daemon served \(a0\) and \(d\) with 600 hits from its memory, 0 from Redis/,
+        'all hot-key lookups that reached the daemon were hits in its memory');
+    like($out, qr/^# \(a\)'s local cache served 300 hits, 0 misses/m, '(a) was served by its local cache');
     ($rc, $out) = run($perl_dir, $^X, 'bench/lookup.pl', '--help');
     like($out, qr/\Ausage: /, '--help');
 };

@@ -8,10 +8,13 @@ import (
 	"github.com/tidwall/redcon"
 )
 
+// subcommands lists the DDB subcommands, for error replies.
+const subcommands = "GET, GETC, MGET, PUT, DEL, INVALIDATE, TRACK, STATS or NAMESPACES"
+
 // ddb runs a `DDB <subcommand> …` command.
 func (s *Server) ddb(conn redcon.Conn, args [][]byte) {
 	if len(args) < 2 {
-		conn.WriteError("ERR DDB needs a subcommand: GET, MGET, PUT, DEL, INVALIDATE, STATS or NAMESPACES")
+		conn.WriteError("ERR DDB needs a subcommand: " + subcommands)
 		return
 	}
 	var buf [16]byte
@@ -20,6 +23,10 @@ func (s *Server) ddb(conn redcon.Conn, args [][]byte) {
 	switch sub {
 	case "get":
 		s.ddbGet(conn, rest)
+	case "getc":
+		s.ddbGetC(conn, rest)
+	case "track":
+		s.ddbTrack(conn, rest)
 	case "mget":
 		s.ddbMGet(conn, rest)
 	case "put":
@@ -29,11 +36,11 @@ func (s *Server) ddb(conn redcon.Conn, args [][]byte) {
 	case "invalidate":
 		s.ddbInvalidate(conn, rest)
 	case "stats":
-		s.ddbJSON(conn, "STATS", rest, s.engine.Stats())
+		s.ddbJSON(conn, "STATS", rest, s.stats())
 	case "namespaces":
 		s.ddbJSON(conn, "NAMESPACES", rest, s.engine.Namespaces())
 	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown DDB subcommand '%s'; try GET, MGET, PUT, DEL, INVALIDATE, STATS or NAMESPACES", sanitize(string(args[1]))))
+		conn.WriteError(fmt.Sprintf("ERR unknown DDB subcommand '%s'; try %s", sanitize(string(args[1])), subcommands))
 	}
 }
 

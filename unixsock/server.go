@@ -18,6 +18,7 @@ import (
 
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/internal/sockfile"
+	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/tidwall/redcon"
 )
 
@@ -50,6 +51,11 @@ type Options struct {
 	// Observe, when set, is called with each command's duration (for the
 	// request latency metrics); nil means no timing.
 	Observe func(time.Duration)
+	// Tracking, when set, enables `DDB TRACK`: it must be the engine's
+	// cache.Options.Notifier, so that the engine's invalidations reach the
+	// tracking connections. nil means `DDB TRACK` answers an error and
+	// `DDB GETC` a max-age of 0.
+	Tracking *tracking.Registry
 }
 
 // Server is a RESP server in front of a cache.Engine.
@@ -59,8 +65,9 @@ type Server struct {
 	log     *slog.Logger
 	servers []*redcon.Server // one per listener, made in Listen
 	lns     []net.Listener
-	conns   atomic.Int64 // open client connections
+	conns   atomic.Int64 // open client connections, tracking ones included
 	wg      sync.WaitGroup
+	track   trackers
 }
 
 // Listen opens the configured listeners. A socket file left by a crashed
@@ -80,6 +87,10 @@ func Listen(engine *cache.Engine, opts Options) (*Server, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Tracking != nil && engine.Notifier() != cache.Notifier(opts.Tracking) {
+		// Its clients would cache values whose changes they never hear of.
+		return nil, errors.New("unixsock: Options.Tracking is not the engine's Notifier")
 	}
 	s := &Server{opts: opts, engine: engine, log: opts.Logger}
 	if opts.Path != "" {
@@ -149,6 +160,7 @@ func (s *Server) Close() error {
 	for _, srv := range s.servers {
 		_ = srv.Close()
 	}
+	s.closeTracking()
 	return nil
 }
 
@@ -166,6 +178,9 @@ type session struct {
 	name   string
 	authed bool
 	id     int64
+	// tracking is set when DDB TRACK detached the connection; from then
+	// on serveTracking owns it.
+	tracking bool
 }
 
 var nextID atomic.Int64
@@ -181,5 +196,8 @@ func (s *Server) accept(conn redcon.Conn) bool {
 }
 
 func (s *Server) closed(conn redcon.Conn, err error) {
+	if sess, ok := conn.Context().(*session); ok && sess.tracking {
+		return // detached, not closed: serveTracking counts it out
+	}
 	s.conns.Add(-1)
 }

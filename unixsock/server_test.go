@@ -10,6 +10,7 @@ import (
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
 	"github.com/ddbcache/ddbcache/internal/testenv"
+	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
 	"github.com/redis/go-redis/v9"
 )
@@ -51,14 +52,19 @@ func client(t testing.TB, path string) *redis.Client {
 	return c
 }
 
-// setup is a server on real Redis and dynalite with two seeded users.
+// setup is a server on real Redis and dynalite with two seeded users,
+// with DDB TRACK enabled.
 func setup(t *testing.T) (*enginetest.Fixture, *cache.Engine, string) {
 	t.Helper()
 	f := enginetest.New(t)
 	f.Seed(t, "1", "Ann")
 	f.Seed(t, "2", "Bob")
-	e := f.Engine(t, func(o *cache.Options) { o.MaxValueBytes = 64 << 10 })
-	srv := serve(t, e, unixsock.Options{})
+	reg := tracking.New(tracking.Options{})
+	e := f.Engine(t, func(o *cache.Options) {
+		o.MaxValueBytes = 64 << 10
+		o.Notifier = reg
+	})
+	srv := serve(t, e, unixsock.Options{Tracking: reg})
 	return f, e, srv.Addrs()[0].String()
 }
 
@@ -106,6 +112,14 @@ func TestConformance(t *testing.T) {
 		{"unknown subcommand", []any{"DDB", "FROB"}, nil, "unknown DDB subcommand 'FROB'"},
 		{"bare DDB", []any{"DDB"}, nil, "needs a subcommand"},
 		{"stats arity", []any{"DDB", "STATS", "x"}, nil, "takes no arguments"},
+		{"getc of an absent item", []any{"DDB", "GETC", "profile", "404"}, []any{nil, "user_profile:404", int64(0)}, ""},
+		{"getc sort-key item", []any{"DDB", "GETC", "events", "7", "2"}, []any{nil, "events:7:2", int64(0)}, ""},
+		{"getc arity", []any{"DDB", "GETC", "profile"}, nil, "ERR DDB GETC takes 2 or 3 arguments"},
+		{"getc arity high", []any{"DDB", "GETC", "profile", "1", "2", "3"}, nil, "ERR DDB GETC takes 2 or 3 arguments"},
+		{"getc unknown namespace", []any{"DDB", "GETC", "nope", "1"}, nil, "ERR unknown namespace 'nope'"},
+		{"getc sort key where none", []any{"DDB", "GETC", "profile", "1", "x"}, nil, "has no sort key"},
+		{"track arity", []any{"DDB", "TRACK", "x"}, nil, "ERR DDB TRACK takes no arguments"},
+		{"track arity high", []any{"ddb", "track", "x", "y"}, nil, "ERR DDB TRACK takes no arguments"},
 		{"flushall refused", []any{"FLUSHALL"}, nil, "unknown command 'FLUSHALL'"},
 		{"config refused", []any{"CONFIG", "GET", "save"}, nil, "unknown command 'CONFIG'"},
 		{"keys refused", []any{"KEYS", "*"}, nil, "unknown command 'KEYS'"},

@@ -13,6 +13,7 @@ import (
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/dynamo"
 	api "github.com/ddbcache/ddbcache/fcgi"
+	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
@@ -58,6 +59,10 @@ func serve(ctx context.Context, s *settings) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
+	// One registry of tracking connections: the engine publishes its
+	// invalidations to it, the socket subscribes `DDB TRACK` clients.
+	reg := tracking.New(tracking.Options{})
+	s.engine.Notifier, s.sock.Tracking = reg, reg
 	engine, err := newEngine(ctx, s)
 	if err != nil {
 		return err

@@ -1,17 +1,21 @@
 #!/usr/bin/perl
-# lookup.pl — hot-key lookups per second, one process, three ways:
+# lookup.pl — hot-key lookups per second, one process, five ways:
 #
-#   (a) DDBCache::Client -> the ddbcache daemon over its Unix socket
-#   (b) Redis::Fast + Cpanel::JSON::XS -> Redis over TCP (the best a Perl app
-#       can do without ddbcache)
-#   (c) Redis.pm + JSON::PP -> Redis over TCP (the pattern of the blog posts)
-#   (d) no client at all: a bare send/sysread to the daemon and a decode, the
-#       floor for any Perl client of the daemon (so (a) - (d) is the client's cost)
+#   (a)  DDBCache::Client as it comes: its local cache serves hot items with
+#        no round trip (the daemon pushes invalidations)
+#   (a0) DDBCache::Client with local_cache => 0: a round trip to the ddbcache
+#        daemon over its Unix socket per lookup
+#   (b)  Redis::Fast + Cpanel::JSON::XS -> Redis over TCP (the best a Perl app
+#        can do without ddbcache)
+#   (c)  Redis.pm + JSON::PP -> Redis over TCP (the pattern of the blog posts)
+#   (d)  no client at all: a bare send/sysread to the daemon and a decode, the
+#        floor for any round trip to the daemon (so (a0) - (d) is the client's cost)
 #
 # Each client reads the same items (JSON user profiles) and decodes them to a
 # hash. The clients take turns in interleaved rounds, so that a busy machine
-# slows them alike. Prints lookups/s, p50 and p99 per client and the ratio
-# (a)/(b); exits 1 with --check when the ratio is below --target.
+# slows them alike. Prints lookups/s, p50 and p99 per client, the ratio
+# (a)/(b) and (a)'s local cache counters; exits 1 with --check when the
+# ratio is below --target.
 #
 #   perl perl/bench/lookup.pl                    # starts redis, dynalite and the daemon (t/lib/DDBCache/TestEnv.pm)
 #   perl perl/bench/lookup.pl --socket .demo/ddbcache.sock --redis 127.0.0.1:16380 --keys 10   # running servers
@@ -65,7 +69,8 @@ if (!defined $opt{socket}) {
     seed($env, \@ids);
 }
 
-my $ddb = DDBCache::Client->new(socket => $opt{socket}, namespace => $opt{namespace});
+my $ddb   = DDBCache::Client->new(socket => $opt{socket}, namespace => $opt{namespace});
+my $ddb_rt = DDBCache::Client->new(socket => $opt{socket}, namespace => $opt{namespace}, local_cache => 0);
 my $rf  = Redis::Fast->new(server => $opt{redis}, reconnect => 0);
 my $rpm = Redis->new(server => $opt{redis}, reconnect => 0);
 my $cpanel = Cpanel::JSON::XS->new->utf8;
@@ -74,8 +79,8 @@ my $ns     = $opt{namespace};
 my @redis_keys = map { sprintf $opt{redis_key}, $_ } @ids;
 
 # (d) is no client: one send and one sysread of a prebuilt request on a bare
-# socket, and a decode. It is the floor for any Perl client of the daemon,
-# so (a) - (d) is what DDBCache::Client itself costs.
+# socket, and a decode. It is the floor for any round trip to the daemon,
+# so (a0) - (d) is what DDBCache::Client itself costs on top of one.
 my $bare = bare_socket($opt{socket});
 my @bare_requests = map { DDBCache::Client::_request('DDB', 'GET', $ns, $_) } @ids;
 my $bare_get = sub {
@@ -89,10 +94,11 @@ my $bare_get = sub {
 
 # Each client: a name and a lookup of the i-th hot key returning the item.
 my @clients = (
-    ['(a) DDBCache::Client -> ddbcache, Unix socket',    sub { $ddb->get($ns, $ids[ $_[0] ]) }],
-    ['(b) Redis::Fast + Cpanel::JSON::XS -> Redis, TCP', sub { $cpanel->decode($rf->get($redis_keys[ $_[0] ])) }],
-    ['(c) Redis.pm + JSON::PP -> Redis, TCP',            sub { $pp->decode($rpm->get($redis_keys[ $_[0] ])) }],
-    ['(d) no client: bare send/sysread -> ddbcache',     $bare_get],
+    ['(a) DDBCache::Client (local cache) -> ddbcache',     sub { $ddb->get($ns, $ids[ $_[0] ]) }],
+    ['(a0) DDBCache::Client (local_cache=>0) -> ddbcache', sub { $ddb_rt->get($ns, $ids[ $_[0] ]) }],
+    ['(b) Redis::Fast + Cpanel::JSON::XS -> Redis, TCP',   sub { $cpanel->decode($rf->get($redis_keys[ $_[0] ])) }],
+    ['(c) Redis.pm + JSON::PP -> Redis, TCP',              sub { $pp->decode($rpm->get($redis_keys[ $_[0] ])) }],
+    ['(d) no client: bare send/sysread -> ddbcache',       $bare_get],
 );
 
 # Warm up: every item is in the daemon's memory and under its legacy key in
@@ -110,6 +116,7 @@ $_->[1]->($_ % @ids) for map { my $c = $_; map { [$c->[0], $c->[1]] } 1 .. 2 } @
 for my $c (@clients) { $c->[1]->($_ % @ids) for 1 .. 500 }
 
 my $before = $ddb->stats->{namespaces}{$ns};
+my $local_before = $ddb->local_stats;
 my %lat  = map { $_->[0] => [] } @clients;
 my %busy = map { $_->[0] => 0 } @clients;
 my $per_round = int($opt{lookups} / $opt{rounds});
@@ -131,12 +138,14 @@ for my $round (1 .. $opt{rounds}) {
 
 my $after = $ddb->stats->{namespaces}{$ns};
 my %served = map { $_ => ($after->{$_} // 0) - ($before->{$_} // 0) } qw(hits_local hits_redis misses dynamodb_reads);
+my $local_after = $ddb->local_stats;
+my %local = map { $_ => $local_after->{$_} - $local_before->{$_} } qw(hits misses invalidations flushes);
 my $json_bytes = length $ddb->get_json($ns, $ids[0]);
 report();
 exit(($opt{check} && ratio() < $opt{target}) ? 1 : 0);
 
 sub ratio {
-    my ($a, $b) = map { $_->[0] } @clients[0, 1];
+    my ($a, $b) = map { my $tag = $_; (grep { index($_, $tag) == 0 } map { $_->[0] } @clients)[0] } '(a) ', '(b) ';
     return (@{ $lat{$a} } / $busy{$a}) / (@{ $lat{$b} } / $busy{$b});
 }
 
@@ -153,8 +162,11 @@ sub report {
         push @rows, [$name, @sorted / $busy{$name}, 1e6 * $sorted[ int(0.50 * $#sorted) ], 1e6 * $sorted[ int(0.99 * $#sorted) ]];
     }
     my $ratio = ratio();
-    my $daemon = sprintf '# the daemon served (a) and (d) with %d hits from its memory, %d from Redis, %d misses, %d DynamoDB reads',
+    my $daemon = sprintf '# the daemon served (a0) and (d) with %d hits from its memory, %d from Redis, %d misses, %d DynamoDB reads',
         @served{qw(hits_local hits_redis misses dynamodb_reads)};
+    $daemon .= sprintf "\n# (a)'s local cache served %d hits, %d misses (%d invalidations, %d flushes; %d entries held%s)",
+        @local{qw(hits misses invalidations flushes)}, $local_after->{entries},
+        $local_after->{enabled} ? '' : '; OFF: the daemon does not track';
     my $verdict = sprintf '(a)/(b) = %.2fx (target >= %.2fx: %s)', $ratio, $opt{target}, $ratio >= $opt{target} ? 'met' : 'MISSED';
     if ($opt{markdown}) {
         print "| client | lookups/s | p50 µs | p99 µs |\n|---|---:|---:|---:|\n";
@@ -228,10 +240,11 @@ sub usage {
 usage: perl perl/bench/lookup.pl [options]
 
 Hot-key lookups per second and p50/p99 latency, one process, for
-  (a) DDBCache::Client -> the ddbcache daemon (Unix socket)
-  (b) Redis::Fast + Cpanel::JSON::XS -> Redis (TCP)
-  (c) Redis.pm + JSON::PP -> Redis (TCP)
-  (d) no client: bare send/sysread -> the daemon, and a decode (the floor)
+  (a)  DDBCache::Client -> the ddbcache daemon (Unix socket), local cache on
+  (a0) the same with local_cache => 0: a round trip per lookup
+  (b)  Redis::Fast + Cpanel::JSON::XS -> Redis (TCP)
+  (c)  Redis.pm + JSON::PP -> Redis (TCP)
+  (d)  no client: bare send/sysread -> the daemon, and a decode (the floor)
 
 Without --socket/--redis it starts a private redis-server, dynalite and
 bin/ddbcache (t/lib/DDBCache/TestEnv.pm) and seeds --keys profiles.

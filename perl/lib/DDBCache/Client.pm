@@ -7,9 +7,11 @@ use warnings;
 our $VERSION = '0.01';
 
 use Carp qw(croak);
-use Errno ();
+use Errno qw(EAGAIN EINTR EWOULDBLOCK);
+use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
 use Scalar::Util qw(blessed looks_like_number);
 use Socket qw(PF_UNIX SOCK_STREAM SOL_SOCKET SO_RCVTIMEO SO_SNDTIMEO pack_sockaddr_un);
+use Time::HiRes ();
 
 # Where the daemon listens unless told otherwise (listen.unix in ddbcache.yaml).
 our $DEFAULT_SOCKET = '/run/ddbcache/ddbcache.sock';
@@ -17,6 +19,11 @@ our $DEFAULT_SOCKET = '/run/ddbcache/ddbcache.sock';
 # Seconds. A little more than the daemon's own request timeout (5 s), so that
 # when DynamoDB is slow the caller gets the daemon's error, not ours.
 our $DEFAULT_TIMEOUT = 6;
+
+# The local cache: how many items a client holds in its process, and for
+# how many seconds at most it uses one (see "LOCAL CACHE" in the POD).
+our $DEFAULT_LOCAL_CACHE = 1000;
+our $DEFAULT_LOCAL_TTL   = 30;
 
 use constant {
     # The first read of a reply asks for this much; a bulk reply whose length
@@ -29,6 +36,9 @@ use constant {
     # The shortest timeout: below a millisecond a struct timeval rounds to
     # 0, which the kernel reads as "wait forever".
     MIN_TIMEOUT => 0.001,
+    # Seconds before a client tries again to open a tracking connection
+    # that the daemon could not give it (too many clients, a restart).
+    TRACK_RETRY => 1,
 };
 
 # ---- JSON backend --------------------------------------------------------
@@ -64,7 +74,7 @@ sub json_backend { return $JSON_CLASS }
 
 # ---- construction --------------------------------------------------------
 
-my %NEW_ARGS = map { $_ => 1 } qw(socket timeout namespace password);
+my %NEW_ARGS = map { $_ => 1 } qw(socket timeout namespace password local_cache local_ttl);
 
 sub new {
     my $class = shift;
@@ -99,6 +109,16 @@ sub new {
     croak 'DDBCache::Client->new: password must be a string'
         if exists $args{password} && (!defined $password || ref $password);
 
+    my $local = exists $args{local_cache} ? $args{local_cache} : $DEFAULT_LOCAL_CACHE;
+    croak 'DDBCache::Client->new: local_cache must be a number of items (an integer, 0 turns the local cache off), got '
+        . _show($local)
+        unless defined $local && !ref $local && $local =~ /\A[0-9]+\z/;
+
+    my $local_ttl = exists $args{local_ttl} ? $args{local_ttl} : $DEFAULT_LOCAL_TTL;
+    croak 'DDBCache::Client->new: local_ttl must be a number of seconds above 0, got ' . _show($local_ttl)
+        unless defined $local_ttl && !ref $local_ttl && looks_like_number($local_ttl)
+        && $local_ttl > 0 && $local_ttl < 9**9**9;
+
     # No connection yet: it is made by the first call, in the process that
     # makes it (see "FORK, RESTART, TIMEOUTS" in the POD).
     return bless {
@@ -108,6 +128,28 @@ sub new {
         password  => $password,
         fh        => undef,
         pid       => 0,
+        # The local cache. local_max is 0 when it is off (asked for, or the
+        # daemon cannot track). lc: "ns\0key[\0sort]" => [JSON, expiry
+        # (epoch seconds), Redis value key, serial]; lc_rk: Redis value key
+        # => { local key => 1 }, for the daemon's invalidations; lc_order:
+        # (local key, serial) pairs in the order inserted, for eviction.
+        local_max => 0 + $local,
+        local_ttl => 0 + $local_ttl,
+        lc        => {},
+        lc_rk     => {},
+        lc_order  => [],
+        lserial   => 0,
+        # The tracking connection: its handle, the process that opened it,
+        # the part of a push read so far, when to try again to open one.
+        tfh         => undef,
+        tpid        => 0,
+        tbuf        => '',
+        track_retry => 0,
+        # local_stats counters.
+        lhits  => 0,
+        lmiss  => 0,
+        linval => 0,
+        lflush => 0,
     }, $class;
 }
 
@@ -133,13 +175,42 @@ my $LOST = \'lost connection';
 # else (first call, fork, sort keys, wide characters, a reply in pieces, an
 # error reply, a broken connection) takes the general path through _call.
 
+# With the local cache on, a lookup of a held item makes no round trip: one
+# non-blocking sysread of the tracking connection (which finds nothing
+# pending, EAGAIN, unless the daemon pushed invalidations), a hash lookup
+# and a decode. Everything else about the local cache is in _local_get.
+
 # _lookup_sub($decode) makes get (decoding) and get_json (not): the same
 # code, made twice so that neither pays for a call to the other.
 sub _lookup_sub {
     my ($decode) = @_;
     return sub {
         my ($self, $ns, $key) = @_;
-        my ($fh, $prefix);
+        my ($fh, $prefix, $entry, $local);
+        if ($self->{local_max}) {
+            if (   @_ == 3
+                && ($fh = $self->{tfh})
+                && $self->{tpid} == $$
+                && defined $key && !ref $key && index($key, "\0") < 0
+                && defined $ns && !ref $ns)
+            {
+                # Pending invalidations first: a write acknowledged before
+                # this call has had its push written to this socket. undef
+                # is EAGAIN, nothing pending: $! is not looked at, as Perl
+                # makes its message each time (a third of this path's cost).
+                # No other error can come from a Unix socket that we never
+                # write to after DDB TRACK; one that did would be seen by
+                # _local_get, which every entry goes through within local_ttl.
+                my $n = sysread $fh, $self->{tbuf}, READ_SIZE, length $self->{tbuf};
+                $self->_drain($n) if defined $n;
+                if (($entry = $self->{lc}{"$ns\0$key"}) && $entry->[1] > Time::HiRes::time()) {
+                    $self->{lhits}++;
+                    return $decode && defined $entry->[0] ? $decode_json->($entry->[0]) : $entry->[0];
+                }
+            }
+            return $decode && defined $local ? $decode_json->($local) : $local
+                if (@_ == 3 || @_ == 4) && $self->_local_get(\$local, @_[1 .. $#_]);
+        }
         if (   @_ == 3
             && ($fh = $self->{fh})
             && $self->{pid} == $$
@@ -268,7 +339,29 @@ sub redis {
 sub disconnect {
     my ($self) = @_;
     $self->_drop;
+    $self->_local_reset if $self->{tfh} || %{ $self->{lc} };
     return;
+}
+
+sub local_stats {
+    my ($self) = @_;
+    if ($self->{tfh}) {
+        # Entries that pending pushes drop, or that a parent process holds,
+        # are not counted.
+        if ($self->{tpid} != $$) {
+            $self->_local_reset;
+        } else {
+            $self->_drain_now;
+        }
+    }
+    return {
+        hits          => $self->{lhits},
+        misses        => $self->{lmiss},
+        invalidations => $self->{linval},
+        flushes       => $self->{lflush},
+        entries       => scalar keys %{ $self->{lc} },
+        enabled       => $self->{local_max} ? 1 : 0,
+    };
 }
 
 # _flat_keys(\@keys): key, or [key, sort key] pairs, as command arguments.
@@ -302,6 +395,267 @@ sub _arg_bytes {
     my $bytes = "$arg";    # objects (Math::BigInt, ...) stringify
     utf8::encode($bytes) if utf8::is_utf8($bytes);
     return $bytes;
+}
+
+# ---- the local cache -----------------------------------------------------
+
+# _local_get(\$json, $ns, $key [, $sort]) looks an item up through the local
+# cache, for get and get_json. Returns true when it did (the item's JSON,
+# or undef when there is none, in $$json), false when the local cache cannot
+# serve the lookup (arguments it does not key by, no tracking connection to
+# be had): the caller then sends a plain DDB GET. Croaks as a lookup does.
+sub _local_get {
+    my ($self, $out, @args) = @_;
+    for my $arg (@args) {
+        return 0 if !defined $arg || ref $arg;
+    }
+    return 0 if index($args[1], "\0") >= 0;    # "ns\0key\0sort" must say where the key ends
+    $self->_local_reset if $self->{tfh} && $self->{tpid} != $$;    # a forked child: nothing of the parent's
+
+    # The tracking connection must be open, and drained, before the lookup
+    # is sent: then every change of the item after the daemon read it is
+    # pushed to it, and seen by the next lookup (it drains first).
+    for (1 .. 2) {
+        return 0 unless $self->_track_open;
+        $self->_drain_now;
+        last if $self->{tfh};    # else it was closed: a restart; open a new one once
+    }
+    return 0 unless $self->{tfh};
+
+    my $lkey = join "\0", @args;
+    if (my $entry = $self->{lc}{$lkey}) {
+        if ($entry->[1] > Time::HiRes::time()) {
+            $self->{lhits}++;
+            $$out = $entry->[0];
+            return 1;
+        }
+        $self->_local_forget($lkey);
+    }
+
+    # DDB GETC is DDB GET with the item's Redis key and for how long the
+    # value may be kept. Errors read as those of DDB GET, the same lookup.
+    my $reply;
+    my $ok = eval { $reply = $self->_call('DDB GET', _request('DDB', 'GETC', @args), 1); 1 };
+    if (!$ok) {
+        my $err = $@;
+        if ($err =~ /\ADDBCache::Client: DDB GET: ERR unknown DDB subcommand 'GETC'/) {
+            $self->_local_off;    # a daemon that tracks but has no GETC: do without
+            return 0;
+        }
+        die $err;    ## no critic (RequireCarping): croaked with the caller's line already
+    }
+    croak 'DDBCache::Client: DDB GETC: protocol error: expected [value, key, max-age], got ' . _show($reply)
+        unless ref $reply eq 'ARRAY' && @$reply == 3 && defined $reply->[1] && !ref $reply->[1]
+        && defined $reply->[2] && looks_like_number($reply->[2]);
+    $self->{lmiss}++;
+    my ($json, $rkey, $max_age) = @$reply;
+    # max-age > 0 only for a value that the daemon will push an
+    # invalidation for when it changes.
+    $self->_local_store($lkey, $json, $rkey, $max_age) if $max_age > 0 && $self->{tfh};
+    $$out = $json;
+    return 1;
+}
+
+# _track_open: makes sure that this process has a tracking connection;
+# returns true when it has one. Returns false when the daemon cannot give
+# one now (then lookups do without the local cache until a retry), or does
+# not know DDB TRACK (then the local cache is turned off). Croaks as a lookup
+# would when the daemon cannot be reached, refuses the password or does not
+# answer within the timeout.
+sub _track_open {
+    my ($self) = @_;
+    return 1 if $self->{tfh};
+    return 0 if $self->{track_retry} && Time::HiRes::time() < $self->{track_retry};
+
+    # A connection made as the lookups' is (timeouts, AUTH), by a client
+    # object of its own that lends it its handle.
+    my $track = bless { (map { $_ => $self->{$_} } qw(socket timeout password)), fh => undef, pid => 0 }, __PACKAGE__;
+    $track->_connect;
+    my $reply;
+    my $ok = eval { $reply = $track->_exchange('DDB GET', _request('DDB', 'TRACK')); 1 };
+    if (!$ok) {
+        # A timeout or a protocol error closed the connection: croak as
+        # the lookup. An error reply left it open: see what it says.
+        my $err = $@;
+        die $err unless $track->{fh};    ## no critic (RequireCarping): croaked with the caller's line already
+        $track->_drop;
+        if ($err =~ /\ADDBCache::Client: DDB GET: ERR max number of clients/) {
+            $self->{track_retry} = Time::HiRes::time() + TRACK_RETRY;
+        } else {
+            $self->_local_off;    # an older daemon: no DDB TRACK
+        }
+        return 0;
+    }
+    if (ref $reply && $reply == $LOST) {
+        $self->{track_retry} = Time::HiRes::time() + TRACK_RETRY;    # closed at once: restarting?
+        return 0;
+    }
+    if (!defined $reply || ref $reply || $reply ne 'OK') {
+        $track->_drop;
+        $self->_local_off;
+        return 0;
+    }
+    my $fh    = $track->{fh};
+    my $flags = fcntl $fh, F_GETFL, 0;
+    if (!$flags || !fcntl $fh, F_SETFL, $flags | O_NONBLOCK) {
+        $track->_drop;
+        $self->_local_off;    # a lookup must never wait on this socket
+        return 0;
+    }
+    @$self{qw(tfh tpid tbuf track_retry)} = ($fh, $$, '', 0);
+    return 1;
+}
+
+# _drain_now: reads and acts on what the daemon pushed.
+sub _drain_now {
+    my ($self) = @_;
+    my $n = sysread $self->{tfh}, $self->{tbuf}, READ_SIZE, length $self->{tbuf};
+    $self->_drain($n) if defined $n || ($! != EAGAIN && $! != EWOULDBLOCK);
+    return;
+}
+
+# _drain($n), after a non-blocking sysread of the tracking connection that
+# read $n bytes (0: EOF; undef: an error other than EAGAIN), reads on until
+# nothing is pending, and acts on each whole push in the buffer. EOF, an
+# error or bytes that are no push: the daemon closed the connection (a
+# restart; a push it could not write), so anything may have changed: all
+# entries are dropped and a new connection is opened by the next lookup.
+sub _drain {
+    my ($self, $n) = @_;
+    while (1) {
+        if (!defined $n) {
+            last if $! == EAGAIN || $! == EWOULDBLOCK;
+            return $self->_local_reset unless $! == EINTR;
+        } elsif ($n == 0) {
+            return $self->_local_reset;
+        } elsif ($n < READ_SIZE) {
+            last;    # all there was: the rest of a push comes with its next bytes
+        }
+        $n = sysread $self->{tfh}, $self->{tbuf}, READ_SIZE, length $self->{tbuf};
+    }
+    my ($pos, $len) = (0, length $self->{tbuf});
+    while ($pos < $len) {
+        my @errors;
+        my ($push, $end) = _parse($self->{tbuf}, $pos, \@errors);
+        last if $end == -1;    # a push in pieces: the rest comes later
+        return $self->_local_reset
+            unless $end > 0 && !@errors && ref $push eq 'ARRAY' && @$push == 2
+            && defined $push->[0] && $push->[0] eq 'invalidate'
+            && (!defined $push->[1] || ref $push->[1] eq 'ARRAY');
+        $self->_invalidate_local($push->[1]);
+        $pos = $end;
+    }
+    substr($self->{tbuf}, 0, $pos, '') if $pos;
+    return;
+}
+
+# _invalidate_local(\@redis_keys) drops the entries of items with those
+# Redis keys; undef (the flush form) drops all.
+sub _invalidate_local {
+    my ($self, $rkeys) = @_;
+    return $self->_local_flush unless defined $rkeys;
+    my ($lc, $rk) = @$self{qw(lc lc_rk)};
+    for my $rkey (@$rkeys) {
+        next unless defined $rkey && !ref $rkey;
+        my $lkeys = delete $rk->{$rkey} or next;    # keys not held are ignored
+        for my $lkey (keys %$lkeys) {
+            $self->{linval}++ if delete $lc->{$lkey};
+        }
+    }
+    return;
+}
+
+# _local_store($lkey, $json, $rkey, $max_age_ms) keeps a value for
+# min(max-age, local_ttl), evicting the oldest inserted entry when full.
+sub _local_store {
+    my ($self, $lkey, $json, $rkey, $max_age) = @_;
+    my $ttl = $max_age / 1000;
+    $ttl = $self->{local_ttl} if $ttl > $self->{local_ttl};
+    my $lc  = $self->{lc};
+    my $old = $lc->{$lkey};
+    if ($old) {
+        $self->_local_unlink($lkey, $old->[2]);    # replaced where it stands in the order
+    } else {
+        $self->_local_evict if keys %$lc >= $self->{local_max};
+        push @{ $self->{lc_order} }, $lkey, ++$self->{lserial};
+        $self->_local_compact if @{ $self->{lc_order} } > 4 * $self->{local_max} + 64;
+    }
+    $lc->{$lkey} = [$json, Time::HiRes::time() + $ttl, $rkey, $old ? $old->[3] : $self->{lserial}];
+    $self->{lc_rk}{$rkey}{$lkey} = 1;
+    return;
+}
+
+# _local_evict drops the entry inserted first. lc_order holds (key, serial)
+# pairs; a pair whose entry was dropped meanwhile (or dropped and inserted
+# again: another serial) is skipped.
+sub _local_evict {
+    my ($self) = @_;
+    my ($lc, $order) = @$self{qw(lc lc_order)};
+    while (my ($lkey, $serial) = splice @$order, 0, 2) {
+        my $entry = $lc->{$lkey};
+        next unless $entry && $entry->[3] == $serial;
+        $self->_local_forget($lkey);
+        return;
+    }
+    return;
+}
+
+# _local_compact drops the pairs of lc_order that _local_evict would skip,
+# so that invalidated entries do not make it grow without bound.
+sub _local_compact {
+    my ($self) = @_;
+    my ($lc, $order) = @$self{qw(lc lc_order)};
+    my @pairs = @$order;
+    @$order = ();
+    while (my ($lkey, $serial) = splice @pairs, 0, 2) {
+        my $entry = $lc->{$lkey};
+        push @$order, $lkey, $serial if $entry && $entry->[3] == $serial;
+    }
+    return;
+}
+
+sub _local_forget {
+    my ($self, $lkey) = @_;
+    my $entry = delete $self->{lc}{$lkey} or return;
+    $self->_local_unlink($lkey, $entry->[2]);
+    return;
+}
+
+sub _local_unlink {
+    my ($self, $lkey, $rkey) = @_;
+    my $rk = $self->{lc_rk};
+    my $lkeys = $rk->{$rkey} or return;
+    delete $lkeys->{$lkey};
+    delete $rk->{$rkey} unless %$lkeys;
+    return;
+}
+
+sub _local_flush {
+    my ($self) = @_;
+    $self->{lflush}++;
+    @$self{qw(lc lc_rk lc_order)} = ({}, {}, []);
+    return;
+}
+
+# _local_reset forgets the tracking connection (closing this process's
+# descriptor only: a forked parent's connection is unaffected, and never
+# read by the child) and every entry.
+sub _local_reset {
+    my ($self) = @_;
+    my $fh = $self->{tfh};
+    close $fh if $fh;
+    @$self{qw(tfh tpid tbuf)} = (undef, 0, '');
+    $self->_local_flush;
+    return;
+}
+
+# _local_off turns the local cache off for good: the daemon cannot track.
+sub _local_off {
+    my ($self) = @_;
+    $self->_local_reset if $self->{tfh};
+    $self->{local_max} = 0;
+    @$self{qw(lc lc_rk lc_order)} = ({}, {}, []);
+    return;
 }
 
 # ---- the connection ------------------------------------------------------
@@ -553,8 +907,9 @@ DDBCache::Client - look up DynamoDB items through the local ddbcache daemon
     use DDBCache::Client;
 
     my $ddb = DDBCache::Client->new(
-        timeout   => 2,            # seconds, for connecting and for each reply
-        namespace => 'profile',    # the namespace of lookup()
+        timeout     => 2,          # seconds, for connecting and for each reply
+        namespace   => 'profile',  # the namespace of lookup()
+        local_cache => 1000,       # hot items kept in this process (the default; 0: none)
     );                             # socket: $ENV{DDBCACHE_SOCKET}, else /run/ddbcache/ddbcache.sock
 
     $ddb->put(profile => { user_id => '42', name => 'Ann', plan => 'pro' });
@@ -570,6 +925,7 @@ DDBCache::Client - look up DynamoDB items through the local ddbcache daemon
     $ddb->redis(SETEX => 'session:abc', 600, 'data'); # allowlisted Redis commands, pooled by the daemon
     my $session = $ddb->redis(GET => 'session:abc');
     my $stats   = $ddb->stats;                        # counters per namespace
+    my $local   = $ddb->local_stats;                  # { hits => ..., misses => ..., entries => ... }
     $ddb->ping;
 
     my $item = eval { $ddb->get(nope => 1) }
@@ -580,7 +936,9 @@ DDBCache::Client - look up DynamoDB items through the local ddbcache daemon
 C<DDBCache::Client> talks to the ddbcache daemon, which serves cache-aside
 lookups of DynamoDB items (its own memory, then Redis, then DynamoDB) over a
 Unix socket in the Redis protocol (RESP2). A hot item comes back from the
-daemon's memory without any network round trip.
+daemon's memory without any network round trip; and, by default, from the
+client's own local cache without even a round trip to the daemon: the
+daemon tells the client when a held item changes (see L</"LOCAL CACHE">).
 
 The module is pure Perl and needs only core modules. JSON is encoded and
 decoded with the fastest module installed: L<Cpanel::JSON::XS>, then
@@ -624,13 +982,24 @@ C<namespace> - the namespace of C<lookup>.
 C<password> - sent with C<AUTH> on every new connection, for a daemon with
 C<listen.password> set.
 
+C<local_cache> - how many items the client keeps in this process's memory
+(an integer; default 1000). C<0> turns the local cache off: every lookup is
+then a round trip to the daemon. See L</"LOCAL CACHE">.
+
+C<local_ttl> - the most seconds (fractions allowed; above 0) that an item
+is used from the local cache before it is read from the daemon again, even
+when the daemon said nothing about it. Default 30.
+
 An unknown argument or a bad value croaks. C<new> does not connect: the
 first call does, so that a client made before C<fork> costs nothing and a
 daemon that is down makes calls fail, not the constructor.
 
 =item get($ns, $key [, $sort])
 
-The item as a hash reference, or C<undef> when it does not exist.
+The item as a hash reference, or C<undef> when it does not exist. With the
+local cache on, a held item costs no round trip (see L</"LOCAL CACHE">);
+each call returns a hash of its own, so changing it changes no other
+call's result.
 
 =item get_json($ns, $key [, $sort])
 
@@ -695,9 +1064,26 @@ arrays, C<undef> for nil. The daemon forwards only an allowlist of commands
 (C<GET SET SETEX DEL EXPIRE TTL INCR MGET HGET ...>) to Redis through its
 pooled connections, and answers others with an error, which croaks.
 
+=item local_stats
+
+The local cache's counters, for this process, as a hash reference:
+
+    { hits => 9120, misses => 88, invalidations => 3, flushes => 1, entries => 85, enabled => 1 }
+
+C<hits>: lookups served from the local cache; C<misses>: lookups sent to
+the daemon while the local cache was on (whether their answer could be
+kept or not); C<invalidations>: entries dropped because the daemon said
+their item changed; C<flushes>: times all entries were dropped at once (the
+daemon said so, restarted, or the process forked); C<entries>: items held
+now; C<enabled>: 1 while the local cache is on, 0 when it is off
+(C<< local_cache => 0 >>, or a daemon that cannot track, see
+L</"LOCAL CACHE">). Counters start at 0 in C<new> and are inherited by a
+forked child. Makes no request.
+
 =item disconnect
 
-Closes the connection; the next call opens a new one.
+Closes the connection, and the tracking connection, and drops the local
+cache; the next call opens new ones.
 
 =item socket_path, timeout, namespace
 
@@ -711,16 +1097,80 @@ before the module is loaded, forces one of them.
 
 =back
 
+=head1 LOCAL CACHE
+
+A round trip to the daemon over its Unix socket costs around 100
+microseconds on a small machine, most of it the kernel switching between
+two processes; a hash lookup in the process's own memory costs well under
+one. So the
+client keeps up to C<local_cache> items that it looked up, and the daemon
+tells it when any of them changes, the way the daemon's own memory cache
+is told by Redis.
+
+B<How.> The first lookup opens a second connection to the daemon and sends
+C<DDB TRACK> on it; from then on the daemon only writes to it, unasked,
+C<invalidate> messages naming the Redis keys of items that changed (or
+"everything", after it lost Redis or a namespace's stream). Lookups use
+C<DDB GETC>, which answers the item and, when the daemon will hear of
+every change of it, for how long it may be kept. Each C<get>, C<get_json>
+and C<lookup> first reads what the daemon pushed (one non-blocking read,
+which finds nothing most of the time), drops the entries it names, and
+then returns a held item, decoded afresh, without asking the daemon.
+
+B<Writes through the daemon: never stale.> Every write that goes through
+the daemon - C<put>, C<put_json>, C<delete>, C<invalidate> and Redis
+write commands of this client or of any other client or process on the
+host, the HTTP fronts' PUT and DELETE, C<ddbcache invalidate>, the DynamoDB
+Streams consumer - is pushed to every tracking connection I<before> the
+writer gets its reply. So a lookup that starts after such a write was
+acknowledged never returns the value from before it, from any client
+object in any process: read-your-writes holds as it does without the local
+cache, with no waiting.
+
+B<Changes made elsewhere: a bounded delay.> A change that does not go
+through this daemon (another host's daemon, a Lambda, a legacy writer that
+sets or deletes the Redis key itself, the key's expiry or eviction in
+Redis) reaches the daemon as Redis's tracking invalidation, as it does for
+the daemon's own memory cache, and the daemon passes it on at once: the
+next lookup after it arrives sees the change, typically within a few
+milliseconds of it. The daemon's own memory cache has the same delay; the
+local cache adds only the push from the daemon. When the daemon loses its Redis connection it pushes
+"everything"; when it cannot write a push (the client has not read its
+connection for long) or restarts, it closes the tracking connection, and
+the client drops all entries when it notices. Only values that the daemon
+will hear of are kept: not items that do not exist, not values just read
+from DynamoDB, not values of items written through the daemon in the last
+two seconds, nothing while Redis is unreachable. And no entry is used for
+longer than C<local_ttl> (30 s), nor than the daemon's own copy would be
+(C<DDB GETC> says for how long): that bounds staleness even when nothing
+is heard, e.g. while the daemon is stopped (SIGSTOP) or hung.
+
+B<Turning it off.> C<< local_cache => 0 >> in C<new> (or in
+L<Plack::Middleware::DDBCache>'s arguments): every lookup is then a round
+trip and reads the daemon's current value. A daemon that answers
+C<DDB TRACK> with an error (an older version) turns the local cache off
+for that client object by itself; C<< local_stats->{enabled} >> then
+says 0, and lookups are plain C<DDB GET>s.
+
+B<Costs.> Each process that looks items up holds a second connection to
+the daemon (it counts against the daemon's C<max_conns>), and up to
+C<local_cache> items' JSON text; when that many are held, the one inserted
+first is dropped. C<mget> neither uses nor fills the local cache.
+
 =head1 FORK, RESTART, TIMEOUTS
 
 B<Fork.> A client remembers the process that connected it. In a forked
 child, the first call notices the different pid and opens its own
 connection; parent and child never share one. A client may therefore be
 made at start-up in a preforking server's parent (or in a mod_perl
-C<startup.pl>) and used by every child.
+C<startup.pl>) and used by every child. The same holds for the local
+cache: a child drops the entries it inherited and never reads the parent's
+tracking connection; its first lookup opens its own.
 
 B<Restart.> When the daemon restarts, the connection it closed is noticed at
-the next call, which opens a new connection. If the connection breaks under
+the next call, which opens a new connection. The local cache is emptied at
+the first lookup after the restart (the daemon closed the tracking
+connection), which then opens a new tracking connection. If the connection breaks under
 an idempotent call (C<get>, C<get_json>, C<lookup>, C<mget>, C<stats>,
 C<namespaces>, C<ping>), the call is sent again once on a new connection.
 Other calls (C<put>, C<put_json>, C<delete>, C<invalidate>, C<redis>) first
@@ -734,7 +1184,10 @@ request or reading its reply (with C<SO_RCVTIMEO>/C<SO_SNDTIMEO>, so the fast
 path costs no extra system call). A daemon that hangs, or is stopped with
 SIGSTOP, makes the call croak after C<timeout> seconds with a message naming
 the socket and the timeout. The connection is then closed, so a late reply
-cannot be taken for the next call's.
+cannot be taken for the next call's. (Items held in the local cache are
+still served meanwhile, for at most C<local_ttl>.) A lookup never waits on
+the tracking connection once it is open; opening it (and its C<DDB TRACK>)
+is bounded by C<timeout> like any request, and fails as the lookup would.
 
 =head1 ERRORS
 
@@ -763,9 +1216,19 @@ See L</"FORK, RESTART, TIMEOUTS">.
 
 The connection broke under a call that is not retried blindly.
 
-=item C<< DDBCache::Client->new: unknown argument 'sock' (known: namespace, password, socket, timeout) >>
+=item C<< DDBCache::Client: DDB GETC: protocol error: expected [value, key, max-age], got ... >>
 
-Bad arguments to C<new>, and wrong argument types to the methods (an
+The daemon answered a local-cache lookup with something else than C<DDB GETC>
+promises. Problems with the tracking connection are never errors of their
+own: the client drops its entries and goes on, or turns the local cache
+off (see L</"LOCAL CACHE">); only what would fail a lookup anyway (no
+daemon, a timeout, a refused password) croaks, with the lookup's message.
+
+=item C<< DDBCache::Client->new: unknown argument 'sock' (known: local_cache, local_ttl, namespace, password, socket, timeout) >>
+
+Also C<< local_cache must be a number of items (an integer, 0 turns the
+local cache off), got '-1' >> and C<< local_ttl must be a number of seconds
+above 0, got '0' >>. Bad arguments to C<new>, and wrong argument types to the methods (an
 undefined key, C<mget> without an array reference, C<put> without a hash
 reference), croak before anything is sent. A wrong number of arguments is
 left to the daemon, whose message says what it expects.

@@ -12,7 +12,7 @@ use Carp qw(croak);
 use DDBCache::Client;
 
 # Arguments passed on to DDBCache::Client->new.
-my @CLIENT_ARGS = qw(socket timeout namespace password);
+my @CLIENT_ARGS = qw(socket timeout namespace password local_cache local_ttl);
 my %KNOWN = map { $_ => 1 } @CLIENT_ARGS, qw(app env_key);
 
 sub prepare_app {
@@ -89,9 +89,11 @@ restart (see L<DDBCache::Client/"FORK, RESTART, TIMEOUTS">).
 
 As for every L<Plack::Middleware>. Arguments, all optional:
 
-C<socket>, C<timeout>, C<namespace>, C<password> - passed to
+C<socket>, C<timeout>, C<namespace>, C<password>, C<local_cache>,
+C<local_ttl> - passed to
 L<< DDBCache::Client->new|DDBCache::Client/"new(%args)" >> (the socket
-defaults to C<$ENV{DDBCACHE_SOCKET}>, then F</run/ddbcache/ddbcache.sock>).
+defaults to C<$ENV{DDBCACHE_SOCKET}>, then F</run/ddbcache/ddbcache.sock>;
+each worker has its own local cache, see L<DDBCache::Client/"LOCAL CACHE">).
 
 C<env_key> - the key of C<$env> that holds the client; default C<ddbcache>.
 
