@@ -55,17 +55,18 @@ sub daemon_lookups {
     return $s->{hits_local} + $s->{hits_redis} + $s->{misses} + $s->{negative_hits};
 }
 
-# hot($client, @args): looks the item up until the local cache serves it
-# (a value just read from DynamoDB is not kept; the next one, from the
-# daemon's memory, is), at most 5 times. Returns whether it did.
+# hot($client, @args): looks the item up until the local cache serves it,
+# for at most 5 s; returns whether it did. A value just read from DynamoDB
+# is not kept, nor one read while the daemon still holds the nil it cached
+# before the fill (until Redis's invalidation of that nil reaches it);
+# the next one, from the daemon's memory, is.
 sub hot {
     my ($c, @args) = @_;
-    for (1 .. 5) {
+    return defined within(5, sub {
         my $hits = $c->local_stats->{hits};
         $c->get(@args);
-        return 1 if $c->local_stats->{hits} > $hits;
-    }
-    return 0;
+        return $c->local_stats->{hits} > $hits;
+    });
 }
 
 # within($seconds, sub { ... }): polls the condition until it holds or the

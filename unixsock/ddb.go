@@ -53,10 +53,12 @@ func oneKey(args [][]byte) (string, cache.Key) {
 	return string(args[0]), k
 }
 
-func (s *Server) ddbGet(conn redcon.Conn, args [][]byte) {
+// lookupOne checks the arguments of `DDB <cmd> ns key [sortkey]` and looks
+// the item up; on false it has answered with the error.
+func (s *Server) lookupOne(conn redcon.Conn, cmd string, args [][]byte) (string, cache.Key, cache.Result, bool) {
 	if len(args) != 2 && len(args) != 3 {
-		conn.WriteError("ERR DDB GET takes 2 or 3 arguments: namespace, key [, sort key]")
-		return
+		conn.WriteError("ERR DDB " + cmd + " takes 2 or 3 arguments: namespace, key [, sort key]")
+		return "", cache.Key{}, cache.Result{}, false
 	}
 	ns, k := oneKey(args)
 	ctx, cancel := s.context()
@@ -64,6 +66,14 @@ func (s *Server) ddbGet(conn redcon.Conn, args [][]byte) {
 	res, err := s.engine.Get(ctx, ns, k)
 	if err != nil {
 		conn.WriteError(errorReply(err))
+		return "", cache.Key{}, cache.Result{}, false
+	}
+	return ns, k, res, true
+}
+
+func (s *Server) ddbGet(conn redcon.Conn, args [][]byte) {
+	_, _, res, ok := s.lookupOne(conn, "GET", args)
+	if !ok {
 		return
 	}
 	if res.Value == nil {

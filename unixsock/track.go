@@ -104,16 +104,8 @@ func (s *Server) closeTracking() {
 // change of the key is pushed to the tracking connections, so the client
 // may keep the value that long; 0 means it must not keep it.
 func (s *Server) ddbGetC(conn redcon.Conn, args [][]byte) {
-	if len(args) != 2 && len(args) != 3 {
-		conn.WriteError("ERR DDB GETC takes 2 or 3 arguments: namespace, key [, sort key]")
-		return
-	}
-	ns, k := oneKey(args)
-	ctx, cancel := s.context()
-	defer cancel()
-	res, err := s.engine.Get(ctx, ns, k)
-	if err != nil {
-		conn.WriteError(errorReply(err))
+	ns, k, res, ok := s.lookupOne(conn, "GETC", args)
+	if !ok {
 		return
 	}
 	vk, err := s.engine.RedisKey(ns, k)
