@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -75,6 +76,33 @@ func (m *Metrics) WatchConns(front string, n func() int64) {
 		Help:        "Open client connections, by front.",
 		ConstLabels: prometheus.Labels{"front": front},
 	}, func() float64 { return float64(n()) }))
+}
+
+// WatchTracking exports the counters of the Perl clients' tracking
+// connections (package tracking) that stats returns: how many are open,
+// the pushes written, and the clients dropped for not reading them. Call
+// it once.
+func (m *Metrics) WatchTracking(stats func() tracking.Stats) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ddbcache_tracking_clients",
+			Help: "Open DDB TRACK connections (client local caches kept coherent by pushes).",
+		}, func() float64 { return float64(stats().Clients) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "ddbcache_tracking_pushes_total",
+			Help:        "Pushes written to tracking connections, one per connection, by kind.",
+			ConstLabels: prometheus.Labels{"kind": "invalidate"},
+		}, func() float64 { return float64(stats().InvalidationsPushed) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "ddbcache_tracking_pushes_total",
+			Help:        "Pushes written to tracking connections, one per connection, by kind.",
+			ConstLabels: prometheus.Labels{"kind": "flush"},
+		}, func() float64 { return float64(stats().FlushesPushed) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ddbcache_tracking_clients_dropped_total",
+			Help: "Tracking connections closed because a push could not be written in time.",
+		}, func() float64 { return float64(stats().Dropped) }),
+	)
 }
 
 // Instrument wraps an HTTP handler serving front: it records each

@@ -2,12 +2,15 @@ package fcgi_test
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/fcgi"
+	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -149,6 +152,38 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("hits after 3 socket lookups: %v (stats %+v)", got, st)
 		}
 	})
+}
+
+// TestTrackingMetrics: the tracking connections' counters reach /metrics.
+func TestTrackingMetrics(t *testing.T) {
+	a := setup(t, nil)
+	reg := tracking.New(tracking.Options{})
+	a.metrics.WatchTracking(reg.Stats)
+	client, server := net.Pipe()
+	go func() { _, _ = io.Copy(io.Discard, client) }() // the Perl client, reading every push
+	sub, err := reg.Subscribe(server, []byte("+OK\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	reg.Invalidate([]string{"user_profile:1", "user_profile:2"})
+	reg.Invalidate([]string{"user_profile:3"})
+	reg.Flush()
+	m := a.scrape(t)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"ddbcache_tracking_clients", nil, 1},
+		{"ddbcache_tracking_pushes_total", []string{"kind", "invalidate"}, 2},
+		{"ddbcache_tracking_pushes_total", []string{"kind", "flush"}, 1},
+		{"ddbcache_tracking_clients_dropped_total", nil, 0},
+	} {
+		if got := value(m, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
 }
 
 // TestMetricsOff checks /metrics without Options.Metrics.
