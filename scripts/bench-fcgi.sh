@@ -5,6 +5,8 @@
 #
 #   bash scripts/bench-fcgi.sh            # wrk -t2 -c64 -d10s --latency on each
 #   DURATION=5s CONNS=32 bash scripts/bench-fcgi.sh
+#   FLOOR=1 bash scripts/bench-fcgi.sh    # scripts/fcgi-floor (a constant answer on plain
+#                                         # net/http/fcgi) in ddbcache's place: the floor
 #
 # Starts its own redis-server, dynalite, ddbcache, plackup -s FCGI (4 workers)
 # and nginx on loopback ports and Unix sockets in a temp dir, seeds 100
@@ -73,7 +75,7 @@ wait_for "table users" table_active
 cat >"$dir/ddbcache.yaml" <<EOF
 redis: { addrs: ["127.0.0.1:$redis_port"] }
 dynamodb: { region: us-east-1, endpoint: "http://127.0.0.1:$ddb_port" }
-listen: { unix: $dir/ddbcache.sock, fcgi: $dir/fcgi.sock, fcgi_mode: "0666", api_prefix: /api }
+listen: { unix: $dir/ddbcache.sock, fcgi: $dir/${FLOOR:+ddbcache-}fcgi.sock, fcgi_mode: "0666", api_prefix: /api }
 log: { level: warn }
 namespaces:
   profile: { table: users, partition_key: user_id, redis_key: "user_profile:{user_id}", ttl: 1h, ttl_jitter: 10% }
@@ -81,6 +83,12 @@ EOF
 bin/ddbcache --config "$dir/ddbcache.yaml" serve >"$dir/ddbcache.log" 2>&1 &
 pids+=($!)
 wait_for ddbcache redis-cli -s "$dir/ddbcache.sock" ping
+if [ -n "${FLOOR:-}" ]; then
+	go build -o "$dir/fcgi-floor" ./scripts/fcgi-floor
+	"$dir/fcgi-floor" "$dir/fcgi.sock" >"$dir/floor.log" 2>&1 &
+	pids+=($!)
+	wait_for fcgi-floor test -S "$dir/fcgi.sock"
+fi
 for i in $(seq 1 $KEYS); do
 	redis-cli -s "$dir/ddbcache.sock" DDB PUT profile \
 		"{\"user_id\":\"$i\",\"name\":\"User $i\",\"email\":\"user$i@example.com\",\"plan\":\"free\",\"logins\":$((i * 7))}" >/dev/null
@@ -184,6 +192,8 @@ p99() { awk '$1 == "99%" {print $2}' "$dir/wrk-$1.txt"; }
 echo
 echo "| nginx → | requests/s | p50 | p99 |"
 echo "|---|---|---|---|"
-echo "| ddbcache (FastCGI, Go) | $(rps ddbcache) | $(p50 ddbcache) | $(p99 ddbcache) |"
+echo "| ${FLOOR:+floor: constant answer on net/http/fcgi, not }ddbcache (FastCGI, Go) | $(rps ddbcache) | $(p50 ddbcache) | $(p99 ddbcache) |"
 echo "| Perl app, blog pattern (plackup -s FCGI, $WORKERS workers) | $(rps perl) | $(p50 perl) | $(p99 perl) |"
-awk -v a="$(rps ddbcache)" -v b="$(rps perl)" 'BEGIN { printf "\nddbcache / Perl: %.1f× the requests/s\n", a / b }'
+name=ddbcache
+[ -z "${FLOOR:-}" ] || name=floor
+awk -v n="$name" -v a="$(rps ddbcache)" -v b="$(rps perl)" 'BEGIN { printf "\n%s / Perl: %.1f× the requests/s\n", n, a / b }'
