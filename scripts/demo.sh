@@ -275,6 +275,11 @@ step "a profile that does not exist, twice"
 lookup 999
 lookup 999
 
+step "the Perl example: perl/examples/profile.pl (DDBCache::Client, as a web app uses it)"
+say "\$ perl -Iperl/lib perl/examples/profile.pl --socket .demo/ddbcache.sock"
+perl -I"$root/perl/lib" "$root/perl/examples/profile.pl" --socket "$sock" | sed 's/^/  /' ||
+	fail "the Perl example failed (its error is above)"
+
 step "the demo is running"
 cat <<EOF
 Talk to it:

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # The Perl distribution in perl/ as a user gets it: perl Makefile.PL, make,
 # make test in a copy (and MANIFEST lists what is there), perlcritic at its
-# default severity on perl/, and perl/bench/lookup.pl on a short run.
+# default severity on perl/, perl/bench/lookup.pl on a short run, and the
+# example perl/examples/profile.pl against a daemon with seeded profiles.
 use strict;
 use warnings;
 
@@ -52,7 +53,7 @@ subtest 'perlcritic perl/' => sub {
         or die "Perl::Critic is missing; install it with: apt-get install -y libperl-critic-perl (or run make deps)\n";
     my $critic = Perl::Critic->new;
     my @files = sort map { "$perl_dir/$_" } qw(Makefile.PL lib/DDBCache/Client.pm lib/Plack/Middleware/DDBCache.pm
-        bench/lookup.pl t/00-load.t t/01-pod.t);
+        bench/lookup.pl examples/profile.pl t/00-load.t t/01-pod.t);
     for my $file (@files) {
         my @violations = $critic->critique($file);
         is(scalar @violations, 0, "$file: no violations at the default severity") or diag "@violations";
@@ -72,6 +73,23 @@ subtest 'perl/bench/lookup.pl runs' => sub {
     like($out, qr/^# \(a\)'s local cache served 300 hits, 0 misses/m, '(a) was served by its local cache');
     ($rc, $out) = run($perl_dir, $^X, 'bench/lookup.pl', '--help');
     like($out, qr/\Ausage: /, '--help');
+};
+
+subtest 'perl/examples/profile.pl runs against the daemon' => sub {
+    require DDBCache::TestEnv;
+    my $env = DDBCache::TestEnv->new;
+    for my $id (2, 3, 4) {
+        $env->put_item(users => { user_id => { S => "$id" }, name => { S => "User $id" },
+            email => { S => "user$id\@example.com" }, plan => { S => 'free' } });
+    }
+    my ($rc, $out) = run($perl_dir, $^X, '-Ilib', 'examples/profile.pl', '--socket', $env->socket_path);
+    is($rc, 0, 'exits 0') or diag $out;
+    like($out, qr/^  User 2 <user2\@example\.com>, plan free$/m, 'the profile it looked up');
+    like($out, qr/^get\(profile => 2\) again +[0-9]+ µs  from this process's local cache$/m,
+        'a repeated lookup served by the local cache');
+    like($out, qr/^  2 found: User 3, User 4 \(999 does not exist\)$/m, 'mget');
+    like($out, qr/^  now: Zoë [0-9]+$/m, 'the value it wrote, read back at once');
+    like($out, qr/^redis\(GET => 'user_profile:2'\) +\{.*"name":"Zoë [0-9]+"/m, 'the legacy Redis key after the write');
 };
 
 done_testing;
