@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -117,13 +118,63 @@ func (r *Registry) remove(s *Subscriber) {
 	}
 }
 
-// write writes msg within the registry's timeout. The caller holds s.mu.
+// write writes msg, waiting at most the registry's timeout for room in
+// the socket buffer. The caller holds s.mu.
+//
+// It first writes without any deadline and without waiting (one write(2)
+// into the buffer), and sets a deadline only for what did not fit. A
+// deadline set before that first write would drop a subscriber that reads
+// fine whenever this goroutine is descheduled for longer than the timeout
+// between setting the deadline and writing, which happens on a busy host.
 func (s *Subscriber) write(msg []byte) error {
+	n, err := s.writeNow(msg)
+	if err != nil || n == len(msg) {
+		return err
+	}
 	if err := s.conn.SetWriteDeadline(time.Now().Add(s.reg.timeout)); err != nil {
 		return err
 	}
-	_, err := s.conn.Write(msg)
-	return err
+	if _, err := s.conn.Write(msg[n:]); err != nil {
+		return err
+	}
+	return s.conn.SetWriteDeadline(time.Time{})
+}
+
+// writeNow writes as much of msg as the socket buffer takes now, without
+// waiting; a connection without a file descriptor (a net.Pipe in tests)
+// writes n = 0 and leaves it to the bounded write.
+func (s *Subscriber) writeNow(msg []byte) (int, error) {
+	sc, ok := s.conn.(syscall.Conn)
+	if !ok {
+		return 0, nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for n < len(msg) {
+			m, err := syscall.Write(int(fd), msg[n:])
+			if err == syscall.EINTR {
+				continue
+			}
+			if err == syscall.EAGAIN {
+				return true // full: the rest waits, bounded, in write
+			}
+			if err != nil {
+				werr = err
+				return true
+			}
+			n += m
+		}
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	return n, err
 }
 
 // pushHeader starts every push: a 2-array whose first element is "invalidate".

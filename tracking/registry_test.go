@@ -185,6 +185,25 @@ func TestSubscriberThatStopsReading(t *testing.T) {
 	}
 }
 
+// TestPushThatFitsIsNotTimed: a push that fits in the socket buffer is
+// written without a deadline, so a subscriber that reads is never dropped
+// because the publisher was descheduled (here: a timeout that has always
+// passed already by the time of the write).
+func TestPushThatFitsIsNotTimed(t *testing.T) {
+	r := tracking.New(tracking.Options{WriteTimeout: time.Nanosecond})
+	_, c := subscribe(t, r)
+	want := len("*2\r\n$10\r\ninvalidate\r\n*1\r\n$14\r\nuser_profile:1\r\n")
+	for i := 0; i < 100; i++ {
+		r.Invalidate([]string{"user_profile:1"})
+		if got := readN(t, c, want); !strings.HasSuffix(got, "user_profile:1\r\n") {
+			t.Fatalf("push %d: %q", i, got)
+		}
+	}
+	if st := r.Stats(); st.Clients != 1 || st.Dropped != 0 || st.InvalidationsPushed != 100 {
+		t.Errorf("stats %+v, want 1 client, 0 dropped, 100 pushed", st)
+	}
+}
+
 // TestConcurrentPushesDoNotInterleave: pushes from many goroutines reach
 // a client as whole frames.
 func TestConcurrentPushesDoNotInterleave(t *testing.T) {

@@ -310,6 +310,30 @@ sub _start_daemon {
     return;
 }
 
+# start_extra_daemon: one more daemon on the same Redis and dynalite, as on
+# another host, with a socket, configuration file and log of its own;
+# returns its socket path. Stopped by stop, before the first daemon.
+sub start_extra_daemon {
+    my ($self) = @_;
+    my $extra = $self->{extra_daemons} ||= [];
+    my $name  = 'daemon' . (@$extra + 2);
+    my $path  = File::Spec->catfile($self->{tmpdir}, "$name.sock");
+    my $config_path = File::Spec->catfile($self->{tmpdir}, "$name.yaml");
+    # Only the Unix socket: other listeners' addresses are the first daemon's.
+    my $config = merge_config($self->{config},
+        { listen => { unix => $path, tcp => undef, fcgi => undef, http => undef } });
+    write_file($config_path, _yaml($config));
+    push @$extra, $name;
+    $self->_spawn($name => [$self->_daemon_bin, '--config', $config_path, 'serve'],
+        File::Spec->catfile($self->{tmpdir}, "$name.log"));
+    $self->_wait_ready($name => sub {
+        my $c = eval { $self->connect(path => $path, timeout => 2) } or return 0;
+        my $pong = eval { $c->cmd('PING') } // '';
+        return $pong eq 'PONG';
+    });
+    return $path;
+}
+
 # ---- the daemon's life --------------------------------------------------
 
 sub daemon_pid {
@@ -427,7 +451,7 @@ sub stop {
     for my $c (qw(admin_conn redis_conn)) {
         $self->{$c}->close if $self->{$c};
     }
-    for my $name (qw(daemon dynalite redis)) {
+    for my $name (@{ $self->{extra_daemons} || [] }, qw(daemon dynalite redis)) {
         $self->_stop_process($name);
     }
     if ($ENV{DDBCACHE_TEST_KEEP}) {
@@ -471,6 +495,9 @@ END {
         for my $env (@LIVE) {
             next unless $env->{owner} == $$ && -f $env->{daemon_log};
             Test::Builder->new->diag("ddbcache log ($env->{daemon_log}):\n" . _tail($env->{daemon_log}));
+            for my $p (grep { defined } map { $env->{procs}{$_} } @{ $env->{extra_daemons} || [] }) {
+                Test::Builder->new->diag("ddbcache log ($p->{log}):\n" . _tail($p->{log}));
+            }
         }
     }
     my @envs = reverse @LIVE;    # stop() takes each out of @LIVE
@@ -659,7 +686,8 @@ The daemon's log so far, as text.
 A new L<DDBCache::TestEnv::Conn> to the daemon's Unix socket. C<timeout>
 (seconds, default 10) bounds connecting and waiting for each reply. When the
 configuration sets C<listen.password>, the connection sends C<AUTH> first,
-unless C<< auth => 0 >>.
+unless C<< auth => 0 >>. C<path> connects to another socket (one that
+C<start_extra_daemon> returned).
 
 =item redis_cmd(@args)
 
@@ -695,6 +723,16 @@ response, dies with the error type and message on failure.
 
 A new L<DDBCache::Client> on the daemon's socket, with C<%opts> passed to its
 C<new> (C<timeout>, C<namespace>, ...). The test must have F<perl/lib> in C<@INC>.
+
+=item start_extra_daemon
+
+Starts one more daemon on the same redis-server and dynalite, as a daemon on
+another host would run, with the same configuration except its own Unix
+socket (and no TCP, FastCGI or HTTP listener), configuration file and log
+in C<tmpdir>; waits until it answers C<PING> and returns its socket path,
+for C<< DDBCache::Client->new(socket => $path) >> or C<< connect(path => $path) >>.
+It is stopped by C<stop>; C<stop_daemon> and the other methods about
+"the daemon" concern the first one only.
 
 =item stop_daemon([signal => 'TERM'|'INT'|'KILL'])
 
