@@ -1,21 +1,31 @@
 package DDBCache::TestEnv;
 
+# The test environment the Perl suite and perl/bench/lookup.pl run in: a
+# private redis-server, dynalite and the ddbcache daemon, started for one
+# test and stopped at its end. This module is the object the tests hold;
+# the configuration (TestEnv::Config), finding the programs
+# (TestEnv::Programs), running processes (TestEnv::Processes), each daemon
+# (TestEnv::Daemon), DynamoDB over HTTP (TestEnv::Dynamo) and files
+# (TestEnv::Files) are each in a module of their own.
+
 use strict;
 use warnings;
 
 use Carp qw(croak);
-use Cwd qw(getcwd);
+use Cwd ();
 use File::Basename qw(dirname);
 use File::Path qw(remove_tree);
 use File::Spec;
-use File::Temp qw(tempdir);
-use HTTP::Tiny;
 use IO::Socket::INET;
 use JSON::PP;
-use POSIX qw(WNOHANG _exit);
-use Time::HiRes qw(sleep time);
 
+use DDBCache::TestEnv::Config qw(daemon_config merge_config tables_of);
 use DDBCache::TestEnv::Conn;
+use DDBCache::TestEnv::Daemon;
+use DDBCache::TestEnv::Dynamo;
+use DDBCache::TestEnv::Files qw(tempdir write_file slurp tail);
+use DDBCache::TestEnv::Processes qw(trap_signals);
+use DDBCache::TestEnv::Programs qw(which_program redis_command dynalite_command);
 
 our $VERSION = '0.01';
 
@@ -24,39 +34,10 @@ my $ROOT = File::Spec->rel2abs(
     File::Spec->catdir(dirname(File::Spec->rel2abs(__FILE__)), (File::Spec->updir) x 3));
 $ROOT = Cwd::abs_path($ROOT) // $ROOT;
 
-# How long a server may take to become ready, and a stopped one to exit.
-my $READY_TIMEOUT = 30;
-my $STOP_TIMEOUT  = 5;
-# The pause between two polls of a readiness condition.
-my $POLL_INTERVAL = 0.05;
-# sun_path is 108 bytes on Linux, 104 on BSDs.
-my $MAX_SOCKET_PATH = 100;
-
 # Every environment started by this process, stopped in END.
 my @LIVE;
 
 my $JSON = JSON::PP->new->utf8->canonical;
-
-# The AWS headers that dynalite wants to see; it does not check the signature.
-my %AWS_HEADERS = (
-    'Content-Type'  => 'application/x-amz-json-1.0',
-    'X-Amz-Date'    => '20260101T000000Z',
-    'Authorization' => 'AWS4-HMAC-SHA256 Credential=a/20260101/us-east-1/dynamodb/aws4_request, '
-        . 'SignedHeaders=host, Signature=x',
-);
-
-sub _default_namespaces {
-    return {
-        profile => {
-            table         => 'users',
-            partition_key => 'user_id',
-            redis_key     => 'user_profile:{user_id}',
-            ttl           => '1h',
-            ttl_jitter    => '10%',
-            negative_ttl  => '30s',
-        },
-    };
-}
 
 sub new {
     my ($class, %args) = @_;
@@ -64,57 +45,47 @@ sub new {
     for my $k (sort keys %args) {
         croak "DDBCache::TestEnv->new: unknown argument '$k'" unless $known{$k};
     }
+    my $tmpdir = tempdir();
     my $self = bless {
-        owner    => $$,
-        procs    => {},
-        tables   => {},
-        tmpdir   => _tempdir(),
+        owner  => $$,
+        procs  => DDBCache::TestEnv::Processes->new(dir => $tmpdir),
+        tables => {},
+        tmpdir => $tmpdir,
     }, $class;
     push @LIVE, $self;
-    _trap_signals();
+    trap_signals();
 
     $self->{redis_port}    = free_port();
     $self->{dynalite_port} = free_port();
-    $self->{socket_path}   = File::Spec->catfile($self->{tmpdir}, 'ddbcache.sock');
-    $self->{daemon_log}    = File::Spec->catfile($self->{tmpdir}, 'ddbcache.log');
-    $self->{config_path}   = File::Spec->catfile($self->{tmpdir}, 'ddbcache.yaml');
+    $self->{socket_path}   = File::Spec->catfile($tmpdir, 'ddbcache.sock');
+    $self->{daemon_log}    = File::Spec->catfile($tmpdir, 'ddbcache.log');
+    $self->{config_path}   = File::Spec->catfile($tmpdir, 'ddbcache.yaml');
+    $self->{dynamo}        = DDBCache::TestEnv::Dynamo->new(endpoint => $self->dynamo_endpoint);
 
-    $self->_start_redis;
-    $self->_start_dynalite;
-    $self->_wait_redis;
-    $self->_wait_dynalite;
+    $self->{procs}->spawn(redis => redis_command(port => $self->{redis_port}, dir => $tmpdir));
+    $self->{procs}->spawn(dynalite => dynalite_command(root => $ROOT, port => $self->{dynalite_port}));
+    $self->{procs}->wait_ready(redis => sub {
+        my $c = eval { DDBCache::TestEnv::Conn->new(host => '127.0.0.1', port => $self->{redis_port}, timeout => 2) }
+            or return 0;
+        my $pong = eval { $c->cmd('PING') } // '';
+        return $pong eq 'PONG';
+    });
+    $self->{procs}->wait_ready(dynalite => sub { $self->{dynamo}->listening });
 
-    my $namespaces = _default_namespaces();
-    for my $name (sort keys %{ $args{namespaces} || {} }) {
-        my $ns = $args{namespaces}{$name};
-        if (defined $ns) { $namespaces->{$name} = $ns } else { delete $namespaces->{$name} }
-    }
-    my $config = merge_config({
-        redis      => { addrs => ["127.0.0.1:$self->{redis_port}"] },
-        dynamodb   => { region => 'us-east-1', endpoint => $self->dynamo_endpoint },
-        listen     => { unix => $self->{socket_path} },
-        namespaces => $namespaces,
-    }, $args{config} || {});
+    my $config = daemon_config(
+        redis_port      => $self->{redis_port},
+        dynamo_endpoint => $self->dynamo_endpoint,
+        socket_path     => $self->{socket_path},
+        namespaces      => $args{namespaces},
+        config          => $args{config},
+    );
     $self->{config} = $config;
+    $self->create_table(%$_) for @{ $args{tables} // tables_of($config) };
 
-    my $tables = $args{tables};
-    if (!defined $tables) {
-        my %seen;
-        $tables = [];
-        for my $name (sort keys %{ $config->{namespaces} }) {
-            my $ns = $config->{namespaces}{$name};
-            next if $seen{ $ns->{table} }++;
-            push @$tables, {
-                name          => $ns->{table},
-                partition_key => $ns->{partition_key},
-                ($ns->{sort_key} ? (sort_key => $ns->{sort_key}) : ()),
-            };
-        }
-    }
-    $self->create_table(%$_) for @$tables;
-
-    write_file($self->{config_path}, _yaml($config));
-    $self->_start_daemon;
+    $self->{daemon} = DDBCache::TestEnv::Daemon->new(name => 'daemon', procs => $self->{procs}, root => $ROOT,
+        config => $config, config_path => $self->{config_path}, socket_path => $self->{socket_path},
+        log => $self->{daemon_log});
+    $self->{daemon}->start;
     return $self;
 }
 
@@ -133,16 +104,21 @@ sub daemon_log_text {
     return slurp($self->{daemon_log});
 }
 
+# free_port: a function, as are which_program, merge_config, write_file and
+# slurp (imported from the modules above).
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp', Listen => 1)
+        or die "DDBCache::TestEnv: cannot bind a loopback port: $@\n";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
 # ---- clients -------------------------------------------------------------
 
 sub connect {    ## no critic (ProhibitBuiltinHomonyms)
     my ($self, %opts) = @_;
-    my $auth = delete $opts{auth} // 1;
-    my $conn = DDBCache::TestEnv::Conn->new(path => $self->{socket_path}, %opts);
-    # With listen.password set, log in, so that helpers and tests can talk.
-    my $password = $self->{config}{listen}{password};
-    $conn->cmd('AUTH', $password) if $auth && defined $password && length $password;
-    return $conn;
+    return $self->{daemon}->connect(%opts);
 }
 
 sub redis_cmd {
@@ -168,147 +144,32 @@ sub stats {
     return $s;
 }
 
-# ---- DynamoDB ------------------------------------------------------------
+# ---- DynamoDB, through DDBCache::TestEnv::Dynamo --------------------------
 
 sub dynamo {
     my ($self, $operation, $body) = @_;
-    my $res = $self->_dynamo_request($operation, $body);
-    if (!$res->{success}) {
-        my $err = eval { $JSON->decode($res->{content}) } || {};
-        my $type = $err->{__type} // '';
-        $type =~ s/.*#//;
-        croak sprintf 'DynamoDB %s: HTTP %s %s: %s', $operation, $res->{status}, $type,
-            $err->{message} // $err->{Message} // $res->{content};
-    }
-    return length $res->{content} ? $JSON->decode($res->{content}) : {};
+    return $self->{dynamo}->call($operation, $body);
 }
 
 sub create_table {
     my ($self, %t) = @_;
-    my $name = $t{name} or croak 'create_table: name is required';
-    my $pk   = $t{partition_key} or croak 'create_table: partition_key is required';
-    my @attrs = ({ AttributeName => $pk, AttributeType => $t{partition_type} || 'S' });
-    my @keys  = ({ AttributeName => $pk, KeyType => 'HASH' });
-    if (my $sk = $t{sort_key}) {
-        push @attrs, { AttributeName => $sk, AttributeType => $t{sort_type} || 'S' };
-        push @keys,  { AttributeName => $sk, KeyType => 'RANGE' };
-    }
-    $self->dynamo('CreateTable', {
-        TableName            => $name,
-        AttributeDefinitions => \@attrs,
-        KeySchema            => \@keys,
-        BillingMode          => 'PAY_PER_REQUEST',
-    });
-    # dynalite answers CREATING and turns ACTIVE on a timer (0 ms here).
-    _wait_until("table $name to become ACTIVE", sub {
-        $self->dynamo('DescribeTable', { TableName => $name })->{Table}{TableStatus} eq 'ACTIVE';
-    });
-    $self->{tables}{$name} = 1;
+    $self->{dynamo}->create_table(%t);
+    $self->{tables}{ $t{name} } = 1;
     return;
 }
 
 sub put_item {
     my ($self, $table, $item) = @_;
-    $self->dynamo('PutItem', { TableName => $table, Item => $item });
+    $self->{dynamo}->put_item($table, $item);
     return;
 }
 
 sub get_item {
     my ($self, $table, $key) = @_;
-    my $res = $self->dynamo('GetItem', { TableName => $table, Key => $key, ConsistentRead => JSON::PP::true });
-    return $res->{Item};
+    return $self->{dynamo}->get_item($table, $key);
 }
 
-sub _dynamo_request {
-    my ($self, $operation, $body) = @_;
-    $self->{http} ||= HTTP::Tiny->new(timeout => 10);
-    return $self->{http}->post($self->dynamo_endpoint . '/', {
-        headers => { %AWS_HEADERS, 'X-Amz-Target' => "DynamoDB_20120810.$operation" },
-        content => $JSON->encode($body),
-    });
-}
-
-# ---- processes -----------------------------------------------------------
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp', Listen => 1)
-        or die "DDBCache::TestEnv: cannot bind a loopback port: $@\n";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-sub _start_redis {
-    my ($self) = @_;
-    my $bin = which_program('redis-server')
-        or die "DDBCache::TestEnv: redis-server not found; install it with: apt-get install -y redis-server (or run make deps)\n";
-    $self->_spawn(redis => [
-        $bin, '--port', $self->{redis_port}, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-        '--daemonize', 'no', '--logfile', '', '--dir', $self->{tmpdir},
-    ]);
-    return;
-}
-
-sub _wait_redis {
-    my ($self) = @_;
-    $self->_wait_ready(redis => sub {
-        my $c = eval { DDBCache::TestEnv::Conn->new(host => '127.0.0.1', port => $self->{redis_port}, timeout => 2) }
-            or return 0;
-        my $pong = eval { $c->cmd('PING') } // '';
-        return $pong eq 'PONG';
-    });
-    return;
-}
-
-sub _start_dynalite {
-    my ($self) = @_;
-    my $cli = $ENV{DDBCACHE_DYNALITE} || File::Spec->catfile($ROOT, qw(.deps node_modules dynalite cli.js));
-    die "DDBCache::TestEnv: dynalite not found at $cli; install it with: "
-        . "npm install --prefix .deps dynalite\@4.0.0 (or run make deps)\n" unless -f $cli;
-    my $node = which_program('node')
-        or die "DDBCache::TestEnv: node not found; install it with: apt-get install -y nodejs (or run make deps)\n";
-    $self->_spawn(dynalite => [
-        $node, $cli, '--port', $self->{dynalite_port}, '--host', '127.0.0.1',
-        '--createTableMs', 0, '--deleteTableMs', 0, '--updateTableMs', 0,
-    ]);
-    return;
-}
-
-sub _wait_dynalite {
-    my ($self) = @_;
-    # Any HTTP answer (599 is HTTP::Tiny's own "could not connect") means it listens.
-    $self->_wait_ready(dynalite => sub { $self->_dynamo_request('ListTables', {})->{status} != 599 });
-    return;
-}
-
-sub _daemon_bin {
-    my ($self) = @_;
-    if (my $bin = $ENV{DDBCACHE_BIN}) {
-        die "DDBCache::TestEnv: DDBCACHE_BIN=$bin is not an executable file\n" unless -f $bin && -x _;
-        return $bin;
-    }
-    my $bin = File::Spec->catfile($ROOT, 'bin', 'ddbcache');
-    return $bin if -f $bin && -x _;
-    my $go = which_program('go') || (-x '/usr/local/go/bin/go' ? '/usr/local/go/bin/go' : undef)
-        or die "DDBCache::TestEnv: $bin is missing and go is not installed to build it\n";
-    my $cwd = getcwd;
-    chdir $ROOT or die "DDBCache::TestEnv: chdir $ROOT: $!\n";
-    my $rc = system { $go } $go, 'build', '-o', $bin, './cmd/ddbcache';
-    chdir $cwd or die "DDBCache::TestEnv: chdir $cwd: $!\n";
-    die "DDBCache::TestEnv: go build -o bin/ddbcache ./cmd/ddbcache failed\n" if $rc != 0;
-    return $bin;
-}
-
-sub _start_daemon {
-    my ($self) = @_;
-    $self->_spawn(daemon => [$self->_daemon_bin, '--config', $self->{config_path}, 'serve'], $self->{daemon_log});
-    $self->_wait_ready(daemon => sub {
-        my $c = eval { $self->connect(timeout => 2) } or return 0;
-        my $pong = eval { $c->cmd('PING') } // '';
-        return $pong eq 'PONG';
-    });
-    return;
-}
+# ---- the daemons, through DDBCache::TestEnv::Daemon -----------------------
 
 # start_extra_daemon: one more daemon on the same Redis and dynalite, as on
 # another host, with a socket, configuration file and log of its own;
@@ -317,29 +178,20 @@ sub start_extra_daemon {
     my ($self) = @_;
     my $extra = $self->{extra_daemons} ||= [];
     my $name  = 'daemon' . (@$extra + 2);
-    my $path  = File::Spec->catfile($self->{tmpdir}, "$name.sock");
-    my $config_path = File::Spec->catfile($self->{tmpdir}, "$name.yaml");
+    my $file  = sub { File::Spec->catfile($self->{tmpdir}, "$name.$_[0]") };
     # Only the Unix socket: other listeners' addresses are the first daemon's.
     my $config = merge_config($self->{config},
-        { listen => { unix => $path, tcp => undef, fcgi => undef, http => undef } });
-    write_file($config_path, _yaml($config));
-    push @$extra, $name;
-    $self->_spawn($name => [$self->_daemon_bin, '--config', $config_path, 'serve'],
-        File::Spec->catfile($self->{tmpdir}, "$name.log"));
-    $self->_wait_ready($name => sub {
-        my $c = eval { $self->connect(path => $path, timeout => 2) } or return 0;
-        my $pong = eval { $c->cmd('PING') } // '';
-        return $pong eq 'PONG';
-    });
-    return $path;
+        { listen => { unix => $file->('sock'), tcp => undef, fcgi => undef, http => undef } });
+    my $daemon = DDBCache::TestEnv::Daemon->new(name => $name, procs => $self->{procs}, root => $ROOT,
+        config => $config, config_path => $file->('yaml'), socket_path => $file->('sock'), log => $file->('log'));
+    push @$extra, $daemon;    # before start: stop must stop it if it never gets ready
+    $daemon->start;
+    return $daemon->socket_path;
 }
-
-# ---- the daemon's life --------------------------------------------------
 
 sub daemon_pid {
     my ($self) = @_;
-    my $p = $self->{procs}{daemon} or croak 'DDBCache::TestEnv: the daemon is not running';
-    return $p->{pid};
+    return $self->{daemon}->pid;
 }
 
 sub stop_daemon {
@@ -347,18 +199,18 @@ sub stop_daemon {
     my $signal = $opts{signal} // 'TERM';
     croak "DDBCache::TestEnv: stop_daemon: signal must be TERM, INT or KILL, not $signal"
         unless $signal =~ /\A(?:TERM|INT|KILL)\z/;
-    croak 'DDBCache::TestEnv: stop_daemon: the daemon is not running' unless $self->{procs}{daemon};
+    croak 'DDBCache::TestEnv: stop_daemon: the daemon is not running' unless $self->{daemon}->running;
     if (my $c = delete $self->{admin_conn}) {
         $c->close;
     }
-    $self->_stop_process(daemon => $signal);
+    $self->{daemon}->stop($signal);
     return;
 }
 
 sub start_daemon {
     my ($self) = @_;
-    croak 'DDBCache::TestEnv: start_daemon: the daemon is running already' if $self->{procs}{daemon};
-    $self->_start_daemon;
+    croak 'DDBCache::TestEnv: start_daemon: the daemon is running already' if $self->{daemon}->running;
+    $self->{daemon}->start;
     return;
 }
 
@@ -369,81 +221,10 @@ sub restart_daemon {
     return;
 }
 
-sub pause_daemon {
-    my ($self) = @_;
-    my $pid = $self->daemon_pid;
-    kill 'STOP', $pid or croak "DDBCache::TestEnv: kill STOP: $!";
-    # The signal is delivered asynchronously: wait until every thread has stopped.
-    _wait_until("the daemon (pid $pid) to stop", sub { _all_threads_stopped($pid) });
-    return;
-}
+sub pause_daemon  { my ($self) = @_; $self->{daemon}->pause;  return }
+sub resume_daemon { my ($self) = @_; $self->{daemon}->resume; return }
 
-# _all_threads_stopped($pid): every thread of the process is in state T
-# (stopped), per /proc/PID/task/TID/stat.
-sub _all_threads_stopped {
-    my ($pid) = @_;
-    opendir(my $dh, "/proc/$pid/task") or return 1;    # no /proc: nothing to wait for
-    my @tids = grep { /\A[0-9]+\z/ } readdir $dh;
-    closedir $dh;
-    for my $tid (@tids) {
-        my $stat = slurp("/proc/$pid/task/$tid/stat");
-        my ($state) = $stat =~ /\)\s+(\S)/;
-        return 0 unless defined $state && ($state eq 'T' || $state eq 't');
-    }
-    return 1;
-}
-
-sub resume_daemon {
-    my ($self) = @_;
-    kill 'CONT', $self->daemon_pid or croak "DDBCache::TestEnv: kill CONT: $!";
-    return;
-}
-
-# _spawn(name => [argv], logfile): runs argv with stdout and stderr in logfile.
-sub _spawn {
-    my ($self, $name, $argv, $log) = @_;
-    $log //= File::Spec->catfile($self->{tmpdir}, "$name.log");
-    my $pid = fork // die "DDBCache::TestEnv: fork: $!\n";
-    if ($pid == 0) {
-        # The child must never return into the test, nor run its END blocks.
-        delete @ENV{ grep { /\ADDBCACHE_/ } keys %ENV };
-        if (open(STDIN, '<', File::Spec->devnull) && open(STDOUT, '>>', $log) && open(STDERR, '>&', \*STDOUT)) {
-            exec { $argv->[0] } @$argv;
-        }
-        print {*STDERR} "DDBCache::TestEnv: exec $argv->[0]: $!\n";
-        _exit(127);
-    }
-    $self->{procs}{$name} = { pid => $pid, log => $log, argv => $argv };
-    return $pid;
-}
-
-sub _wait_ready {
-    my ($self, $name, $ready) = @_;
-    my $p = $self->{procs}{$name};
-    my $deadline = time + $READY_TIMEOUT;
-    while (1) {
-        return if $ready->();
-        if (waitpid($p->{pid}, WNOHANG) == $p->{pid}) {
-            my $status = $? & 127 ? 'was killed by signal ' . ($? & 127) : 'exited with code ' . ($? >> 8);
-            delete $self->{procs}{$name};
-            die "DDBCache::TestEnv: $name (@{ $p->{argv} }) $status before it was ready; "
-                . "its log:\n" . _tail($p->{log});
-        }
-        die "DDBCache::TestEnv: $name not ready after ${READY_TIMEOUT}s; its log:\n" . _tail($p->{log})
-            if time > $deadline;
-        sleep $POLL_INTERVAL;
-    }
-}
-
-sub _wait_until {
-    my ($what, $cond) = @_;
-    my $deadline = time + $READY_TIMEOUT;
-    until ($cond->()) {
-        die "DDBCache::TestEnv: timed out waiting for $what\n" if time > $deadline;
-        sleep $POLL_INTERVAL;
-    }
-    return;
-}
+# ---- the end -------------------------------------------------------------
 
 sub stop {
     my ($self) = @_;
@@ -451,8 +232,8 @@ sub stop {
     for my $c (qw(admin_conn redis_conn)) {
         $self->{$c}->close if $self->{$c};
     }
-    for my $name (@{ $self->{extra_daemons} || [] }, qw(daemon dynalite redis)) {
-        $self->_stop_process($name);
+    for my $name ((map { $_->name } @{ $self->{extra_daemons} || [] }), qw(daemon dynalite redis)) {
+        $self->{procs}->stop($name);
     }
     if ($ENV{DDBCACHE_TEST_KEEP}) {
         print {*STDERR} "# DDBCache::TestEnv: kept $self->{tmpdir}\n";
@@ -463,131 +244,19 @@ sub stop {
     return;
 }
 
-sub _stop_process {
-    my ($self, $name, $signal) = @_;
-    my $p = delete $self->{procs}{$name} or return;
-    my $pid = $p->{pid};
-    kill 'CONT', $pid;    # a stopped process would act on TERM only once continued
-    kill $signal // 'TERM', $pid;
-    my $deadline = time + $STOP_TIMEOUT;
-    while (time < $deadline) {
-        my $r = waitpid($pid, WNOHANG);
-        return if $r == $pid || $r == -1;
-        sleep $POLL_INTERVAL;
-    }
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
-    return;
-}
-
-sub _trap_signals {
-    my %number = (HUP => 1, INT => 2, TERM => 15);
-    for my $sig (sort keys %number) {
-        next if $SIG{$sig} && $SIG{$sig} ne 'DEFAULT';
-        $SIG{$sig} = sub { exit 128 + $number{$sig} };    # exit runs END, which stops the servers
-    }
-    return;
-}
-
 END {
     local ($?, $!, $@);
     if (@LIVE && Test::Builder->can('new') && !Test::Builder->new->is_passing) {
         for my $env (@LIVE) {
             next unless $env->{owner} == $$ && -f $env->{daemon_log};
-            Test::Builder->new->diag("ddbcache log ($env->{daemon_log}):\n" . _tail($env->{daemon_log}));
-            for my $p (grep { defined } map { $env->{procs}{$_} } @{ $env->{extra_daemons} || [] }) {
-                Test::Builder->new->diag("ddbcache log ($p->{log}):\n" . _tail($p->{log}));
+            Test::Builder->new->diag("ddbcache log ($env->{daemon_log}):\n" . tail($env->{daemon_log}));
+            for my $p (grep { defined } map { $_->running } @{ $env->{extra_daemons} || [] }) {
+                Test::Builder->new->diag("ddbcache log ($p->{log}):\n" . tail($p->{log}));
             }
         }
     }
     my @envs = reverse @LIVE;    # stop() takes each out of @LIVE
     $_->stop for @envs;
-}
-
-# ---- helpers -------------------------------------------------------------
-
-sub _tempdir {
-    my $dir = tempdir('ddbcache-t-XXXXXX', TMPDIR => 1, CLEANUP => 0);
-    if (length($dir) + length('/ddbcache.sock') > $MAX_SOCKET_PATH) {
-        remove_tree($dir);
-        $dir = tempdir('ddbcache-t-XXXXXX', DIR => '/tmp', CLEANUP => 0);
-    }
-    return $dir;
-}
-
-sub which_program {
-    my ($prog, @more) = @_;
-    for my $dir (File::Spec->path, @more) {
-        my $path = File::Spec->catfile($dir, $prog);
-        return $path if -f $path && -x _;
-    }
-    return;
-}
-
-sub merge_config {
-    my ($base, $over) = @_;
-    my %out = %$base;
-    for my $k (keys %$over) {
-        if (ref $out{$k} eq 'HASH' && ref $over->{$k} eq 'HASH') {
-            $out{$k} = merge_config($out{$k}, $over->{$k});
-        } elsif (defined $over->{$k}) {
-            $out{$k} = $over->{$k};
-        } else {
-            delete $out{$k};
-        }
-    }
-    return \%out;
-}
-
-# _yaml renders nested hashes in block style; arrays and strings are written
-# as JSON, which YAML reads as flow sequences and double-quoted scalars.
-sub _yaml {
-    my ($h, $indent) = @_;
-    $indent //= 0;
-    my $pad = ' ' x $indent;
-    my $out = '';
-    for my $k (sort keys %$h) {
-        my $v = $h->{$k};
-        next unless defined $v;
-        if (ref $v eq 'HASH') {
-            $out .= "$pad$k:" . (%$v ? "\n" . _yaml($v, $indent + 2) : " {}\n");
-        } else {
-            $out .= "$pad$k: " . _yaml_scalar($v) . "\n";
-        }
-    }
-    return $out;
-}
-
-sub _yaml_scalar {
-    my ($v) = @_;
-    return JSON::PP->new->ascii->encode([map { "$_" } @$v]) if ref $v eq 'ARRAY';
-    return $v ? 'true' : 'false' if JSON::PP::is_bool($v);
-    return $v if $v =~ /\A-?[0-9]+\z/;
-    return JSON::PP->new->ascii->allow_nonref->encode("$v");
-}
-
-sub write_file {
-    my ($path, $text) = @_;
-    open my $fh, '>', $path or die "DDBCache::TestEnv: write $path: $!\n";
-    print {$fh} $text or die "DDBCache::TestEnv: write $path: $!\n";
-    close $fh or die "DDBCache::TestEnv: write $path: $!\n";
-    return;
-}
-
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<', $path or return '';
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text // '';
-}
-
-sub _tail {
-    my ($path, $lines) = @_;
-    my @l = split /\n/, slurp($path);
-    @l = @l[-($lines || 40) .. -1] if @l > ($lines || 40);
-    return join('', map { "    $_\n" } @l) || "    (empty)\n";
 }
 
 1;
@@ -630,27 +299,20 @@ as a diagnostic.
 
 A missing program is an error, never a skip: the message says how to install it.
 
+Tests need only this module; it delegates to L<DDBCache::TestEnv::Config>
+(the configuration), L<DDBCache::TestEnv::Programs> (finding the programs),
+L<DDBCache::TestEnv::Processes> (running them), L<DDBCache::TestEnv::Daemon>
+(each daemon), L<DDBCache::TestEnv::Dynamo> (DynamoDB over HTTP) and
+L<DDBCache::TestEnv::Files>.
+
 =head1 ENVIRONMENT
 
-=over
-
-=item DDBCACHE_BIN
-
-The daemon binary. Default: F<bin/ddbcache> in the repository, built with
-C<go build -o bin/ddbcache ./cmd/ddbcache> when it does not exist.
-
-=item DDBCACHE_DYNALITE
-
-dynalite's F<cli.js>. Default: F<.deps/node_modules/dynalite/cli.js>.
-
-=item DDBCACHE_TEST_KEEP
-
-When true, the temporary directory (config, socket, logs) is kept.
-
-=back
-
-Other C<DDBCACHE_*> variables are removed from the daemon's environment, so
-that a developer's settings do not override the test configuration.
+C<DDBCACHE_BIN> (the daemon binary) and C<DDBCACHE_DYNALITE> (dynalite's
+F<cli.js>) are described in L<DDBCache::TestEnv::Programs>. When
+C<DDBCACHE_TEST_KEEP> is true, the temporary directory (config, socket,
+logs) is kept. Other C<DDBCACHE_*> variables are removed from the daemon's
+environment, so that a developer's settings do not override the test
+configuration.
 
 =head1 METHODS
 
@@ -700,29 +362,21 @@ C<DDB STATS> decoded from JSON; with a namespace name, that namespace's
 counters (C<hits_local>, C<hits_redis>, C<misses>, C<negative_hits>,
 C<dynamodb_reads>, ...).
 
-=item create_table(name => T, partition_key => K, [partition_type => 'S'|'N'|'B', sort_key => S, sort_type => ...])
-
-Creates a PAY_PER_REQUEST table in dynalite and waits until it is ACTIVE.
-
-=item put_item($table, \%item)
-
-Writes an item straight to DynamoDB, behind the cache's back. The item is
-DynamoDB JSON: C<< { user_id => { S => '1' }, age => { N => '42' } } >>.
-
-=item get_item($table, \%key)
-
-Reads an item straight from DynamoDB (consistent read); returns its DynamoDB
-JSON hash, or undef.
-
-=item dynamo($operation, \%body)
-
-Any DynamoDB call (C<'Scan'>, C<'DeleteItem'>, ...); returns the decoded
-response, dies with the error type and message on failure.
-
 =item client(%opts)
 
 A new L<DDBCache::Client> on the daemon's socket, with C<%opts> passed to its
 C<new> (C<timeout>, C<namespace>, ...). The test must have F<perl/lib> in C<@INC>.
+
+=item create_table(name => T, partition_key => K, [partition_type => 'S'|'N'|'B', sort_key => S, sort_type => ...])
+
+=item put_item($table, \%item), get_item($table, \%key), dynamo($operation, \%body)
+
+Straight to dynalite, behind the cache's back: create a PAY_PER_REQUEST
+table and wait until it is ACTIVE, write an item (DynamoDB JSON:
+C<< { user_id => { S => '1' }, age => { N => '42' } } >>), read one
+(consistent read; its DynamoDB JSON hash, or undef), or make any call
+(C<'Scan'>, C<'DeleteItem'>, ...; the decoded response). A failed call dies
+with the error type and message. See L<DDBCache::TestEnv::Dynamo>.
 
 =item start_extra_daemon
 
@@ -765,23 +419,25 @@ C<stop_daemon> resume it first.
 Stops the daemon, dynalite and redis-server and removes the temporary
 directory. Called from C<END>; calling it earlier is allowed.
 
+=back
+
+=head1 FUNCTIONS
+
+Called with the package name, e.g. C<DDBCache::TestEnv::free_port()>.
+
+=over
+
 =item free_port
 
-A function: a loopback TCP port that was free a moment ago.
+A loopback TCP port that was free a moment ago.
 
-=item which_program($name, @extra_dirs)
+=item which_program($name, @extra_dirs), merge_config(\%base, \%over), write_file($path, $text), slurp($path)
 
-A function: the path of an executable in C<PATH> or in @extra_dirs, or undef.
-
-=item merge_config(\%base, \%over)
-
-A function: a deep merge of two nested hashes; an undef value in %over
-removes the key.
-
-=item write_file($path, $text), slurp($path)
-
-Functions: write a file (dying on errors), and read one ('' when it cannot
-be read).
+The path of an executable in C<PATH> or @extra_dirs, or undef
+(L<DDBCache::TestEnv::Programs>); a deep merge of two nested hashes, where
+an undef value in %over removes the key (L<DDBCache::TestEnv::Config>);
+write a file, dying on errors, and read one, '' when it cannot be read
+(L<DDBCache::TestEnv::Files>).
 
 =back
 
