@@ -70,7 +70,10 @@ sub hot {
 }
 
 # within($seconds, sub { ... }): polls the condition until it holds or the
-# time is up; returns how long it took, or undef.
+# time is up; returns how long it took, or undef. Polled because what it
+# waits for (a change made in Redis reaching the daemon through Redis's
+# tracking, and the daemon's push) sends the test no signal; the time it
+# took is what the tests assert.
 sub within {
     my ($limit, $cond) = @_;
     my $t0 = time;

@@ -13,7 +13,8 @@ use Time::HiRes qw(sleep time);
 
 our $VERSION = '0.01';
 
-# The pause between the pieces of a reply sent in chunks.
+# The pause between the pieces of a reply sent in chunks: a reply that
+# arrives in pieces is what such a script tests, not a synchronization.
 my $CHUNK_PAUSE = 0.05;
 # How long wait_closed waits.
 my $WAIT_TIMEOUT = 10;
@@ -53,6 +54,8 @@ sub requests {
 }
 
 # wait_closed($n): waits until the server has closed its n-th connection.
+# The fake daemon is another process whose only account is its log, so the
+# log is polled (with a deadline) for the line it writes on closing.
 sub wait_closed {
     my ($self, $n) = @_;
     my $deadline = time + $WAIT_TIMEOUT;

@@ -22,7 +22,9 @@ our @EXPORT_OK = qw(wait_until threads_stopped trap_signals);
 # How long a server may take to become ready, and a stopped one to exit.
 my $READY_TIMEOUT = 30;
 my $STOP_TIMEOUT  = 5;
-# The pause between two polls of a readiness condition.
+# The pause between two polls of a readiness condition. Polled because the
+# servers (redis-server, dynalite, the daemon, nginx…) give no signal of
+# their own when they are ready: the check is that they answer.
 my $POLL_INTERVAL = 0.05;
 
 sub new {
@@ -77,12 +79,16 @@ sub stop {
     my $pid = $p->{pid};
     kill 'CONT', $pid;    # a stopped process would act on TERM only once continued
     kill $signal // 'TERM', $pid;
-    my $deadline = time + $STOP_TIMEOUT;
-    while (time < $deadline) {
-        my $r = waitpid($pid, WNOHANG);
-        return if $r == $pid || $r == -1;
-        sleep $POLL_INTERVAL;
-    }
+    # Its exit is the signal: a blocking waitpid, cut short by an alarm.
+    my $gone = eval {
+        local $SIG{ALRM} = sub { die "stop timeout\n" };
+        alarm $STOP_TIMEOUT;
+        my $r = waitpid($pid, 0);
+        alarm 0;
+        $r == $pid || $r == -1;
+    };
+    alarm 0;
+    return if $gone;
     kill 'KILL', $pid;
     waitpid($pid, 0);
     return;

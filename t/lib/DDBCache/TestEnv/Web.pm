@@ -11,16 +11,12 @@ use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::INET;
-use POSIX qw(WNOHANG _exit);
-use Time::HiRes qw(sleep time);
+use POSIX qw(_exit);
 
 use DDBCache::TestEnv;
+use DDBCache::TestEnv::Processes;
 
 our $VERSION = '0.01';
-
-my $READY_TIMEOUT = 30;
-my $STOP_TIMEOUT  = 5;
-my $POLL_INTERVAL = 0.05;
 
 # Every Web started by this process, stopped in END.
 my @LIVE;
@@ -34,7 +30,8 @@ sub new {
     my $self = bless {
         owner     => $$,
         dir       => $dir,
-        procs     => {},
+        procs     => DDBCache::TestEnv::Processes->new(dir => $dir),
+        names     => [],    # of the servers started, in order
         gate_port => DDBCache::TestEnv::free_port(),
         http      => HTTP::Tiny->new(timeout => 20, keep_alive => 0),
     }, $class;
@@ -242,60 +239,34 @@ sub request {
 
 sub _spawn {
     my ($self, $name, $argv) = @_;
-    my $log = File::Spec->catfile($self->{dir}, "$name.log");
-    my $pid = fork // die "DDBCache::TestEnv::Web: fork: $!\n";
-    if ($pid == 0) {
-        if (open(STDIN, '<', File::Spec->devnull) && open(STDOUT, '>>', $log) && open(STDERR, '>&', \*STDOUT)) {
-            exec { $argv->[0] } @$argv;
-        }
-        print {*STDERR} "DDBCache::TestEnv::Web: exec $argv->[0]: $!\n";
-        _exit(127);
-    }
-    $self->{procs}{$name} = { pid => $pid, log => $log, argv => $argv };
+    $self->{procs}->spawn($name => $argv);
+    push @{ $self->{names} }, $name;
     return;
 }
 
-# _wait_http polls base/api/healthz until it answers 200 and returns base.
+# _wait_http waits until base/api/healthz answers 200 and returns base;
+# a server that exits or never answers fails with its logs and the last answer.
 sub _wait_http {
     my ($self, $name, $base, @logs) = @_;
-    my $p = $self->{procs}{$name};
-    my $deadline = time + $READY_TIMEOUT;
-    my $last = '';
-    while (1) {
-        my $res = $self->request(GET => "$base/api/healthz");
-        return $base if $res->{status} == 200;
-        $last = "$res->{status} $res->{content}";
-        my $why;
-        if (waitpid($p->{pid}, WNOHANG) == $p->{pid}) {
-            delete $self->{procs}{$name};
-            $why = 'exited (code ' . ($? >> 8) . ')';
-        } elsif (time > $deadline) {
-            $why = "not ready after ${READY_TIMEOUT}s (last answer: $last)";
-        }
-        die "DDBCache::TestEnv::Web: $name (@{ $p->{argv} }) $why; its logs:\n"
-            . join('', map { DDBCache::TestEnv::slurp($_) } $p->{log}, @logs) if $why;
-        sleep $POLL_INTERVAL;
-    }
+    my $last = '(none)';
+    my $ok = eval {
+        $self->{procs}->wait_ready($name => sub {
+            my $res = $self->request(GET => "$base/api/healthz");
+            $last = "$res->{status} $res->{content}";
+            return $res->{status} == 200;
+        });
+        1;
+    };
+    return $base if $ok;
+    die "DDBCache::TestEnv::Web: $@(last answer: $last); its other logs:\n"
+        . join('', map { DDBCache::TestEnv::slurp($_) } @logs);
 }
 
 sub stop {
     my ($self) = @_;
     return if $self->{stopped}++ || $self->{owner} != $$;
     $self->stop_dynamo;
-    for my $name (sort keys %{ $self->{procs} }) {
-        my $p = delete $self->{procs}{$name};
-        kill 'TERM', $p->{pid};
-        my $deadline = time + $STOP_TIMEOUT;
-        while (time < $deadline) {
-            my $r = waitpid($p->{pid}, WNOHANG);
-            last if $r == $p->{pid} || $r == -1;
-            sleep $POLL_INTERVAL;
-        }
-        if (kill 0, $p->{pid}) {
-            kill 'KILL', $p->{pid};
-            waitpid($p->{pid}, 0);
-        }
-    }
+    $self->{procs}->stop($_) for reverse @{ $self->{names} };
     if ($ENV{DDBCACHE_TEST_KEEP}) {
         print {*STDERR} "# DDBCache::TestEnv::Web: kept $self->{dir}\n";
     } else {
