@@ -29,14 +29,7 @@ func serveWeb(t testing.TB, h http.Handler, opts fcgi.ServerOptions) *fcgi.Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	testenv.Serve(t, srv.Serve, srv.Close)
 	return srv
 }
 

@@ -32,14 +32,7 @@ func serve(t testing.TB, engine *cache.Engine, opts unixsock.Options) *unixsock.
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	testenv.Serve(t, srv.Serve, func() { _ = srv.Close() })
 	return srv
 }
 

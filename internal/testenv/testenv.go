@@ -216,3 +216,17 @@ func ShortDir(t testing.TB) string {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
 }
+
+// Serve runs serve (a server's accept loop) in the background until the
+// test ends, then calls stop and checks that serve returned no error.
+func Serve(t testing.TB, serve func() error, stop func()) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- serve() }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+}
