@@ -111,18 +111,32 @@ func (e *Engine) InvalidateTable(ctx context.Context, table string) (int, error)
 			continue
 		}
 		flush = true
-		prefix := ns.parts[0].literal
-		if prefix == "" {
-			// "*" would match every key in Redis, other apps' included.
-			return deleted, fmt.Errorf("cache: cannot invalidate namespace %s whole: its redis_key %q starts with a placeholder", ns.Name, ns.RedisKey)
+		e.gutter.purge()
+		n, err := e.invalidateWhole(ctx, c, ns)
+		deleted += n
+		if err != nil {
+			return deleted, err
 		}
-		for _, pattern := range []string{globEscape(prefix) + "*", "{" + globEscape(prefix) + "*"} {
-			for _, node := range c.Nodes() {
-				n, err := scanDelete(ctx, node, pattern)
-				deleted += n
-				if err != nil {
-					return deleted, fmt.Errorf("%w: invalidate namespace %s: %v", ErrRedis, ns.Name, err)
-				}
+	}
+	return deleted, nil
+}
+
+// invalidateWhole deletes every key that ns's template can produce: it
+// SCANs for the literal prefix before the template's first placeholder
+// (and its hash-tagged companions) on every Redis node, in bounded steps.
+func (e *Engine) invalidateWhole(ctx context.Context, c rueidis.Client, ns *namespace) (int, error) {
+	prefix := ns.parts[0].literal
+	if prefix == "" {
+		// "*" would match every key in Redis, other apps' included.
+		return 0, fmt.Errorf("cache: cannot invalidate namespace %s whole: its redis_key %q starts with a placeholder", ns.Name, ns.RedisKey)
+	}
+	deleted := 0
+	for _, pattern := range []string{globEscape(prefix) + "*", "{" + globEscape(prefix) + "*"} {
+		for _, node := range c.Nodes() {
+			n, err := scanDelete(ctx, node, pattern)
+			deleted += n
+			if err != nil {
+				return deleted, fmt.Errorf("%w: invalidate namespace %s: %v", ErrRedis, ns.Name, err)
 			}
 		}
 	}

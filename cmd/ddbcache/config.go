@@ -46,6 +46,8 @@ type config struct {
 		MaxValueBytes int      `yaml:"max_value_bytes"`
 		Timeout       duration `yaml:"timeout"`
 		LoadTimeout   duration `yaml:"load_timeout"`
+		// GutterTTL is nil when unset (the default, 1s); 0 turns it off.
+		GutterTTL *duration `yaml:"gutter_ttl"`
 	} `yaml:"limits"`
 	Log struct {
 		Level  string `yaml:"level"`

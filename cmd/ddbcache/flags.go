@@ -44,6 +44,7 @@ func globalFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-value-bytes", EnvVars: env("MAX_VALUE_BYTES"), Usage: "largest value a client may write", DefaultText: "1048576"},
 		&cli.DurationFlag{Name: "timeout", EnvVars: env("TIMEOUT"), Usage: "bound on one request", DefaultText: "5s"},
 		&cli.DurationFlag{Name: "load-timeout", EnvVars: env("LOAD_TIMEOUT"), Usage: "bound on one DynamoDB call", DefaultText: "3s"},
+		&cli.DurationFlag{Name: "gutter-ttl", EnvVars: env("GUTTER_TTL"), Usage: "while Redis is down, reuse DynamoDB's answers this long (0 = off)", DefaultText: cache.DefaultGutterTTL.String()},
 		&cli.StringSliceFlag{Name: "namespace", EnvVars: env("NAMESPACES"), Usage: "NAME:table=T;partition_key=K;redis_key=…;ttl=1h (repeatable)"},
 		&cli.StringFlag{Name: "log-level", EnvVars: env("LOG_LEVEL"), Usage: "debug, info, warn or error (default info)"},
 		&cli.StringFlag{Name: "log-format", EnvVars: env("LOG_FORMAT"), Usage: "text or json (default text)"},
@@ -107,6 +108,10 @@ func load(c *cli.Context) (*settings, error) {
 	if c.IsSet("load-timeout") {
 		cfg.Limits.LoadTimeout = duration(c.Duration("load-timeout"))
 	}
+	if c.IsSet("gutter-ttl") {
+		d := duration(c.Duration("gutter-ttl"))
+		cfg.Limits.GutterTTL = &d
+	}
 	str("log-level", &cfg.Log.Level)
 	str("log-format", &cfg.Log.Format)
 	for _, spec := range c.StringSlice("namespace") {
@@ -160,6 +165,7 @@ func (cfg *config) settings() (*settings, error) {
 			Namespaces:    nss,
 			MaxValueBytes: cfg.Limits.MaxValueBytes,
 			LoadTimeout:   time.Duration(cfg.Limits.LoadTimeout),
+			GutterTTL:     gutterTTL(cfg.Limits.GutterTTL),
 			Logger:        logger,
 		},
 		dynamo: dynamo.Options{
@@ -191,4 +197,16 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("config: bad log format %q (want text or json)", format)
 	}
+}
+
+// gutterTTL maps the gutter_ttl setting to cache.Options.GutterTTL: unset
+// is the default, 0 is off.
+func gutterTTL(d *duration) time.Duration {
+	switch {
+	case d == nil:
+		return 0
+	case *d <= 0:
+		return -1
+	}
+	return time.Duration(*d)
 }
