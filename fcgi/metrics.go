@@ -105,6 +105,15 @@ func (m *Metrics) WatchTracking(stats func() tracking.Stats) {
 	)
 }
 
+// WatchAuthFailures exports n, the count of failed AUTH attempts on the
+// RESP socket, as ddbcache_auth_failures_total. Call it once.
+func (m *Metrics) WatchAuthFailures(n func() int64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "ddbcache_auth_failures_total",
+		Help: "Failed AUTH attempts on the RESP socket (wrong user or password).",
+	}, func() float64 { return float64(n()) }))
+}
+
 // Instrument wraps an HTTP handler serving front: it records each
 // request's duration and response status.
 func (m *Metrics) Instrument(front string, h http.Handler) http.Handler {

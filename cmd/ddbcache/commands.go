@@ -103,6 +103,7 @@ func serve(ctx context.Context, s *settings) error {
 	defer stopStreams()
 	metrics.WatchConns(api.FrontRESP, sock.Conns)
 	metrics.WatchTracking(reg.Stats)
+	metrics.WatchAuthFailures(sock.AuthFailures)
 	errs := make(chan error, 2)
 	go func() { errs <- sock.Serve() }()
 	var web *api.Server
