@@ -133,7 +133,7 @@ var diffCases = []diffCase{
 // the passthrough from Redis. Redis is reached over its own RESP2
 // connection (no HELLO), as Redis.pm would reach it.
 func TestDifferential(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, nil)
 	daemon := dialRaw(t, "unix", f.sock)
 	redis := dialRaw(t, "tcp", f.Redis.Addr)
 	for i, tc := range allDiffCases() {

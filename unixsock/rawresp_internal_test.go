@@ -107,11 +107,12 @@ type fixture struct {
 	sock   string
 }
 
-// newFixture starts the servers, an engine and a socket server.
-func newFixture(t *testing.T) *fixture {
+// newFixture starts the servers, an engine (mod may adjust its options)
+// and a socket server.
+func newFixture(t *testing.T, mod func(*cache.Options)) *fixture {
 	t.Helper()
 	f := enginetest.New(t)
-	e := f.Engine(t, nil)
+	e := f.Engine(t, mod)
 	path := filepath.Join(testenv.ShortDir(t), "ddbcache.sock")
 	srv, err := Listen(e, Options{Path: path})
 	if err != nil {
