@@ -21,6 +21,9 @@ func (e *Engine) Put(ctx context.Context, nsName string, doc []byte) error {
 	if len(doc) > e.opts.MaxValueBytes {
 		return fmt.Errorf("%w: item of %d bytes exceeds max_value_bytes (%d)", ErrTooLarge, len(doc), e.opts.MaxValueBytes)
 	}
+	if err := checkUTF8(doc); err != nil {
+		return err
+	}
 	k, err := ns.keyOf(doc)
 	if err != nil {
 		return err
@@ -29,7 +32,7 @@ func (e *Engine) Put(ctx context.Context, nsName string, doc []byte) error {
 	lctx, cancel := e.loadContext()
 	defer cancel()
 	if err := e.opts.Loader.Put(lctx, ns.Table, doc); err != nil {
-		return fmt.Errorf("%w: %w", ErrLoad, err)
+		return putError(err) // ErrTooLarge, ErrBadItem or ErrLoad (item.go)
 	}
 	_, err = e.invalidate(ctx, ns, []Key{k})
 	return err
