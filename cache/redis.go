@@ -147,10 +147,15 @@ func (e *Engine) client() (rueidis.Client, error) {
 // auto-pipelined connections. keyPos lists the indexes of args that are
 // keys, so that Redis Cluster routes the command; readOnly commands may be
 // retried on network errors. A GET is served from the client-side cache.
+// A command that is not readOnly may not write the engine's own keys
+// (ReservedKey): it fails with ErrReservedKey before reaching Redis.
 // Keys written by a command that is not readOnly bypass the local cache
 // for a while, so the writer reads its own write, and the Notifier hears
 // of them before Forward returns.
 func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readOnly bool) (msg rueidis.RedisMessage, err error) {
+	if err := e.refuseReserved(args, keyPos, readOnly); err != nil {
+		return msg, err // the engine's own keys (see reserved.go)
+	}
 	c, err := e.client()
 	if err != nil {
 		return msg, err

@@ -36,6 +36,9 @@ const scanBatch = 1000
 // TryLock takes the lock name for owner, or renews it if owner holds it,
 // for ttl. It reports whether owner holds the lock now.
 func (e *Engine) TryLock(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	if err := stateName(name); err != nil {
+		return false, err
+	}
 	c, err := e.client()
 	if err != nil {
 		return false, err
@@ -49,6 +52,9 @@ func (e *Engine) TryLock(ctx context.Context, name, owner string, ttl time.Durat
 
 // Unlock releases the lock name if owner holds it.
 func (e *Engine) Unlock(ctx context.Context, name, owner string) error {
+	if err := stateName(name); err != nil {
+		return err
+	}
 	c, err := e.client()
 	if err != nil {
 		return err
@@ -61,6 +67,9 @@ func (e *Engine) Unlock(ctx context.Context, name, owner string) error {
 
 // LoadCheckpoint returns the checkpoint saved under name, or "".
 func (e *Engine) LoadCheckpoint(ctx context.Context, name string) (string, error) {
+	if err := stateName(name); err != nil {
+		return "", err
+	}
 	c, err := e.client()
 	if err != nil {
 		return "", err
@@ -78,6 +87,9 @@ func (e *Engine) LoadCheckpoint(ctx context.Context, name string) (string, error
 // SaveCheckpoint saves value under name. Checkpoints expire after a week:
 // DynamoDB keeps stream records for 24 hours, so an older one is useless.
 func (e *Engine) SaveCheckpoint(ctx context.Context, name, value string) error {
+	if err := stateName(name); err != nil {
+		return err
+	}
 	c, err := e.client()
 	if err != nil {
 		return err

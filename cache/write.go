@@ -26,6 +26,9 @@ func (e *Engine) Put(ctx context.Context, nsName string, doc []byte) error {
 	if len(doc) > e.opts.MaxValueBytes {
 		return fmt.Errorf("%w: item of %d bytes exceeds max_value_bytes (%d)", ErrTooLarge, len(doc), e.opts.MaxValueBytes)
 	}
+	if err := checkUTF8(doc); err != nil {
+		return err
+	}
 	k, err := ns.keyOf(doc)
 	if err != nil {
 		return err
@@ -37,8 +40,8 @@ func (e *Engine) Put(ctx context.Context, nsName string, doc []byte) error {
 	lctx, cancel := e.loadContext()
 	defer cancel()
 	if err := e.loaded(e.opts.Loader.Put(lctx, ns.Table, doc)); err != nil {
-		e.log.Warn("DDB PUT not written: DynamoDB failed", "namespace", ns.Name, "table", ns.Table, "err", err)
-		return fmt.Errorf("%w: %w", ErrLoad, err)
+		e.log.Warn("DDB PUT not written: DynamoDB refused or failed", "namespace", ns.Name, "table", ns.Table, "err", err)
+		return putError(err) // ErrTooLarge, ErrBadItem or ErrLoad (item.go)
 	}
 	return e.invalidateWritten(ctx, ns, k, "written to")
 }
