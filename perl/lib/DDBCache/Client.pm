@@ -1061,6 +1061,16 @@ C<local_ttl> - the most seconds (fractions allowed; above 0) that an item
 is used from the local cache before it is read from the daemon again, even
 when the daemon said nothing about it. Default 30.
 
+C<reconnect> - the most seconds (fractions allowed) that a call waits for
+the daemon to come back when its socket is missing or refuses connections
+(the daemon is restarting: C<systemctl restart ddbcache>), and that an
+idempotent call goes on sending its request again when the connection
+breaks under it. Default 2; C<0> turns waiting off: such a call then fails
+at once, as it would without this option. See L</"FORK, RESTART, TIMEOUTS">.
+
+C<every> - the seconds between two tries while waiting (at least 0.001).
+Default 0.05.
+
 An unknown argument or a bad value croaks. C<new> does not connect: the
 first call does, so that a client made before C<fork> costs nothing and a
 daemon that is down makes calls fail, not the constructor.
@@ -1239,16 +1249,31 @@ cache: a child drops the entries it inherited and never reads the parent's
 tracking connection; its first lookup opens its own.
 
 B<Restart.> When the daemon restarts, the connection it closed is noticed at
-the next call, which opens a new connection. The local cache is emptied at
-the first lookup after the restart (the daemon closed the tracking
-connection), which then opens a new tracking connection. If the connection breaks under
-an idempotent call (C<get>, C<get_json>, C<lookup>, C<mget>, C<stats>,
-C<namespaces>, C<ping>), the call is sent again once on a new connection.
-Other calls (C<put>, C<put_json>, C<delete>, C<invalidate>, C<redis>) first
-check that the connection is still open, and are sent again only when none
-of the request reached the daemon; when the connection breaks after the
-request was sent, they croak, since the write may or may not have happened.
-While the daemon is down, calls croak at once with C<cannot connect>.
+the next call, which opens a new connection. The local cache is emptied
+when a connection to the daemon is lost, and at the first lookup after the
+restart (the daemon closed the tracking connection), which then opens a new
+tracking connection: nothing that changed while the daemon was away is
+served from it.
+
+While the daemon's socket is missing (a clean stop removes it) or refuses
+connections (the stale file a crash leaves), every call waits for it,
+trying again every C<every> seconds (0.05), for up to C<reconnect> seconds
+(2), then croaks with C<cannot connect>. Nothing has been sent then, so
+this is safe for writes too. A restart (C<systemctl restart ddbcache>)
+that takes less than C<reconnect> is therefore not seen by the callers,
+only a pause. C<< reconnect => 0 >> turns the wait off: calls croak at once
+while the daemon is down.
+
+If the connection breaks under an idempotent call (C<get>, C<get_json>,
+C<lookup>, C<mget>, C<invalidate>, C<stats>, C<namespaces>, C<ping>), the
+request is sent again on a new connection, and again until C<reconnect>
+seconds have passed (a stopping daemon may close the new connection too);
+with C<< reconnect => 0 >>, once. Writes (C<put>, C<put_json>, C<delete>)
+and C<redis> commands are never sent twice blindly: they first check that
+the connection is still open, and are sent again only when none of the
+request reached the daemon; when the connection breaks after the request
+was sent, they croak saying that the outcome is unknown, since the write
+may or may not have happened. Read the item to find out.
 
 B<Timeouts.> C<timeout> bounds connecting and each wait while writing a
 request or reading its reply (with C<SO_RCVTIMEO>/C<SO_SNDTIMEO>, so the fast
@@ -1277,25 +1302,34 @@ C<ERR unknown command 'FLUSHALL' ...>. The connection stays usable.
 
 =item C<< DDBCache::Client: cannot connect to /run/ddbcache/ddbcache.sock: No such file or directory (is the ddbcache daemon running?) >>
 
-No daemon listens on the socket.
+No daemon listens on the socket (C<Connection refused>: a stale socket
+file, after a crash), and none came within C<reconnect> seconds.
 
 =item C<< DDBCache::Client: DDB GET: timed out after 2 s waiting for a reply from the daemon on /run/ddbcache/ddbcache.sock >>
 
 See L</"FORK, RESTART, TIMEOUTS">.
 
-=item C<< DDBCache::Client: DDB PUT: connection to /run/ddbcache/ddbcache.sock lost (...) after the request was sent; not retried ... >>
+=item C<< DDBCache::Client: DDB PUT: connection to /run/ddbcache/ddbcache.sock lost (...) after the request was sent; not retried: its outcome is unknown (it may or may not have been carried out) >>
 
-The connection broke under a call that is not retried blindly.
+The connection broke under a write (or a C<redis> command) after it was
+sent: it is not sent again blindly, and whether it was carried out is not
+known.
+
+=item C<< DDBCache::Client: DDB GET: connection to /run/ddbcache/ddbcache.sock lost (...), and again after reconnecting (...) >>
+
+The connection broke under an idempotent call, and kept breaking for
+C<reconnect> seconds.
 
 =item C<< DDBCache::Client: DDB GETC: protocol error: expected [value, key, max-age], got ... >>
 
 The daemon answered a local-cache lookup with something else than C<DDB GETC>
 promises. Problems with the tracking connection are never errors of their
 own: the client drops its entries and goes on, or turns the local cache
-off (see L</"LOCAL CACHE">); only what would fail a lookup anyway (no
+off (see L</"LOCAL CACHE">); pushes that arrive together with the reply to
+C<DDB TRACK> are pushes like any other; only what would fail a lookup anyway (no
 daemon, a timeout, a refused password) croaks, with the lookup's message.
 
-=item C<< DDBCache::Client->new: unknown argument 'sock' (known: local_cache, local_ttl, namespace, password, socket, timeout) >>
+=item C<< DDBCache::Client->new: unknown argument 'sock' (known: every, local_cache, local_ttl, namespace, password, reconnect, socket, timeout) >>
 
 Also C<< local_cache must be a number of items (an integer, 0 turns the
 local cache off), got '-1' >> and C<< local_ttl must be a number of seconds
