@@ -47,6 +47,10 @@ var (
 	ErrRedis = errors.New("cache: Redis unavailable")
 	// ErrClosed means the engine was closed.
 	ErrClosed = errors.New("cache: closed")
+	// ErrPending means a write reached DynamoDB but Redis failed before its
+	// cache entries were dropped: the write happened, and the invalidation
+	// is queued until Redis returns. It is not a failure of the write.
+	ErrPending = errors.New("cache: invalidation pending")
 )
 
 // Loader reads and writes the items behind the namespaces; dynamo.Client
@@ -88,6 +92,18 @@ type Options struct {
 	// ConsistentWindow is how long after an invalidation fills use
 	// ConsistentRead; 0 means DefaultConsistentWindow.
 	ConsistentWindow time.Duration
+	// ProbeInterval is how often Redis is PINGed to learn whether it is
+	// up (see link.go); 0 means DefaultProbeInterval.
+	ProbeInterval time.Duration
+	// GutterTTL is how long an answer DynamoDB gave while Redis was down
+	// is reused (see gutter.go); 0 means DefaultGutterTTL, a negative
+	// value turns the gutter off.
+	GutterTTL time.Duration
+	// GutterSize bounds the gutter's entries; 0 means DefaultGutterSize.
+	GutterSize int
+	// MaxPending bounds the invalidations queued while Redis is down (see
+	// pending.go); 0 means DefaultMaxPending.
+	MaxPending int
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
 	// Notifier, when set, hears of every change of a Redis key that this
@@ -112,6 +128,13 @@ type Engine struct {
 	tracked bool
 	stats   *counters
 	tokens  *tokens // lease tokens
+	link    *link
+	// linkMu serializes a probe's "apply the pending invalidations, then
+	// go up" with a write's "queue an invalidation, then go down".
+	linkMu  sync.Mutex
+	pending *pending
+	gutter  *gutter
+	dynamo  *dynamoState
 	// afterLoad, when set (by tests), runs between a leased fill's DynamoDB
 	// read and its store: the window in which a stale set can happen.
 	afterLoad func(ns string, k Key)
@@ -148,6 +171,21 @@ func New(opts Options) (*Engine, error) {
 	if opts.ConsistentWindow == 0 {
 		opts.ConsistentWindow = DefaultConsistentWindow
 	}
+	if opts.ProbeInterval == 0 {
+		opts.ProbeInterval = DefaultProbeInterval
+	}
+	if opts.GutterTTL == 0 {
+		opts.GutterTTL = DefaultGutterTTL
+	}
+	if opts.GutterSize == 0 {
+		opts.GutterSize = DefaultGutterSize
+	}
+	if opts.MaxPending == 0 {
+		opts.MaxPending = DefaultMaxPending
+	}
+	if opts.GutterSize < 0 || opts.MaxPending < 0 || opts.ProbeInterval < 0 {
+		return nil, errors.New("cache: GutterSize, MaxPending and ProbeInterval must not be negative")
+	}
 	if opts.LeaseTTL <= opts.LoadTimeout {
 		return nil, fmt.Errorf("cache: LeaseTTL (%s) must exceed LoadTimeout (%s)", opts.LeaseTTL, opts.LoadTimeout)
 	}
@@ -161,8 +199,13 @@ func New(opts Options) (*Engine, error) {
 		degraded: make(chan struct{}, opts.DegradedConcurrency),
 		bypass:   newWriteMarks(opts.WriteBypass),
 		tokens:   newTokens(),
+		link:     newLink(opts.Logger),
+		pending:  newPending(opts.MaxPending),
+		gutter:   newGutter(opts.GutterSize, opts.GutterTTL),
+		dynamo:   &dynamoState{log: newTransitions(opts.Logger, "DynamoDB")},
 		closed:   make(chan struct{}),
 	}
+	e.dynamo.classify, _ = opts.Loader.(FaultClassifier)
 	names := make([]string, 0, len(opts.Namespaces))
 	for _, n := range opts.Namespaces {
 		ns, err := compile(n)
@@ -183,11 +226,14 @@ func New(opts Options) (*Engine, error) {
 		onInvalidations = rl.onInvalidations
 		e.tracked = true
 	}
-	r, err := dialRedis(opts.Redis, e.log, e.closed, onInvalidations)
+	r, err := dialRedis(opts.Redis, e.log, e.closed, onInvalidations, e.link.suspect)
 	if err != nil {
 		return nil, err
 	}
 	e.redis = r
+	e.link.up.Store(r.get() != nil)
+	e.link.log.up = r.get() != nil
+	go e.watchRedis()
 	if rl != nil {
 		go rl.run(e.closed)
 	}

@@ -3,3 +3,13 @@ package cache
 // SetAfterLoad installs the test hook that runs between a leased fill's
 // DynamoDB read and its store.
 func (e *Engine) SetAfterLoad(fn func(ns string, k Key)) { e.afterLoad = fn }
+
+// ReservedKinds lists what each item key kind holds ("lease", …), so that
+// a test can check it saw the engine write every kind.
+func ReservedKinds() []string {
+	kinds := make([]string, len(itemKeyKinds))
+	for i, k := range itemKeyKinds {
+		kinds[i] = k.what
+	}
+	return kinds
+}

@@ -34,7 +34,7 @@ func TestRedisDownAtStart(t *testing.T) {
 	}
 
 	f.Redis.Start()
-	enginetest.WaitFor(t, "the engine to reach Redis", func() bool { return e.Connected(ctx) })
+	enginetest.WaitFor(t, "the engine to reach Redis", func() bool { return e.Connected() })
 	for _, want := range []cache.Source{cache.SourceDynamo, cache.SourceRedis} {
 		res, err := e.Get(ctx, "profile", cache.Key{Partition: "1"})
 		if err != nil || res.Source != want {

@@ -222,9 +222,9 @@ func (e *Engine) loadLeased(c rueidis.Client, ns *namespace, k Key, vk, token st
 	st := e.stats.ns[ns.Name]
 	st.dynamoReads.Add(1)
 	doc, err := e.opts.Loader.Get(ctx, ns.Table, ns.dynamoKey(k), consistent)
-	if err != nil {
-		c.Do(ctx, c.B().Del().Key(leaseKey(vk)).Build()) // let another try now
-		if stale, ok := e.staleCopy(ctx, c, ns, vk); ok {
+	if err := e.loaded(err); err != nil {
+		e.releaseLease(c, vk, token)
+		if stale, ok := e.staleCopy(c, ns, vk); ok {
 			return stale, nil
 		}
 		return Result{}, fmt.Errorf("%w: %w", ErrLoad, err)
@@ -255,8 +255,18 @@ func (e *Engine) loadUnleased(ns *namespace, k Key, vk string, consistent bool) 
 	defer cancel()
 	e.stats.ns[ns.Name].dynamoReads.Add(1)
 	doc, err := e.opts.Loader.Get(ctx, ns.Table, ns.dynamoKey(k), consistent)
-	if err != nil {
+	if err := e.loaded(err); err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrLoad, err)
 	}
 	return Result{Value: doc, Source: SourceDynamo}, nil
+}
+
+// releaseLease gives up the lease on vk after a failed read, so that
+// another lookup may try at once rather than after LeaseTTL. It has a
+// context of its own, since the read may have used up the load deadline;
+// it deletes the lease only if it still holds token.
+func (e *Engine) releaseLease(c rueidis.Client, vk, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), staleTimeout)
+	defer cancel()
+	unlockScript.Exec(ctx, c, []string{leaseKey(vk)}, []string{token}) // a lock's release, by its owner
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -65,7 +66,7 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 	}
 	st := e.stats.ns[ns.Name]
 	c := e.redis.get()
-	if c == nil {
+	if c == nil || !e.redisUp() {
 		return e.degradedGet(ctx, ns, k)
 	}
 	vk := ns.redisKey(k)
@@ -80,7 +81,7 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 		st.hitsRedis.Add(1)
 		return Result{Value: v, Source: SourceRedis, TTL: max(ttl, 0), Tracked: tracked}, nil
 	} else if !rueidis.IsRedisNil(err) {
-		e.stats.redisErrors.Add(1)
+		e.redisFailed()
 		return e.degradedGet(ctx, ns, k)
 	}
 	if ns.NegativeTTL > 0 {
@@ -89,7 +90,7 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 			st.negativeHits.Add(1)
 			return Result{Source: SourceNegative, TTL: max(time.Duration(res.CachePTTL())*time.Millisecond, 0)}, nil
 		} else if !rueidis.IsRedisNil(err) {
-			e.stats.redisErrors.Add(1)
+			e.redisFailed()
 			return e.degradedGet(ctx, ns, k)
 		}
 	}
@@ -137,11 +138,18 @@ func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, k Ke
 	}
 }
 
+// staleTimeout bounds the read of a stale-if-error copy. It has a context
+// of its own: the copy is wanted precisely when DynamoDB used up the
+// request's deadline (a hang, throttling), and must not share it.
+const staleTimeout = 500 * time.Millisecond
+
 // staleCopy returns the stale-if-error copy of vk, if the namespace keeps one.
-func (e *Engine) staleCopy(ctx context.Context, c rueidis.Client, ns *namespace, vk string) (Result, bool) {
+func (e *Engine) staleCopy(c rueidis.Client, ns *namespace, vk string) (Result, bool) {
 	if ns.StaleIfError <= 0 {
 		return Result{}, false
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), staleTimeout)
+	defer cancel()
 	v, err := c.Do(ctx, c.B().Get().Key(staleKey(vk)).Build()).AsBytes()
 	if err != nil {
 		return Result{}, false
@@ -150,26 +158,65 @@ func (e *Engine) staleCopy(ctx context.Context, c rueidis.Client, ns *namespace,
 	return Result{Value: v, Source: SourceStale}, true
 }
 
-// degradedGet reads DynamoDB directly while Redis fails, at most
-// Options.DegradedConcurrency at a time, so that an outage of Redis does
-// not turn into a flood of DynamoDB reads.
+// redisFailed counts a Redis command that failed for a reason other than
+// an error reply, and has the link probed at once.
+func (e *Engine) redisFailed() {
+	e.stats.redisErrors.Add(1)
+	e.link.suspect()
+}
+
+// degradedGet reads DynamoDB directly while Redis fails. Step by step:
+//
+//  1. The gutter may hold DynamoDB's answer of a moment ago (at most
+//     Options.GutterTTL old, and never older than a write of this
+//     daemon): served as it is.
+//  2. Otherwise concurrent lookups of the key in this daemon share one
+//     DynamoDB read (singleflight, as fills do), made under the
+//     Options.DegradedConcurrency bound, so that an outage of Redis does
+//     not turn into a flood of DynamoDB reads.
+//  3. The answer goes into the gutter for the next lookups.
 func (e *Engine) degradedGet(ctx context.Context, ns *namespace, k Key) (Result, error) {
 	st := e.stats.ns[ns.Name]
-	release, err := e.acquireDegraded(ctx, st)
-	if err != nil {
-		return Result{}, err
-	}
-	defer release()
+	vk := ns.redisKey(k)
 	e.stats.degradedReads.Add(1)
-	st.dynamoReads.Add(1)
-	lctx, cancel := e.loadContext()
-	defer cancel()
-	doc, err := e.opts.Loader.Get(lctx, ns.Table, ns.dynamoKey(k), false)
-	if err != nil {
-		st.errors.Add(1)
-		return Result{}, fmt.Errorf("%w: %w (and Redis is unavailable)", ErrLoad, err)
+	if doc, ok := e.gutter.get(vk); ok {
+		st.gutterHits.Add(1)
+		return Result{Value: doc, Source: SourceDegraded}, nil
 	}
-	return Result{Value: doc, Source: SourceDegraded}, nil
+	ch := e.flights.DoChan("degraded\x00"+ns.Name+"\x00"+vk, func() (any, error) {
+		// The flight serves every waiting caller: it runs under the load
+		// deadline, not the first caller's.
+		lctx, cancel := e.loadContext()
+		defer cancel()
+		release, err := e.acquireDegraded(lctx, st)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		epoch := e.gutter.epoch()
+		st.dynamoReads.Add(1)
+		doc, err := e.opts.Loader.Get(lctx, ns.Table, ns.dynamoKey(k), false)
+		if err := e.loaded(err); err != nil {
+			return nil, err
+		}
+		e.gutter.put(vk, doc, epoch)
+		return doc, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			st.errors.Add(1)
+			if errors.Is(r.Err, ErrRedis) {
+				return Result{}, r.Err
+			}
+			return Result{}, fmt.Errorf("%w: %w (and Redis is unavailable)", ErrLoad, r.Err)
+		}
+		doc, _ := r.Val.([]byte)
+		return Result{Value: doc, Source: SourceDegraded}, nil
+	case <-ctx.Done():
+		st.errors.Add(1)
+		return Result{}, fmt.Errorf("cache: lookup of %s while Redis is unavailable: %w", vk, ctx.Err())
+	}
 }
 
 // acquireDegraded takes one of the Options.DegradedConcurrency slots for a
@@ -179,7 +226,6 @@ func (e *Engine) acquireDegraded(ctx context.Context, st *nsCounters) (release f
 	case e.degraded <- struct{}{}:
 		return func() { <-e.degraded }, nil
 	case <-ctx.Done():
-		st.errors.Add(1)
 		return nil, fmt.Errorf("%w: and DynamoDB reads are saturated: %w", ErrRedis, ctx.Err())
 	}
 }

@@ -24,7 +24,7 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 	st := e.stats.ns[ns.Name]
 	out := make([]Result, len(keys))
 	c := e.redis.get()
-	if c == nil {
+	if c == nil || !e.redisUp() {
 		return e.degradedMGet(ctx, ns, keys, allIndexes(len(keys)), out)
 	}
 	vks := make([]string, len(keys))
@@ -68,7 +68,8 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 		missed = still
 	}
 	if len(broken) > 0 {
-		e.stats.redisErrors.Add(int64(len(broken)))
+		e.stats.redisErrors.Add(int64(len(broken)) - 1)
+		e.redisFailed()
 		if _, err := e.degradedMGet(ctx, ns, keys, broken, out); err != nil {
 			return nil, err
 		}
@@ -128,9 +129,14 @@ func (e *Engine) fillMany(ctx context.Context, c rueidis.Client, ns *namespace, 
 	}
 	st.dynamoReads.Add(1)
 	docs, err := e.opts.Loader.BatchGet(lctx, ns.Table, dks, consistent)
-	if err != nil {
+	if err := e.loaded(err); err != nil {
 		for _, i := range load {
-			stale, ok := e.staleCopy(lctx, c, ns, vks[i])
+			if leased[i] {
+				e.releaseLease(c, vks[i], tokens[i])
+			}
+		}
+		for _, i := range load {
+			stale, ok := e.staleCopy(c, ns, vks[i])
 			if !ok {
 				st.errors.Add(1)
 				return fmt.Errorf("%w: %w", ErrLoad, err)
@@ -192,29 +198,45 @@ func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) 
 	return out
 }
 
-// degradedMGet reads the items at idx from DynamoDB directly, in one
-// BatchGetItem, while Redis fails.
+// degradedMGet reads the items at idx while Redis fails: from the gutter
+// where it has them (see degradedGet), the others from DynamoDB in one
+// BatchGetItem, whose answers go into the gutter.
 func (e *Engine) degradedMGet(ctx context.Context, ns *namespace, keys []Key, idx []int, out []Result) ([]Result, error) {
 	st := e.stats.ns[ns.Name]
+	e.stats.degradedReads.Add(int64(len(idx)))
+	var load []int
+	for _, i := range idx {
+		if doc, ok := e.gutter.get(ns.redisKey(keys[i])); ok {
+			st.gutterHits.Add(1)
+			out[i] = Result{Value: doc, Source: SourceDegraded}
+		} else {
+			load = append(load, i)
+		}
+	}
+	if len(load) == 0 {
+		return out, nil
+	}
 	release, err := e.acquireDegraded(ctx, st)
 	if err != nil {
+		st.errors.Add(1)
 		return nil, err
 	}
 	defer release()
-	e.stats.degradedReads.Add(int64(len(idx)))
 	st.dynamoReads.Add(1)
 	lctx, cancel := e.loadContext()
 	defer cancel()
-	dks := make([]map[string]string, len(idx))
-	for j, i := range idx {
+	dks := make([]map[string]string, len(load))
+	for j, i := range load {
 		dks[j] = ns.dynamoKey(keys[i])
 	}
+	epoch := e.gutter.epoch()
 	docs, err := e.opts.Loader.BatchGet(lctx, ns.Table, dks, false)
-	if err != nil {
+	if err := e.loaded(err); err != nil {
 		st.errors.Add(1)
 		return nil, fmt.Errorf("%w: %w (and Redis is unavailable)", ErrLoad, err)
 	}
-	for j, i := range idx {
+	for j, i := range load {
+		e.gutter.put(ns.redisKey(keys[i]), docs[j], epoch)
 		out[i] = Result{Value: docs[j], Source: SourceDegraded}
 	}
 	return out, nil

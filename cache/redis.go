@@ -58,7 +58,7 @@ type clientBox struct{ rueidis.Client }
 // closed. onInvalidations, when not nil, hears Redis's tracking
 // invalidations after rueidis dropped the keys from its cache, and nil when
 // a connection (and with it the cache) was lost.
-func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onInvalidations func([]rueidis.RedisMessage)) (*redisConn, error) {
+func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onInvalidations func([]rueidis.RedisMessage), reached func()) (*redisConn, error) {
 	if len(opts.Addrs) == 0 {
 		return nil, fmt.Errorf("cache: no Redis address configured")
 	}
@@ -94,12 +94,12 @@ func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onIn
 		return r, nil
 	}
 	log.Warn("Redis unreachable at start; serving from DynamoDB until it answers", "addrs", opts.Addrs, "err", err)
-	go r.reconnect(copt, log, closed)
+	go r.reconnect(copt, log, closed, reached)
 	return r, nil
 }
 
 // reconnect retries NewClient with backoff until it succeeds or the engine closes.
-func (r *redisConn) reconnect(copt rueidis.ClientOption, log *slog.Logger, closed <-chan struct{}) {
+func (r *redisConn) reconnect(copt rueidis.ClientOption, log *slog.Logger, closed <-chan struct{}, reached func()) {
 	defer close(r.done)
 	pause := reconnectMin
 	for {
@@ -111,7 +111,8 @@ func (r *redisConn) reconnect(copt rueidis.ClientOption, log *slog.Logger, close
 		c, err := rueidis.NewClient(copt)
 		if err == nil {
 			r.client.Store(&clientBox{c})
-			log.Info("Redis reachable", "addrs", copt.InitAddress)
+			log.Info("Redis reached for the first time", "addrs", copt.InitAddress)
+			reached()
 			return
 		}
 		pause = min(2*pause, reconnectMax)
@@ -142,45 +143,19 @@ func (e *Engine) client() (rueidis.Client, error) {
 	return c, nil
 }
 
-// Connected reports whether the engine has a Redis client and Redis answers
-// a PING within ctx.
-func (e *Engine) Connected(ctx context.Context) bool {
-	c := e.redis.get()
-	if c == nil {
-		return false
-	}
-	return c.Do(ctx, c.B().Ping().Build()).Error() == nil
-}
-
-// Pinger is implemented by loaders that can check their backend is up;
-// dynamo.Client does.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
-
-// Health says which backends answer.
-type Health struct {
-	Redis    bool `json:"redis"`
-	DynamoDB bool `json:"dynamodb"`
-}
-
-// Health checks Redis and, when the loader is a Pinger, DynamoDB, within ctx.
-func (e *Engine) Health(ctx context.Context) Health {
-	h := Health{Redis: e.Connected(ctx), DynamoDB: true}
-	if p, ok := e.opts.Loader.(Pinger); ok {
-		h.DynamoDB = p.Ping(ctx) == nil
-	}
-	return h
-}
-
 // Forward runs a client's Redis command through the engine's pooled,
 // auto-pipelined connections. keyPos lists the indexes of args that are
 // keys, so that Redis Cluster routes the command; readOnly commands may be
 // retried on network errors. A GET is served from the client-side cache.
+// A command that is not readOnly may not write the engine's own keys
+// (ReservedKey): it fails with ErrReservedKey before reaching Redis.
 // Keys written by a command that is not readOnly bypass the local cache
 // for a while, so the writer reads its own write, and the Notifier hears
 // of them before Forward returns.
 func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readOnly bool) (msg rueidis.RedisMessage, err error) {
+	if err := e.refuseReserved(args, keyPos, readOnly); err != nil {
+		return msg, err // the engine's own keys (see reserved.go)
+	}
 	c, err := e.client()
 	if err != nil {
 		return msg, err

@@ -22,6 +22,7 @@ type nsCounters struct {
 	errors       atomic.Int64 // lookups that returned an error
 	leaseWaits   atomic.Int64 // polls while another daemon held a key's lease
 	fillsDropped atomic.Int64 // fills not stored because an invalidation took their lease
+	gutterHits   atomic.Int64 // served from the gutter while Redis was down
 }
 
 func newCounters(names []string) *counters {
@@ -35,8 +36,17 @@ func newCounters(names []string) *counters {
 // Stats is a snapshot of the engine's counters, as `DDB STATS` reports it.
 type Stats struct {
 	Namespaces map[string]NamespaceStats `json:"namespaces"`
-	// RedisConnected says whether the engine has reached Redis.
+	// RedisConnected says whether Redis is used now: its last probe (at
+	// most Options.ProbeInterval ago) was answered, and no invalidation is
+	// pending.
 	RedisConnected bool `json:"redis_connected"`
+	// DynamoDBUp says whether the last DynamoDB request that could tell
+	// (not refused for its own content) succeeded.
+	DynamoDBUp bool `json:"dynamodb_up"`
+	// PendingInvalidations counts the keys whose invalidation waits for
+	// Redis to return; PendingWhole the namespaces to be dropped whole.
+	PendingInvalidations int `json:"pending_invalidations"`
+	PendingWhole         int `json:"pending_whole_namespaces"`
 	// RedisErrors counts Redis commands that failed for other reasons than
 	// a Redis error reply (connection lost, timeout).
 	RedisErrors int64 `json:"redis_errors"`
@@ -56,6 +66,9 @@ type NamespaceStats struct {
 	Errors       int64 `json:"errors"`
 	LeaseWaits   int64 `json:"lease_waits"`
 	FillsDropped int64 `json:"fills_dropped"`
+	// GutterHits counts lookups answered from the gutter while Redis was
+	// down (also counted in DegradedReads).
+	GutterHits int64 `json:"gutter_hits"`
 	// ReadUnits and WriteUnits are the DynamoDB capacity consumed on the
 	// namespace's table (shared by namespaces on the same table), when the
 	// loader accounts for it.
@@ -71,11 +84,15 @@ type CapacityReporter interface {
 
 // Stats returns a snapshot of the counters.
 func (e *Engine) Stats() Stats {
+	pendingKeys, pendingWhole := e.pending.size()
 	s := Stats{
-		Namespaces:     make(map[string]NamespaceStats, len(e.stats.ns)),
-		RedisConnected: e.redis.get() != nil,
-		RedisErrors:    e.stats.redisErrors.Load(),
-		DegradedReads:  e.stats.degradedReads.Load(),
+		Namespaces:           make(map[string]NamespaceStats, len(e.stats.ns)),
+		RedisConnected:       e.redisUp(),
+		DynamoDBUp:           e.dynamo.log.state(),
+		PendingInvalidations: pendingKeys,
+		PendingWhole:         pendingWhole,
+		RedisErrors:          e.stats.redisErrors.Load(),
+		DegradedReads:        e.stats.degradedReads.Load(),
 	}
 	cr, _ := e.opts.Loader.(CapacityReporter)
 	for name, c := range e.stats.ns {
@@ -84,6 +101,7 @@ func (e *Engine) Stats() Stats {
 			NegativeHits: c.negativeHits.Load(), Stale: c.stale.Load(), DynamoReads: c.dynamoReads.Load(),
 			DynamoWrites: c.dynamoWrites.Load(), Errors: c.errors.Load(),
 			LeaseWaits: c.leaseWaits.Load(), FillsDropped: c.fillsDropped.Load(),
+			GutterHits: c.gutterHits.Load(),
 		}
 		if cr != nil {
 			ns.ReadUnits, ns.WriteUnits = cr.ConsumedCapacity(e.ns[name].Table)

@@ -36,6 +36,9 @@ const scanBatch = 1000
 // TryLock takes the lock name for owner, or renews it if owner holds it,
 // for ttl. It reports whether owner holds the lock now.
 func (e *Engine) TryLock(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	if err := stateName(name); err != nil {
+		return false, err
+	}
 	c, err := e.client()
 	if err != nil {
 		return false, err
@@ -49,6 +52,9 @@ func (e *Engine) TryLock(ctx context.Context, name, owner string, ttl time.Durat
 
 // Unlock releases the lock name if owner holds it.
 func (e *Engine) Unlock(ctx context.Context, name, owner string) error {
+	if err := stateName(name); err != nil {
+		return err
+	}
 	c, err := e.client()
 	if err != nil {
 		return err
@@ -61,6 +67,9 @@ func (e *Engine) Unlock(ctx context.Context, name, owner string) error {
 
 // LoadCheckpoint returns the checkpoint saved under name, or "".
 func (e *Engine) LoadCheckpoint(ctx context.Context, name string) (string, error) {
+	if err := stateName(name); err != nil {
+		return "", err
+	}
 	c, err := e.client()
 	if err != nil {
 		return "", err
@@ -78,6 +87,9 @@ func (e *Engine) LoadCheckpoint(ctx context.Context, name string) (string, error
 // SaveCheckpoint saves value under name. Checkpoints expire after a week:
 // DynamoDB keeps stream records for 24 hours, so an older one is useless.
 func (e *Engine) SaveCheckpoint(ctx context.Context, name, value string) error {
+	if err := stateName(name); err != nil {
+		return err
+	}
 	c, err := e.client()
 	if err != nil {
 		return err
@@ -111,18 +123,32 @@ func (e *Engine) InvalidateTable(ctx context.Context, table string) (int, error)
 			continue
 		}
 		flush = true
-		prefix := ns.parts[0].literal
-		if prefix == "" {
-			// "*" would match every key in Redis, other apps' included.
-			return deleted, fmt.Errorf("cache: cannot invalidate namespace %s whole: its redis_key %q starts with a placeholder", ns.Name, ns.RedisKey)
+		e.gutter.purge()
+		n, err := e.invalidateWhole(ctx, c, ns)
+		deleted += n
+		if err != nil {
+			return deleted, err
 		}
-		for _, pattern := range []string{globEscape(prefix) + "*", "{" + globEscape(prefix) + "*"} {
-			for _, node := range c.Nodes() {
-				n, err := scanDelete(ctx, node, pattern)
-				deleted += n
-				if err != nil {
-					return deleted, fmt.Errorf("%w: invalidate namespace %s: %v", ErrRedis, ns.Name, err)
-				}
+	}
+	return deleted, nil
+}
+
+// invalidateWhole deletes every key that ns's template can produce: it
+// SCANs for the literal prefix before the template's first placeholder
+// (and its hash-tagged companions) on every Redis node, in bounded steps.
+func (e *Engine) invalidateWhole(ctx context.Context, c rueidis.Client, ns *namespace) (int, error) {
+	prefix := ns.parts[0].literal
+	if prefix == "" {
+		// "*" would match every key in Redis, other apps' included.
+		return 0, fmt.Errorf("cache: cannot invalidate namespace %s whole: its redis_key %q starts with a placeholder", ns.Name, ns.RedisKey)
+	}
+	deleted := 0
+	for _, pattern := range []string{globEscape(prefix) + "*", "{" + globEscape(prefix) + "*"} {
+		for _, node := range c.Nodes() {
+			n, err := scanDelete(ctx, node, pattern)
+			deleted += n
+			if err != nil {
+				return deleted, fmt.Errorf("%w: invalidate namespace %s: %v", ErrRedis, ns.Name, err)
 			}
 		}
 	}

@@ -120,18 +120,22 @@ func (c *Client) batchChunk(ctx context.Context, table string, keys []map[string
 }
 
 // Put writes a JSON object as an item, replacing any item with its key.
+// An item that can never be stored is an *ItemError.
 func (c *Client) Put(ctx context.Context, table string, doc []byte) error {
 	s, err := c.schemaOf(ctx, table)
 	if err != nil {
 		return err
 	}
+	if err := checkUTF8(doc); err != nil {
+		return err
+	}
 	item, err := JSONToItem(doc)
 	if err != nil {
-		return err
+		return &ItemError{Err: err}
 	}
 	for _, name := range s.names {
 		if _, ok := item[name]; !ok {
-			return fmt.Errorf("%w %q in item", ErrMissingKey, name)
+			return &ItemError{Err: fmt.Errorf("%w %q in item", ErrMissingKey, name)}
 		}
 	}
 	out, err := c.api.PutItem(ctx, &dynamodb.PutItemInput{
@@ -140,7 +144,7 @@ func (c *Client) Put(ctx context.Context, table string, doc []byte) error {
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 	})
 	if err != nil {
-		return fmt.Errorf("dynamo: PutItem %s: %w", table, err)
+		return putError(table, err)
 	}
 	c.accountOne(out.ConsumedCapacity, true)
 	return nil

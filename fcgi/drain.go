@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
+	"time"
 )
 
 // FastCGI record types that delimit a request on a connection.
@@ -23,6 +24,10 @@ const (
 // idle when every request it began has ended.
 type drainListener struct {
 	net.Listener
+
+	// idle, when above 0, closes a connection whose next record does
+	// not begin for this long (net/http/fcgi has no timeouts of its own).
+	idle time.Duration
 
 	mu       sync.Mutex // guards conns, draining and empty
 	conns    map[*drainConn]struct{}
@@ -132,6 +137,13 @@ func (c *drainConn) idleLocked() bool { return c.ended >= c.begun }
 
 // Read reads through the buffer and counts the requests that begin.
 func (c *drainConn) Read(p []byte) (int, error) {
+	if c.l.idle > 0 && c.r.Buffered() == 0 {
+		// Only when Read will wait: a web server's idle keep-alive
+		// connection, or one that stalls mid-record, is closed.
+		if err := c.Conn.SetReadDeadline(time.Now().Add(c.l.idle)); err != nil {
+			return 0, err
+		}
+	}
 	n, err := c.r.Read(p)
 	if b := c.in.scan(p[:n], typeBeginRequest); b > 0 {
 		c.l.mu.Lock()

@@ -30,6 +30,8 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 //	400 bad_key, bad_item, bad_event, bad_request   bad input
 //	404 unknown_namespace                          no such namespace
 //	413 too_large                                  item or body too large
+//	202 invalidation_pending                       written to DynamoDB; Redis failed
+//	                                               before the cache entries were dropped
 //	503 backend_unavailable                        DynamoDB or Redis failed
 //	504 timeout                                    a deadline passed first
 //	500 internal                                   anything else
@@ -54,6 +56,10 @@ func classify(err error) (int, string) {
 		return http.StatusBadRequest, "bad_request"
 	case errors.Is(err, cache.ErrTooLarge), errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, cache.ErrPending):
+		// The write happened: not an error status, which would make a
+		// client retry (or give up on) a write that is done.
+		return http.StatusAccepted, "invalidation_pending"
 	case timedOut(err):
 		return http.StatusGatewayTimeout, "timeout"
 	case errors.Is(err, cache.ErrLoad), errors.Is(err, cache.ErrRedis), errors.Is(err, cache.ErrClosed):

@@ -226,10 +226,14 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	hl := h.engine.Health(ctx)
 	status, code := "ok", http.StatusOK
-	if !hl.Redis || !hl.DynamoDB {
+	if !hl.OK() {
 		status, code = "degraded", http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]any{"status": status, "redis": hl.Redis, "dynamodb": hl.DynamoDB})
+	body := map[string]any{"status": status, "redis": hl.Redis, "dynamodb": hl.DynamoDB}
+	if len(hl.MissingTables) > 0 {
+		body["missing_tables"] = hl.MissingTables
+	}
+	writeJSON(w, code, body)
 }
 
 // writeJSON writes v as a JSON response.

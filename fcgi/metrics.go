@@ -105,6 +105,15 @@ func (m *Metrics) WatchTracking(stats func() tracking.Stats) {
 	)
 }
 
+// WatchAuthFailures exports n, the count of failed AUTH attempts on the
+// RESP socket, as ddbcache_auth_failures_total. Call it once.
+func (m *Metrics) WatchAuthFailures(n func() int64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "ddbcache_auth_failures_total",
+		Help: "Failed AUTH attempts on the RESP socket (wrong user or password).",
+	}, func() float64 { return float64(n()) }))
+}
+
 // Instrument wraps an HTTP handler serving front: it records each
 // request's duration and response status.
 func (m *Metrics) Instrument(front string, h http.Handler) http.Handler {
@@ -140,6 +149,7 @@ type statsCollector struct {
 	tables map[string]string
 
 	lookups, dynamoRequests, capacity, redisErrors, degraded, redisUp *prometheus.Desc
+	dynamoUp, pending, leaseWaits, fillsDropped                       *prometheus.Desc
 }
 
 func newStatsCollector(engine *cache.Engine) *statsCollector {
@@ -148,7 +158,7 @@ func newStatsCollector(engine *cache.Engine) *statsCollector {
 		c.tables[n.Name] = n.Table
 	}
 	c.lookups = prometheus.NewDesc("ddbcache_lookups_total",
-		"Item lookups by namespace and result: local (the daemon's memory), redis, miss (read DynamoDB), negative (known absent), stale (served a stale copy because DynamoDB failed), error.",
+		"Item lookups by namespace and result: local (the daemon's memory), redis, miss (read DynamoDB), negative (known absent), stale (served a stale copy because DynamoDB failed), gutter (Redis down: DynamoDB's answer of a moment ago), error.",
 		[]string{"namespace", "result"}, nil)
 	c.dynamoRequests = prometheus.NewDesc("ddbcache_dynamodb_requests_total",
 		"DynamoDB requests by namespace and operation: read (GetItem, BatchGetItem), write (PutItem, DeleteItem).",
@@ -161,13 +171,21 @@ func newStatsCollector(engine *cache.Engine) *statsCollector {
 	c.degraded = prometheus.NewDesc("ddbcache_degraded_reads_total",
 		"Lookups served from DynamoDB directly because Redis failed.", nil, nil)
 	c.redisUp = prometheus.NewDesc("ddbcache_redis_connected",
-		"1 when the engine has reached Redis, else 0.", nil, nil)
+		"1 while Redis is used: its last probe was answered and no invalidation is pending; else 0.", nil, nil)
+	c.dynamoUp = prometheus.NewDesc("ddbcache_dynamodb_up",
+		"1 when the last DynamoDB request that could tell succeeded, else 0.", nil, nil)
+	c.pending = prometheus.NewDesc("ddbcache_invalidations_pending",
+		"Keys whose invalidation waits for Redis to return (a write reached DynamoDB, then Redis failed).", nil, nil)
+	c.leaseWaits = prometheus.NewDesc("ddbcache_lease_waits_total",
+		"Polls of a key whose lease another daemon held (its fill was under way), by namespace.", []string{"namespace"}, nil)
+	c.fillsDropped = prometheus.NewDesc("ddbcache_fills_dropped_total",
+		"Fills not stored because an invalidation took their lease (a stale set prevented), by namespace.", []string{"namespace"}, nil)
 	return c
 }
 
 // Describe implements prometheus.Collector.
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.lookups, c.dynamoRequests, c.capacity, c.redisErrors, c.degraded, c.redisUp} {
+	for _, d := range []*prometheus.Desc{c.lookups, c.dynamoRequests, c.capacity, c.redisErrors, c.degraded, c.redisUp, c.dynamoUp, c.pending, c.leaseWaits, c.fillsDropped} {
 		ch <- d
 	}
 }
@@ -191,10 +209,12 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			v      int64
 		}{
 			{"local", s.HitsLocal}, {"redis", s.HitsRedis}, {"miss", s.Misses},
-			{"negative", s.NegativeHits}, {"stale", s.Stale}, {"error", s.Errors},
+			{"negative", s.NegativeHits}, {"stale", s.Stale}, {"gutter", s.GutterHits}, {"error", s.Errors},
 		} {
 			counter(c.lookups, float64(l.v), n, l.result)
 		}
+		counter(c.leaseWaits, float64(s.LeaseWaits), n)
+		counter(c.fillsDropped, float64(s.FillsDropped), n)
 		counter(c.dynamoRequests, float64(s.DynamoReads), n, "read")
 		counter(c.dynamoRequests, float64(s.DynamoWrites), n, "write")
 		// Capacity is accounted per table; namespaces on one table share it.
@@ -206,9 +226,17 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.redisErrors, float64(st.RedisErrors))
 	counter(c.degraded, float64(st.DegradedReads))
-	up := 0.0
-	if st.RedisConnected {
-		up = 1
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
 	}
-	ch <- prometheus.MustNewConstMetric(c.redisUp, prometheus.GaugeValue, up)
+	gauge(c.redisUp, boolGauge(st.RedisConnected))
+	gauge(c.dynamoUp, boolGauge(st.DynamoDBUp))
+	gauge(c.pending, float64(st.PendingInvalidations))
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -22,6 +22,11 @@ const (
 	DefaultSocketMode = sockfile.DefaultMode
 	// readHeaderTimeout bounds reading a plain HTTP request's headers.
 	readHeaderTimeout = 5 * time.Second
+	// DefaultReadTimeout, DefaultWriteTimeout and DefaultIdleTimeout are
+	// the bounds of ServerOptions' fields of those names.
+	DefaultReadTimeout  = 10 * time.Second
+	DefaultWriteTimeout = 30 * time.Second
+	DefaultIdleTimeout  = 5 * time.Minute
 )
 
 // ErrSocketInUse means another live process serves the FastCGI socket path.
@@ -37,6 +42,17 @@ type ServerOptions struct {
 	// HTTP is a host:port to serve plain HTTP on, meant for loopback; ""
 	// means none.
 	HTTP string
+	// ReadTimeout bounds reading a plain HTTP request, body included; 0
+	// means DefaultReadTimeout, negative none.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds a plain HTTP request from the end of its
+	// headers to the end of its response, handler included; 0 means
+	// DefaultWriteTimeout, negative none.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive HTTP connection, or a FastCGI
+	// connection, that carries no request for this long; 0 means
+	// DefaultIdleTimeout, negative none.
+	IdleTimeout time.Duration
 	// Metrics, when set, records each front's requests and open connections.
 	Metrics *Metrics
 	// Logger receives warnings; nil means slog.Default().
@@ -78,6 +94,7 @@ func Listen(h http.Handler, opts ServerOptions) (*Server, error) {
 			return nil, err
 		}
 		s.fcgiLn = newDrainListener(ln)
+		s.fcgiLn.idle = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
 		if opts.Metrics != nil {
 			opts.Metrics.WatchConns(FrontFCGI, s.fcgiLn.Conns)
 		}
@@ -91,6 +108,9 @@ func Listen(h http.Handler, opts ServerOptions) (*Server, error) {
 		}
 		s.httpLn = ln
 		s.http = &http.Server{Handler: httpH, ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:  orDefault(opts.ReadTimeout, DefaultReadTimeout),
+			WriteTimeout: orDefault(opts.WriteTimeout, DefaultWriteTimeout),
+			IdleTimeout:  orDefault(opts.IdleTimeout, DefaultIdleTimeout),
 			ConnState: func(_ net.Conn, st http.ConnState) {
 				switch st {
 				case http.StateNew:
@@ -104,6 +124,17 @@ func Listen(h http.Handler, opts ServerOptions) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// orDefault is d for 0, none (0) for a negative duration, else v.
+func orDefault(v, d time.Duration) time.Duration {
+	switch {
+	case v == 0:
+		return d
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // listen listens on a Unix socket path (anything with a '/') with the

@@ -91,3 +91,21 @@ func BenchmarkEngineGetLocal(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPassthroughGetHit is one client doing a plain GET of the hot
+// legacy key through the passthrough: it must be served from the
+// client-side cache (no Redis round trip), and its allocations are the
+// figure to keep (they include go-redis's, client and server share the
+// process).
+func BenchmarkPassthroughGetHit(b *testing.B) {
+	_, _, path := benchSetup(b)
+	c := client(b, path)
+	ctx := testenv.Context(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Get(ctx, "user_profile:1").Result(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -93,23 +93,6 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	}
 }
 
-func (s *Server) auth(conn redcon.Conn, sess *session, args [][]byte) {
-	if len(args) < 2 || len(args) > 3 {
-		arityError(conn, "auth")
-		return
-	}
-	if s.opts.Password == "" {
-		conn.WriteError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-		return
-	}
-	if string(args[len(args)-1]) != s.opts.Password {
-		conn.WriteError("WRONGPASS invalid username-password pair or user is disabled.")
-		return
-	}
-	sess.authed = true
-	conn.WriteString("OK")
-}
-
 func (s *Server) client(conn redcon.Conn, sess *session, args [][]byte) {
 	if len(args) < 2 {
 		arityError(conn, "client")

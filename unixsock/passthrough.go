@@ -2,10 +2,7 @@ package unixsock
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 
-	"github.com/redis/rueidis"
 	"github.com/tidwall/redcon"
 )
 
@@ -18,7 +15,9 @@ type spec struct {
 	first, last int
 	step        int
 	readOnly    bool
-	statusReply bool // answers +OK rather than a bulk "OK"
+	// shape, when set, says how the command's RESP2 reply differs in shape
+	// from its RESP3 one for these arguments (see replyShape).
+	shape func(args [][]byte) replyShape
 }
 
 // allowlist is every Redis command a client may send through the daemon.
@@ -31,11 +30,11 @@ var allowlist = map[string]spec{
 	"mget":        {arity: -2, first: 1, last: -1, step: 1, readOnly: true},
 	"strlen":      {arity: 2, first: 1, last: 1, step: 1, readOnly: true},
 	"getrange":    {arity: 4, first: 1, last: 1, step: 1, readOnly: true},
-	"set":         {arity: -3, first: 1, last: 1, step: 1, statusReply: true},
-	"setex":       {arity: 4, first: 1, last: 1, step: 1, statusReply: true},
-	"psetex":      {arity: 4, first: 1, last: 1, step: 1, statusReply: true},
+	"set":         {arity: -3, first: 1, last: 1, step: 1},
+	"setex":       {arity: 4, first: 1, last: 1, step: 1},
+	"psetex":      {arity: 4, first: 1, last: 1, step: 1},
 	"setnx":       {arity: 3, first: 1, last: 1, step: 1},
-	"mset":        {arity: -3, first: 1, last: -1, step: 2, statusReply: true},
+	"mset":        {arity: -3, first: 1, last: -1, step: 2},
 	"getset":      {arity: 3, first: 1, last: 1, step: 1},
 	"getdel":      {arity: 2, first: 1, last: 1, step: 1},
 	"getex":       {arity: -2, first: 1, last: 1, step: 1},
@@ -66,17 +65,17 @@ var allowlist = map[string]spec{
 	"hvals":   {arity: 2, first: 1, last: 1, step: 1, readOnly: true},
 	"hset":    {arity: -4, first: 1, last: 1, step: 1},
 	"hsetnx":  {arity: 4, first: 1, last: 1, step: 1},
-	"hmset":   {arity: -4, first: 1, last: 1, step: 1, statusReply: true},
+	"hmset":   {arity: -4, first: 1, last: 1, step: 1},
 	"hdel":    {arity: -3, first: 1, last: 1, step: 1},
 	"hincrby": {arity: 4, first: 1, last: 1, step: 1},
 	// lists
 	"lpush":  {arity: -3, first: 1, last: 1, step: 1},
 	"rpush":  {arity: -3, first: 1, last: 1, step: 1},
-	"lpop":   {arity: -2, first: 1, last: 1, step: 1},
-	"rpop":   {arity: -2, first: 1, last: 1, step: 1},
+	"lpop":   {arity: -2, first: 1, last: 1, step: 1, shape: shapeByCount},
+	"rpop":   {arity: -2, first: 1, last: 1, step: 1, shape: shapeByCount},
 	"llen":   {arity: 2, first: 1, last: 1, step: 1, readOnly: true},
 	"lrange": {arity: 4, first: 1, last: 1, step: 1, readOnly: true},
-	"ltrim":  {arity: 4, first: 1, last: 1, step: 1, statusReply: true},
+	"ltrim":  {arity: 4, first: 1, last: 1, step: 1},
 	// sets
 	"sadd":      {arity: -3, first: 1, last: 1, step: 1},
 	"srem":      {arity: -3, first: 1, last: 1, step: 1},
@@ -89,7 +88,7 @@ var allowlist = map[string]spec{
 	"zincrby": {arity: 4, first: 1, last: 1, step: 1},
 	"zscore":  {arity: 3, first: 1, last: 1, step: 1, readOnly: true},
 	"zcard":   {arity: 2, first: 1, last: 1, step: 1, readOnly: true},
-	"zrange":  {arity: -4, first: 1, last: 1, step: 1, readOnly: true},
+	"zrange":  {arity: -4, first: 1, last: 1, step: 1, readOnly: true, shape: shapeWithScores},
 }
 
 // keyPositions returns the indexes of the key arguments of a command of n
@@ -141,59 +140,13 @@ func (s *Server) forward(conn redcon.Conn, name string, sp spec, raw [][]byte) {
 		conn.WriteError(errorReply(err))
 		return
 	}
-	writeMessage(conn, &msg, sp.statusReply)
-}
-
-// writeMessage relays a Redis reply in RESP2: RESP3 maps become flat
-// arrays, booleans integers and doubles bulk strings, as Redis itself
-// answers a RESP2 client.
-func writeMessage(conn redcon.Conn, m *rueidis.RedisMessage, status bool) {
-	switch {
-	case m.IsNil():
-		conn.WriteNull()
-	case m.Error() != nil:
-		conn.WriteError(redisErrorText(m.Error()))
-	case m.IsString():
-		v, _ := m.ToString()
-		if status && v == "OK" {
-			conn.WriteString(v)
-		} else {
-			conn.WriteBulkString(v)
-		}
-	case m.IsInt64():
-		v, _ := m.AsInt64()
-		conn.WriteInt64(v)
-	case m.IsFloat64():
-		v, _ := m.AsFloat64()
-		conn.WriteBulkString(strconv.FormatFloat(v, 'g', 17, 64))
-	case m.IsBool():
-		v, _ := m.AsBool()
-		conn.WriteInt(boolInt(v))
-	case m.IsArray():
-		vs, _ := m.ToArray()
-		conn.WriteArray(len(vs))
-		for i := range vs {
-			writeMessage(conn, &vs[i], false)
-		}
-	case m.IsMap():
-		kv, _ := m.ToMap()
-		conn.WriteArray(2 * len(kv))
-		for k, v := range kv {
-			conn.WriteBulkString(k)
-			writeMessage(conn, &v, false)
-		}
-	default:
-		conn.WriteError("ERR ddbcache cannot relay this reply type")
+	if name == "get" {
+		writeGet(conn, &msg)
+		return
 	}
-}
-
-// redisErrorText restores the error code that rueidis strips from "ERR …"
-// replies, keeping other codes (WRONGTYPE, …) as they are.
-func redisErrorText(err error) string {
-	msg := err.Error()
-	code, _, _ := strings.Cut(msg, " ")
-	if len(code) >= 3 && strings.ToUpper(code) == code && strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == "" {
-		return msg
+	shape := shapePlain
+	if sp.shape != nil {
+		shape = sp.shape(raw)
 	}
-	return "ERR " + msg
+	writeReply(conn, &msg, shape)
 }

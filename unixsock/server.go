@@ -19,7 +19,6 @@ import (
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/internal/sockfile"
 	"github.com/ddbcache/ddbcache/tracking"
-	"github.com/tidwall/redcon"
 )
 
 // Defaults for Options fields left at their zero value.
@@ -27,6 +26,24 @@ const (
 	DefaultMode     = sockfile.DefaultMode
 	DefaultMaxConns = 4096
 	DefaultTimeout  = 5 * time.Second
+	// DefaultIdleTimeout closes a connection with no command for this
+	// long; Perl workers keep theirs open between requests.
+	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultReadTimeout bounds reading one command from its first byte,
+	// so that half-sent commands cannot hold every connection slot.
+	DefaultReadTimeout = 10 * time.Second
+	// DefaultWriteTimeout bounds writing the replies of a command (and a
+	// tracking connection's backlog): a client that stops reading is
+	// closed rather than holding its slot.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultMaxKeys bounds the keys of DDB MGET and DDB INVALIDATE, as
+	// the HTTP API's _mget.
+	DefaultMaxKeys = 1000
+	// DefaultUsername is the user of AUTH user password, as in Redis.
+	DefaultUsername = "default"
+	// commandSlack is what one command may buffer beyond max_value_bytes:
+	// its name, keys and headers.
+	commandSlack = 64 << 10
 )
 
 // ErrSocketInUse means another live process serves the socket path.
@@ -44,6 +61,22 @@ type Options struct {
 	MaxConns int
 	// Password, when set, must be given with AUTH before other commands.
 	Password string
+	// Username is the user AUTH user password must name; "" means
+	// DefaultUsername. AUTH password alone means this user.
+	Username string
+	// IdleTimeout closes a connection that sends no command for this
+	// long; 0 means DefaultIdleTimeout, negative none. DDB TRACK
+	// connections are exempt.
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading one command, from its first byte to its
+	// last; 0 means DefaultReadTimeout, negative none.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing replies; 0 means DefaultWriteTimeout,
+	// negative none.
+	WriteTimeout time.Duration
+	// MaxKeys bounds the keys of one DDB MGET or DDB INVALIDATE; 0 means
+	// DefaultMaxKeys.
+	MaxKeys int
 	// Timeout bounds one command's work in the engine; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// Logger receives errors; nil means slog.Default().
@@ -60,14 +93,19 @@ type Options struct {
 
 // Server is a RESP server in front of a cache.Engine.
 type Server struct {
-	opts    Options
-	engine  *cache.Engine
-	log     *slog.Logger
-	servers []*redcon.Server // one per listener, made in Listen
-	lns     []net.Listener
-	conns   atomic.Int64 // open client connections, tracking ones included
-	wg      sync.WaitGroup
-	track   trackers
+	opts   Options
+	engine *cache.Engine
+	log    *slog.Logger
+	lns    []net.Listener
+	conns  atomic.Int64 // open client connections, tracking ones included
+	wg     sync.WaitGroup
+	track  trackers
+	// authFailures counts failed AUTH attempts, for the metrics.
+	authFailures atomic.Int64
+
+	mu      sync.Mutex // guards live and closing
+	live    map[*conn]struct{}
+	closing bool // set by Close: connections accepted later are closed
 }
 
 // Listen opens the configured listeners. A socket file left by a crashed
@@ -85,6 +123,15 @@ func Listen(engine *cache.Engine, opts Options) (*Server, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
 	}
+	opts.IdleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
+	opts.ReadTimeout = orDefault(opts.ReadTimeout, DefaultReadTimeout)
+	opts.WriteTimeout = orDefault(opts.WriteTimeout, DefaultWriteTimeout)
+	if opts.MaxKeys == 0 {
+		opts.MaxKeys = DefaultMaxKeys
+	}
+	if opts.Username == "" {
+		opts.Username = DefaultUsername
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -92,7 +139,7 @@ func Listen(engine *cache.Engine, opts Options) (*Server, error) {
 		// Its clients would cache values whose changes they never hear of.
 		return nil, errors.New("unixsock: Options.Tracking is not the engine's Notifier")
 	}
-	s := &Server{opts: opts, engine: engine, log: opts.Logger}
+	s := &Server{opts: opts, engine: engine, log: opts.Logger, live: map[*conn]struct{}{}}
 	if opts.Path != "" {
 		ln, err := listenUnix(opts.Path, opts.Mode)
 		if err != nil {
@@ -108,10 +155,18 @@ func Listen(engine *cache.Engine, opts Options) (*Server, error) {
 		}
 		s.lns = append(s.lns, ln)
 	}
-	for _, ln := range s.lns {
-		s.servers = append(s.servers, redcon.NewServerNetwork(ln.Addr().Network(), ln.Addr().String(), s.handle, s.accept, s.closed))
-	}
 	return s, nil
+}
+
+// orDefault is d for 0, none (0) for a negative duration, else v.
+func orDefault(v, d time.Duration) time.Duration {
+	switch {
+	case v == 0:
+		return d
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // listenUnix listens on path, replacing a stale socket file.
@@ -136,12 +191,12 @@ func (s *Server) Addrs() []net.Addr {
 // listener other than its closing.
 func (s *Server) Serve() error {
 	errs := make(chan error, len(s.lns))
-	for i, ln := range s.lns {
+	for _, ln := range s.lns {
 		s.wg.Add(1)
-		go func(srv *redcon.Server, ln net.Listener) {
+		go func(ln net.Listener) {
 			defer s.wg.Done()
-			errs <- srv.Serve(ln)
-		}(s.servers[i], ln)
+			errs <- s.acceptLoop(ln)
+		}(ln)
 	}
 	s.wg.Wait()
 	close(errs)
@@ -153,13 +208,37 @@ func (s *Server) Serve() error {
 	return nil
 }
 
+// acceptLoop accepts connections until the listener is closed. A
+// temporary failure (out of file descriptors) is retried after a pause
+// that grows to a second, as net/http does, rather than spinning.
+func (s *Server) acceptLoop(ln net.Listener) error {
+	var pause time.Duration
+	for {
+		nc, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err, "in", pause)
+			time.Sleep(pause)
+			continue
+		}
+		pause = 0
+		s.accept(nc)
+	}
+}
+
 // Close stops accepting, closes client connections and removes the socket
 // file. Closing the listeners ends Serve even if it has not started yet.
 func (s *Server) Close() error {
 	s.closeListeners()
-	for _, srv := range s.servers {
-		_ = srv.Close()
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.live {
+		c.nc.Close()
 	}
+	s.mu.Unlock()
 	s.closeTracking()
 	return nil
 }
@@ -173,31 +252,52 @@ func (s *Server) closeListeners() {
 // Conns returns the number of open client connections.
 func (s *Server) Conns() int64 { return s.conns.Load() }
 
+// AuthFailures returns the number of failed AUTH attempts so far.
+func (s *Server) AuthFailures() int64 { return s.authFailures.Load() }
+
 // session is the per-connection state.
 type session struct {
 	name   string
 	authed bool
 	id     int64
-	// tracking is set when DDB TRACK detached the connection; from then
-	// on serveTracking owns it.
-	tracking bool
+	// authFailures counts this connection's failed AUTHs, for the delay.
+	authFailures int
 }
 
 var nextID atomic.Int64
 
-func (s *Server) accept(conn redcon.Conn) bool {
+// refusedWriteTimeout bounds writing the refusal to a connection over
+// MaxConns.
+const refusedWriteTimeout = time.Second
+
+// accept admits a connection within MaxConns and serves it.
+func (s *Server) accept(nc net.Conn) {
 	if s.conns.Add(1) > int64(s.opts.MaxConns) {
 		s.conns.Add(-1)
-		_, _ = conn.NetConn().Write([]byte("-ERR max number of clients reached\r\n"))
-		return false
+		_ = nc.SetWriteDeadline(time.Now().Add(refusedWriteTimeout))
+		_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
+		nc.Close()
+		return
 	}
-	conn.SetContext(&session{authed: s.opts.Password == "", id: nextID.Add(1)})
-	return true
+	c := s.newConn(nc)
+	sess := &session{authed: s.opts.Password == "", id: nextID.Add(1)}
+	c.ctx = sess
+	c.rd.authed = sess.authed
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		s.conns.Add(-1)
+		return
+	}
+	s.live[c] = struct{}{}
+	s.mu.Unlock()
+	go s.serveConn(c)
 }
 
-func (s *Server) closed(conn redcon.Conn, err error) {
-	if sess, ok := conn.Context().(*session); ok && sess.tracking {
-		return // detached, not closed: serveTracking counts it out
-	}
-	s.conns.Add(-1)
+// forget removes a connection that ended or was detached from the live set.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.live, c)
+	s.mu.Unlock()
 }

@@ -13,8 +13,8 @@ import (
 // that no push can come before it (see tracking.Registry.Subscribe).
 var trackOK = []byte("+OK\r\n")
 
-// trackers are the tracking connections of a server. redcon forgets a
-// connection once it is detached, so the server closes these itself.
+// trackers are the tracking connections of a server. serveConn forgets
+// a connection once it is detached, so the server closes these itself.
 type trackers struct {
 	mu      sync.Mutex // guards conns and closing
 	conns   map[net.Conn]struct{}
@@ -34,11 +34,9 @@ func (s *Server) ddbTrack(conn redcon.Conn, args [][]byte) {
 		conn.WriteError("ERR DDB TRACK is not enabled on this daemon")
 		return
 	}
-	sess := conn.Context().(*session)
 	dconn := conn.Detach()
-	// From here on the connection is ours: redcon calls s.closed when
-	// this handler returns, which must not count it out (serveTracking does).
-	sess.tracking = true
+	// From here on the connection is ours: serveConn neither closes it
+	// nor counts it out when this handler returns (serveTracking does).
 	nc := dconn.NetConn()
 	t := &s.track
 	t.mu.Lock()

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sort"
 	"syscall"
 	"time"
 
@@ -39,6 +41,24 @@ func newEngine(ctx context.Context, s *settings) (*cache.Engine, error) {
 	return cache.New(s.engine)
 }
 
+// checkTables logs, at start, each namespace whose table cannot be used:
+// otherwise the daemon would start silently and fail only at the first
+// lookup of that namespace. /healthz reports them too. The daemon still
+// starts: the table may be created later, and other namespaces work.
+func checkTables(ctx context.Context, engine *cache.Engine, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	missing := engine.CheckTables(ctx)
+	names := make([]string, 0, len(missing))
+	for n := range missing {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		log.Error("namespace's table cannot be used; its lookups will fail", "namespace", n, "err", missing[n])
+	}
+}
+
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
@@ -68,6 +88,7 @@ func serve(ctx context.Context, s *settings) error {
 		return err
 	}
 	defer engine.Close()
+	checkTables(ctx, engine, s.engine.Logger)
 	metrics := api.NewMetrics(engine)
 	s.sock.Observe = metrics.Observer(api.FrontRESP)
 	sock, err := unixsock.Listen(engine, s.sock)
@@ -82,6 +103,7 @@ func serve(ctx context.Context, s *settings) error {
 	defer stopStreams()
 	metrics.WatchConns(api.FrontRESP, sock.Conns)
 	metrics.WatchTracking(reg.Stats)
+	metrics.WatchAuthFailures(sock.AuthFailures)
 	errs := make(chan error, 2)
 	go func() { errs <- sock.Serve() }()
 	var web *api.Server

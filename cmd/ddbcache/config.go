@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -41,11 +42,20 @@ type config struct {
 		APIPrefix string `yaml:"api_prefix"`
 		MaxConns  int    `yaml:"max_conns"`
 		Password  string `yaml:"password"`
+		// Bounds on clients (README, "Limits and hostile input").
+		Username     string    `yaml:"username"`
+		AllowRemote  bool      `yaml:"allow_remote"`
+		IdleTimeout  *duration `yaml:"idle_timeout"`
+		ReadTimeout  *duration `yaml:"read_timeout"`
+		WriteTimeout *duration `yaml:"write_timeout"`
 	} `yaml:"listen"`
 	Limits struct {
 		MaxValueBytes int      `yaml:"max_value_bytes"`
 		Timeout       duration `yaml:"timeout"`
 		LoadTimeout   duration `yaml:"load_timeout"`
+		// GutterTTL is nil when unset (the default, 1s); 0 turns it off.
+		GutterTTL *duration `yaml:"gutter_ttl"`
+		MaxKeys   int       `yaml:"max_keys"`
 	} `yaml:"limits"`
 	Log struct {
 		Level  string `yaml:"level"`
@@ -221,4 +231,46 @@ func fileMode(key, s string) (os.FileMode, error) {
 		return 0, fmt.Errorf("bad %s %q (want octal, e.g. 0660)", key, s)
 	}
 	return os.FileMode(v), nil
+}
+
+// timeout converts an optional "0 means none" timeout setting to the
+// packages' convention: 0 the package's default, negative none.
+func timeout(key string, d *duration) (time.Duration, error) {
+	switch {
+	case d == nil:
+		return 0, nil
+	case *d < 0:
+		return 0, fmt.Errorf("config: %s must not be negative (0 means none)", key)
+	case *d == 0:
+		return -1, nil
+	}
+	return time.Duration(*d), nil
+}
+
+// checkRemote refuses a TCP listen address that other hosts can reach,
+// unless listen.allow_remote is set: neither the HTTP API nor RESP
+// without a password has any authentication. Unix socket paths (with a
+// '/') and "" pass.
+func (c *config) checkRemote() error {
+	l := &c.Listen
+	for _, a := range []struct{ key, addr string }{{"tcp", l.TCP}, {"http", l.HTTP}, {"fcgi", l.FCGI}} {
+		if a.addr == "" || strings.Contains(a.addr, "/") || isLoopback(a.addr) || l.AllowRemote {
+			continue
+		}
+		return fmt.Errorf("config: listen.%s %s is not a loopback address; set listen.allow_remote: true to serve other hosts", a.key, a.addr)
+	}
+	if l.AllowRemote && l.TCP != "" && !isLoopback(l.TCP) && l.Password == "" {
+		return fmt.Errorf("config: listen.tcp %s serves other hosts: set listen.password", l.TCP)
+	}
+	return nil
+}
+
+// isLoopback reports whether host:port names a loopback host only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }

@@ -41,9 +41,17 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "api-prefix", EnvVars: env("API_PREFIX"), Usage: "a path prefix that means /v1 in the HTTP API, e.g. /api"},
 		&cli.IntFlag{Name: "max-conns", EnvVars: env("MAX_CONNS"), Usage: "most open client connections", DefaultText: "4096"},
 		&cli.StringFlag{Name: "password", EnvVars: env("PASSWORD"), Usage: "require AUTH with this password on the socket"},
+		// Bounds on clients (README, "Limits and hostile input").
+		&cli.StringFlag{Name: "username", EnvVars: env("USERNAME"), Usage: "the user of AUTH user password", DefaultText: "default"},
+		&cli.BoolFlag{Name: "allow-remote", EnvVars: env("ALLOW_REMOTE"), Usage: "allow TCP listen addresses that are not loopback", DefaultText: "false"},
+		&cli.DurationFlag{Name: "idle-timeout", EnvVars: env("IDLE_TIMEOUT"), Usage: "close RESP, HTTP keep-alive and FastCGI connections idle this long (0: never)", DefaultText: "5m"},
+		&cli.DurationFlag{Name: "read-timeout", EnvVars: env("READ_TIMEOUT"), Usage: "bound on reading one command or HTTP request (0: none)", DefaultText: "10s"},
+		&cli.DurationFlag{Name: "write-timeout", EnvVars: env("WRITE_TIMEOUT"), Usage: "bound on writing replies (0: none)", DefaultText: "10s"},
+		&cli.IntFlag{Name: "max-keys", EnvVars: env("MAX_KEYS"), Usage: "most keys of one DDB MGET/INVALIDATE or _mget", DefaultText: "1000"},
 		&cli.IntFlag{Name: "max-value-bytes", EnvVars: env("MAX_VALUE_BYTES"), Usage: "largest value a client may write", DefaultText: "1048576"},
 		&cli.DurationFlag{Name: "timeout", EnvVars: env("TIMEOUT"), Usage: "bound on one request", DefaultText: "5s"},
 		&cli.DurationFlag{Name: "load-timeout", EnvVars: env("LOAD_TIMEOUT"), Usage: "bound on one DynamoDB call", DefaultText: "3s"},
+		&cli.DurationFlag{Name: "gutter-ttl", EnvVars: env("GUTTER_TTL"), Usage: "while Redis is down, reuse DynamoDB's answers this long (0 = off)", DefaultText: cache.DefaultGutterTTL.String()},
 		&cli.StringSliceFlag{Name: "namespace", EnvVars: env("NAMESPACES"), Usage: "NAME:table=T;partition_key=K;redis_key=…;ttl=1h (repeatable)"},
 		&cli.StringFlag{Name: "log-level", EnvVars: env("LOG_LEVEL"), Usage: "debug, info, warn or error (default info)"},
 		&cli.StringFlag{Name: "log-format", EnvVars: env("LOG_FORMAT"), Usage: "text or json (default text)"},
@@ -100,12 +108,29 @@ func load(c *cli.Context) (*settings, error) {
 	str("api-prefix", &cfg.Listen.APIPrefix)
 	num("max-conns", &cfg.Listen.MaxConns)
 	str("password", &cfg.Listen.Password)
+	// Bounds on clients.
+	str("username", &cfg.Listen.Username)
+	if c.IsSet("allow-remote") {
+		cfg.Listen.AllowRemote = c.Bool("allow-remote")
+	}
+	for flag, dst := range map[string]**duration{"idle-timeout": &cfg.Listen.IdleTimeout,
+		"read-timeout": &cfg.Listen.ReadTimeout, "write-timeout": &cfg.Listen.WriteTimeout} {
+		if c.IsSet(flag) {
+			d := duration(c.Duration(flag))
+			*dst = &d
+		}
+	}
+	num("max-keys", &cfg.Limits.MaxKeys)
 	num("max-value-bytes", &cfg.Limits.MaxValueBytes)
 	if c.IsSet("timeout") {
 		cfg.Limits.Timeout = duration(c.Duration("timeout"))
 	}
 	if c.IsSet("load-timeout") {
 		cfg.Limits.LoadTimeout = duration(c.Duration("load-timeout"))
+	}
+	if c.IsSet("gutter-ttl") {
+		d := duration(c.Duration("gutter-ttl"))
+		cfg.Limits.GutterTTL = &d
 	}
 	str("log-level", &cfg.Log.Level)
 	str("log-format", &cfg.Log.Format)
@@ -142,6 +167,19 @@ func (cfg *config) settings() (*settings, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	if err := cfg.checkRemote(); err != nil {
+		return nil, err
+	}
+	var idle, read, write time.Duration
+	for _, t := range []struct {
+		key string
+		d   *duration
+		dst *time.Duration
+	}{{"idle_timeout", cfg.Listen.IdleTimeout, &idle}, {"read_timeout", cfg.Listen.ReadTimeout, &read}, {"write_timeout", cfg.Listen.WriteTimeout, &write}} {
+		if *t.dst, err = timeout("listen."+t.key, t.d); err != nil {
+			return nil, err
+		}
+	}
 	nss, err := cfg.namespaces()
 	if err != nil {
 		return nil, err
@@ -160,6 +198,7 @@ func (cfg *config) settings() (*settings, error) {
 			Namespaces:    nss,
 			MaxValueBytes: cfg.Limits.MaxValueBytes,
 			LoadTimeout:   time.Duration(cfg.Limits.LoadTimeout),
+			GutterTTL:     gutterTTL(cfg.Limits.GutterTTL),
 			Logger:        logger,
 		},
 		dynamo: dynamo.Options{
@@ -169,9 +208,11 @@ func (cfg *config) settings() (*settings, error) {
 		sock: unixsock.Options{
 			Path: cfg.Listen.Unix, Mode: mode, TCP: cfg.Listen.TCP, MaxConns: cfg.Listen.MaxConns,
 			Password: cfg.Listen.Password, Timeout: time.Duration(cfg.Limits.Timeout), Logger: logger,
+			Username: cfg.Listen.Username, IdleTimeout: idle, ReadTimeout: read, WriteTimeout: write, MaxKeys: cfg.Limits.MaxKeys,
 		},
-		api: api.Options{Prefix: cfg.Listen.APIPrefix, Timeout: time.Duration(cfg.Limits.Timeout), Logger: logger},
-		web: api.ServerOptions{FCGI: cfg.Listen.FCGI, FCGIMode: fcgiMode, HTTP: cfg.Listen.HTTP, Logger: logger},
+		api: api.Options{Prefix: cfg.Listen.APIPrefix, Timeout: time.Duration(cfg.Limits.Timeout), Logger: logger, MaxKeys: cfg.Limits.MaxKeys},
+		web: api.ServerOptions{FCGI: cfg.Listen.FCGI, FCGIMode: fcgiMode, HTTP: cfg.Listen.HTTP, Logger: logger,
+			IdleTimeout: idle, ReadTimeout: read, WriteTimeout: httpWriteTimeout(write, time.Duration(cfg.Limits.Timeout))},
 	}, nil
 }
 
@@ -191,4 +232,29 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("config: bad log format %q (want text or json)", format)
 	}
+}
+
+// gutterTTL maps the gutter_ttl setting to cache.Options.GutterTTL: unset
+// is the default, 0 is off.
+func gutterTTL(d *duration) time.Duration {
+	switch {
+	case d == nil:
+		return 0
+	case *d <= 0:
+		return -1
+	}
+	return time.Duration(*d)
+}
+
+// httpWriteTimeout is the plain HTTP server's WriteTimeout, which runs
+// from the end of a request's headers to the end of its response: the
+// handler's own bound (limits.timeout) plus the time to write.
+func httpWriteTimeout(write, handler time.Duration) time.Duration {
+	if write <= 0 {
+		return write
+	}
+	if handler == 0 {
+		handler = unixsock.DefaultTimeout
+	}
+	return handler + write
 }

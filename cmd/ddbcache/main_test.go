@@ -99,6 +99,11 @@ func TestBadConfigExitsWithOneLineReason(t *testing.T) {
 		{"bad log level", "log: { level: loud }\n" + goodNamespace, nil, "bad log level"},
 		{"bad namespace flag", goodNamespace, []string{"--namespace", "x:table=t;color=red"}, `unknown field "color"`},
 		{"missing config file", "", []string{"--config", "/nonexistent/ddbcache.yaml"}, "no such file"},
+		{"remote HTTP", "listen: { http: \"10.0.0.1:9090\" }\n" + goodNamespace, nil, "listen.http 10.0.0.1:9090 is not a loopback address"},
+		{"remote RESP over TCP", "listen: { tcp: \"0.0.0.0:6380\" }\n" + goodNamespace, nil, "listen.tcp 0.0.0.0:6380 is not a loopback address"},
+		{"remote FastCGI", "listen: { fcgi: \"[::]:9000\" }\n" + goodNamespace, nil, "listen.fcgi [::]:9000 is not a loopback address"},
+		{"remote RESP without a password", "listen: { tcp: \"0.0.0.0:6380\", allow_remote: true }\n" + goodNamespace, nil, "listen.password"},
+		{"negative idle timeout", "listen: { idle_timeout: -1s }\n" + goodNamespace, nil, "idle_timeout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

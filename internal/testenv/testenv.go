@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -55,6 +56,19 @@ func (p *Process) Stop() {
 		_ = p.cmd.Process.Kill()
 	}
 	<-p.done
+}
+
+// Pause stops the process with SIGSTOP: its sockets stay open and accept
+// connections, but nothing answers, as with a hung or partitioned server.
+func (p *Process) Pause() { p.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process with SIGCONT.
+func (p *Process) Resume() { p.signal(syscall.SIGCONT) }
+
+func (p *Process) signal(sig os.Signal) {
+	if p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
 }
 
 // Log returns what the process printed so far.
