@@ -260,7 +260,7 @@ subtest 'new: arguments and defaults' => sub {
         is(DDBCache::Client->new(socket => '/x.sock')->socket_path, '/x.sock', 'socket => beats DDBCACHE_SOCKET');
     }
     my @bad = (
-        [[sock => '/x'],              qr/unknown argument 'sock' \(known: local_cache, local_ttl, namespace, password, socket, timeout\)/],
+        [[sock => '/x'],              qr/unknown argument 'sock' \(known: every, local_cache, local_ttl, namespace, password, reconnect, socket, timeout\)/],
         [['socket'],                  qr/arguments must be key => value pairs/],
         [[socket => ''],              qr/socket must be a path, got ''/],
         [[socket => undef],           qr/socket must be a path, got undef/],
@@ -272,13 +272,18 @@ subtest 'new: arguments and defaults' => sub {
         [[namespace => 'a b'],        qr/namespace must be a name without spaces/],
         [[namespace => undef],        qr/namespace must be a name without spaces, got undef/],
         [[password => undef],         qr/password must be a string/],
+        [[reconnect => -1],           qr/reconnect must be a number of seconds \(0 turns waiting off\), got '-1'/],
+        [[reconnect => 'later'],      qr/reconnect must be a number of seconds .* got 'later'/],
+        [[reconnect => undef],        qr/reconnect must be a number of seconds .* got undef/],
+        [[every => 0],                qr/every must be a number of seconds, at least 0.001, got '0'/],
+        [[every => {}],               qr/every must be a number of seconds, at least 0.001, got HASH reference/],
     );
     for my $case (@bad) {
         my ($args, $want) = @$case;
         dies_like(sub { DDBCache::Client->new(@$args) }, qr/\ADDBCache::Client->new: $want/,
             'new(' . join(', ', map { $_ // 'undef' } @$args) . ')');
     }
-    my $nowhere = DDBCache::Client->new(socket => $env->tmpdir . '/no-such.sock');
+    my $nowhere = DDBCache::Client->new(socket => $env->tmpdir . '/no-such.sock', reconnect => 0);
     dies_like(sub { $nowhere->get(profile => 1) },
         qr/\ADDBCache::Client: cannot connect to \Q${\ $env->tmpdir }\E\/no-such\.sock: No such file or directory/,
         'no daemon: the call croaks, naming the socket');

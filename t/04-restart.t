@@ -106,7 +106,7 @@ subtest 'killed and restarted while a process keeps looking up' => sub {
 
 # The fake daemon speaks no DDB TRACK, and serves one connection at a time:
 # its clients go without the local cache (t/08-local-cache.t tests that).
-subtest 'idempotent calls are retried once on a broken connection' => sub {
+subtest 'idempotent calls are sent again on a broken connection' => sub {
     my $item = bulk('{"user_id":"1","a":1}');
     my $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close'], [$item]]);
     my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
@@ -114,15 +114,77 @@ subtest 'idempotent calls are retried once on a broken connection' => sub {
     is_deeply([$fake->requests], ['1 DDB GET profile 1', '2 DDB GET profile 1'], 'the request was sent twice');
 
     $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close'], ['close']]);
-    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
+    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0, reconnect => 0);
     dies_like(sub { $c->get(profile => 1) },
         qr/\ADDBCache::Client: DDB GET: connection to \Q${\ $fake->path }\E lost \(the daemon closed the connection\), and again after reconnecting/,
-        'dropped twice: croaks');
+        'reconnect => 0, dropped twice: croaks');
     is(scalar(my @r = $fake->requests), 2, 'after two tries, not more');
 
     $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close'], ["*2\r\n\$2\r\n{}\r\n\$-1\r\n"]]);
     $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
     is_deeply($c->mget(profile => [1, 2]), { 1 => {} }, 'mget is retried too');
+};
+
+subtest 'the reconnect grace: idempotent calls try again while the daemon goes away' => sub {
+    my $item = bulk('{"user_id":"1","a":1}');
+    my $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close'], ['close'], ['close'], [$item]]);
+    my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
+    is_deeply($c->get(profile => 1), { user_id => '1', a => 1 }, 'dropped three times, answered the fourth');
+    is(scalar(my @r = $fake->requests), 4, 'sent four times');
+
+    $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close'], [":1\r\n"]]);
+    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
+    is($c->invalidate(profile => 1), 1, 'invalidate is idempotent: sent again after a broken connection');
+    is_deeply([$fake->requests], ['1 DDB INVALIDATE profile 1', '2 DDB INVALIDATE profile 1'], '... twice');
+
+    $fake = DDBCache::TestEnv::FakeDaemon->new(script => [(['close']) x 100]);
+    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0, reconnect => 0.5, every => 0.05);
+    my $t0 = time;
+    dies_like(sub { $c->get(profile => 1) },
+        qr/\ADDBCache::Client: DDB GET: connection to .* lost \(the daemon closed the connection\), and again after reconnecting/,
+        'a daemon that keeps dropping: croaks after the grace');
+    my $took = time - $t0;
+    cmp_ok($took, '>=', 0.4, sprintf 'not before reconnect (%.2f s)', $took);
+    cmp_ok($took, '<', 1.5, '... nor long after it');
+    my $tries = () = $fake->requests;
+    cmp_ok($tries, '>', 2, "tried every 50 ms ($tries tries)");
+    cmp_ok($tries, '<', 20, '... not in a busy loop');
+};
+
+subtest 'the reconnect grace: waiting for the socket to come back' => sub {
+    my $dir  = DDBCache::TestEnv::Files::tempdir();
+    my $none = "$dir/none.sock";
+    for my $case ([0, 0, 0.3], [0.4, 0.35, 1.2]) {
+        my ($grace, $min, $max) = @$case;
+        my $c  = DDBCache::Client->new(socket => $none, reconnect => $grace, local_cache => 0);
+        my $t0 = time;
+        dies_like(sub { $c->get(profile => 1) },
+            qr/\ADDBCache::Client: cannot connect to \Q$none\E: No such file or directory \(is the ddbcache daemon running\?\) at \Q$0\E line/,
+            "reconnect => $grace: no daemon: the error of a missing socket");
+        my $took = time - $t0;
+        ok($took >= $min && $took < $max, sprintf "reconnect => $grace: after %.2f s", $took);
+    }
+
+    # The daemon is stopped; a child's lookup and put wait for it, and the
+    # parent starts it again once the child has started waiting.
+    $env->stop_daemon;
+    pipe(my $r, my $w) or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        close $r;
+        $w->autoflush(1);
+        my $c = DDBCache::Client->new(socket => $socket, reconnect => 20);
+        print {$w} "waiting\n";
+        my @got = eval { ($c->get(profile => 'r5')->{name}, $c->put(profile => { user_id => 'r22', name => 'Waited' })) };
+        print {$w} @got ? "@got\n" : "error: $@";
+        _exit(0);
+    }
+    close $w;
+    is(scalar <$r>, "waiting\n", 'the child looks up while the daemon is down');
+    $env->start_daemon;
+    is(scalar <$r>, "Restart 5 1\n", 'its get and its put went through once the daemon was back');
+    waitpid($pid, 0);
+    is($ddb->get(profile => 'r22')->{name}, 'Waited', 'the put was written');
 };
 
 subtest 'lookups on an established connection (the fast path)' => sub {
@@ -144,8 +206,8 @@ subtest 'writes are not retried once the request was sent' => sub {
     my $fake = DDBCache::TestEnv::FakeDaemon->new(script => [['close'], ["+OK\r\n"]]);
     my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5, local_cache => 0);
     dies_like(sub { $c->put(profile => { user_id => '1' }) },
-        qr/\ADDBCache::Client: DDB PUT: connection to .* lost \(.*\) after the request was sent; not retried/,
-        'put: the connection broke after sending: croaks');
+        qr/\ADDBCache::Client: DDB PUT: connection to .* lost \(.*\) after the request was sent; not retried: its outcome is unknown \(it may or may not have been carried out\) at /,
+        'put: the connection broke after sending: croaks, saying the outcome is unknown');
     is_deeply([$fake->requests], ['1 DDB PUT profile {"user_id":"1"}'], 'the put was sent once');
     ok($c->put(profile => { user_id => '2' }), 'the next put uses a new connection');
 

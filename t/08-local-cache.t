@@ -380,15 +380,19 @@ subtest 'a daemon without DDB TRACK: the local cache turns itself off' => sub {
     is($c->local_stats->{enabled}, 1, 'the local cache stays on, for a later try');
 };
 
-# fake_tracker(@pings): a scripted daemon on a Unix socket, in a child
-# process, that serves both connections of a client: DDB TRACK (+OK),
+# fake_tracker([\%opts,] @pings): a scripted daemon on a Unix socket, in a
+# child process, that serves both connections of a client: DDB TRACK (+OK,
+# or the n-th element of $opts{greetings} at the n-th DDB TRACK),
 # DDB GETC ns key (a new value each time, {"key":KEY,"n":N}, with Redis key
-# rk:KEY and max-age 60 s; 100 ms for keys short*; 0 for keys nokeep*), and
+# rk:KEY and max-age 60 s; 100 ms for keys short*; 0 for keys nokeep*), DDB
+# GET ns key (the same value, as a bulk reply), and
 # PING: before it answers the n-th PING it writes the n-th element of @pings
 # to the latest tracking connection (a string, or 'close' to close it).
 # Returns (socket path, pid, request log path).
 sub fake_tracker {
     my (@pings) = @_;
+    my %opts = ref $pings[0] eq 'HASH' ? %{ shift @pings } : ();
+    my @greetings = @{ $opts{greetings} || [] };
     my $dir = tempdir('ddbcache-track-XXXXXX', DIR => '/tmp', CLEANUP => 1);
     my ($path, $log) = ("$dir/fake.sock", "$dir/requests.log");
     my $listener = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => $path, Listen => 8)
@@ -421,7 +425,9 @@ sub fake_tracker {
                 my $cmd = uc join ' ', @args[0 .. ($args[0] eq 'DDB' ? 1 : 0)];
                 if ($cmd eq 'DDB TRACK') {
                     $tracker = $fh;
-                    syswrite $fh, "+OK\r\n";
+                    syswrite $fh, shift(@greetings) // "+OK\r\n";
+                } elsif ($cmd eq 'DDB GET') {
+                    syswrite $fh, bulk(sprintf '{"key":"%s","n":%d}', $args[3], ++$n);
                 } elsif ($cmd eq 'DDB GETC') {
                     my $key = $args[3];
                     my $value = sprintf '{"key":"%s","n":%d}', $key, ++$n;
@@ -517,6 +523,46 @@ subtest 'pushes: in pieces, several at once, keys not held, the flush form, garb
     my @tracks = grep { /\A([0-9]+) DDB TRACK\z/ } map { chomp; $_ } <$fh>;
     is(scalar @tracks, 3, 'DDB TRACK three times: at first, after the garbage, after the EOF')
         or diag "@tracks";
+};
+
+# The daemon writes pushes to a tracking connection as soon as it is
+# subscribed, right behind the +OK of DDB TRACK: with many processes
+# filling cold keys at once, the client's first read of the connection
+# often holds the +OK and a push, or a part of one.
+subtest 'a push that comes with the +OK of DDB TRACK is no error' => sub {
+    my $flush = "*2\r\n\$10\r\ninvalidate\r\n*-1\r\n";
+    my $push  = invalidate('rk:zz');
+    my @cases = (
+        # [name, greeting, pings, local cache flushes expected after the pings]
+        ['a push with the +OK',            "+OK\r\n" . $push,                              [],                        0],
+        ['two pushes with the +OK',        "+OK\r\n" . $push . invalidate('rk:y', 'rk:z'), [],                        0],
+        ['the flush form with the +OK',    "+OK\r\n" . $flush,                             [],                        1],
+        ['a part of a push with the +OK',  "+OK\r\n" . substr($push, 0, 14),               [substr($push, 14)],       0],
+        ['bytes that are no push after +OK', "+OK\r\n+what\r\n",                         [],                        1],
+    );
+    for my $case (@cases) {
+        my ($name, $greeting, $pings, $flushes) = @$case;
+        my ($path, $pid) = fake_tracker({ greetings => [$greeting] }, @$pings);
+        my $c = DDBCache::Client->new(socket => $path, timeout => 5);
+        my $first = eval { $c->get(profile => 'a') };
+        ok($first, "$name: the first get is answered") or diag $@;
+        my $ok = eval {
+            $c->ping for @$pings;
+            my $second = $c->get(profile => 'a');
+            my $s      = $c->local_stats;
+            is($s->{flushes}, $flushes, "$name: $flushes flush(es)");
+            if ($flushes) {
+                ok(1, "$name: the local cache started again");
+            } else {
+                is($second->{n}, $first->{n}, "$name: the item is held (the push named other keys)");
+            }
+            is(($c->get(profile => 'a') // {})->{n}, $c->get(profile => 'a')->{n}, "$name: and lookups go on");
+            1;
+        };
+        ok($ok, "$name: no error") or diag $@;
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    }
 };
 
 subtest 'read-your-writes, randomized: 2 clients, 10 keys, 500 rounds' => sub {

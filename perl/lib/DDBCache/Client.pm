@@ -25,6 +25,11 @@ our $DEFAULT_TIMEOUT = 6;
 our $DEFAULT_LOCAL_CACHE = 1000;
 our $DEFAULT_LOCAL_TTL   = 30;
 
+# Seconds that a call waits for the daemon's socket to come back (a
+# restart), and the pause between two tries (see "FORK, RESTART, TIMEOUTS").
+our $DEFAULT_RECONNECT = 2;
+our $DEFAULT_EVERY     = 0.05;
+
 use constant {
     # The first read of a reply asks for this much; a bulk reply whose length
     # is known is then read in one go.
@@ -74,7 +79,7 @@ sub json_backend { return $JSON_CLASS }
 
 # ---- construction --------------------------------------------------------
 
-my %NEW_ARGS = map { $_ => 1 } qw(socket timeout namespace password local_cache local_ttl);
+my %NEW_ARGS = map { $_ => 1 } qw(socket timeout namespace password local_cache local_ttl reconnect every);
 
 sub new {
     my $class = shift;
@@ -119,6 +124,18 @@ sub new {
         unless defined $local_ttl && !ref $local_ttl && looks_like_number($local_ttl)
         && $local_ttl > 0 && $local_ttl < 9**9**9;
 
+    my $reconnect = exists $args{reconnect} ? $args{reconnect} : $DEFAULT_RECONNECT;
+    croak 'DDBCache::Client->new: reconnect must be a number of seconds (0 turns waiting off), got '
+        . _show($reconnect)
+        unless defined $reconnect && !ref $reconnect && looks_like_number($reconnect)
+        && $reconnect >= 0 && $reconnect < 9**9**9;
+
+    my $every = exists $args{every} ? $args{every} : $DEFAULT_EVERY;
+    croak 'DDBCache::Client->new: every must be a number of seconds, at least ' . MIN_TIMEOUT . ', got '
+        . _show($every)
+        unless defined $every && !ref $every && looks_like_number($every)
+        && $every >= MIN_TIMEOUT && $every < 9**9**9;
+
     # No connection yet: it is made by the first call, in the process that
     # makes it (see "FORK, RESTART, TIMEOUTS" in the POD).
     return bless {
@@ -126,6 +143,8 @@ sub new {
         timeout   => 0 + $timeout,
         namespace => $namespace,
         password  => $password,
+        reconnect => 0 + $reconnect,
+        every     => 0 + $every,
         fh        => undef,
         pid       => 0,
         # The local cache. local_max is 0 when it is off (asked for, or the
@@ -309,7 +328,8 @@ sub delete {    ## no critic (ProhibitBuiltinHomonyms)
 sub invalidate {
     my ($self, $ns, @keys) = @_;
     return 0 unless @keys;
-    return $self->_call('DDB INVALIDATE', _request('DDB', 'INVALIDATE', $ns, _flat_keys(\@keys)), 0);
+    # Idempotent: dropping entries twice drops them once.
+    return $self->_call('DDB INVALIDATE', _request('DDB', 'INVALIDATE', $ns, _flat_keys(\@keys)), 1);
 }
 
 sub stats {
@@ -469,10 +489,15 @@ sub _track_open {
 
     # A connection made as the lookups' is (timeouts, AUTH), by a client
     # object of its own that lends it its handle.
-    my $track = bless { (map { $_ => $self->{$_} } qw(socket timeout password)), fh => undef, pid => 0 }, __PACKAGE__;
+    my $track = bless { (map { $_ => $self->{$_} } qw(socket timeout password reconnect every)), fh => undef, pid => 0 },
+        __PACKAGE__;
     $track->_connect;
-    my $reply;
-    my $ok = eval { $reply = $track->_exchange('DDB GET', _request('DDB', 'TRACK')); 1 };
+    # The daemon may push as soon as it has subscribed the connection, right
+    # behind the +OK: the first read can hold the +OK and pushes, or a part
+    # of one. What follows the reply is kept for _drain, not taken for a
+    # protocol error.
+    my ($reply, $pushes);
+    my $ok = eval { $reply = $track->_exchange('DDB GET', _request('DDB', 'TRACK'), \$pushes); 1 };
     if (!$ok) {
         # A timeout or a protocol error closed the connection: croak as
         # the lookup. An error reply left it open: see what it says.
@@ -502,8 +527,9 @@ sub _track_open {
         $self->_local_off;    # a lookup must never wait on this socket
         return 0;
     }
-    @$self{qw(tfh tpid tbuf track_retry)} = ($fh, $$, '', 0);
-    return 1;
+    @$self{qw(tfh tpid tbuf track_retry)} = ($fh, $$, $pushes // '', 0);
+    $self->_apply_pushes if length $self->{tbuf};
+    return $self->{tfh} ? 1 : 0;    # bytes that are no push closed it again
 }
 
 # _drain_now: reads and acts on what the daemon pushed.
@@ -533,6 +559,14 @@ sub _drain {
         }
         $n = sysread $self->{tfh}, $self->{tbuf}, READ_SIZE, length $self->{tbuf};
     }
+    return $self->_apply_pushes;
+}
+
+# _apply_pushes acts on each whole push in the buffer and keeps the rest (a
+# push in pieces) for later; bytes that are no push drop everything, as in
+# _drain.
+sub _apply_pushes {
+    my ($self) = @_;
     my ($pos, $len) = (0, length $self->{tbuf});
     while ($pos < $len) {
         my @errors;
@@ -678,21 +712,33 @@ sub _call {
     return $self->_retry($what, $req, $idempotent);
 }
 
-# _retry: the connection broke under a request. It is sent again once, on a
-# new connection, when that is safe: the call is idempotent, or nothing of
-# the request reached the daemon.
+# _retry: the connection broke under a request. The local cache is dropped
+# (the daemon may have restarted: it would not push what changed meanwhile).
+# The request is sent again on a new connection when that is safe: the call
+# is idempotent, or nothing of the request reached the daemon. An idempotent
+# call tries again, every `every` seconds, for up to `reconnect` seconds (a
+# restart: the old daemon may close the new connection too while it drains);
+# anything else, once.
 sub _retry {
     my ($self, $what, $req, $idempotent) = @_;
     my $first = $self->{lost};
-    if ($idempotent || !$self->{lost_sent}) {
-        $self->_connect;
+    $self->_local_reset if $self->{tfh};
+    croak "DDBCache::Client: $what: connection to $self->{socket} lost ($first) after the request was sent; "
+        . 'not retried: its outcome is unknown (it may or may not have been carried out)'
+        unless $idempotent || !$self->{lost_sent};
+    my $deadline = Time::HiRes::time() + $self->{reconnect};
+    while (1) {
+        $self->_connect($deadline);
         my $reply = $self->_exchange($what, $req);
         return $reply unless ref $reply && $reply == $LOST;
-        croak "DDBCache::Client: $what: connection to $self->{socket} lost ($first), "
-            . "and again after reconnecting ($self->{lost})";
+        last unless $idempotent && Time::HiRes::time() + $self->{every} < $deadline;
+        Time::HiRes::sleep($self->{every});    # the retry's backoff
     }
-    croak "DDBCache::Client: $what: connection to $self->{socket} lost ($first) after the request was sent; "
-        . 'not retried, since it may or may not have been carried out';
+    croak "DDBCache::Client: $what: connection to $self->{socket} lost ($first), and again after reconnecting "
+        . "($self->{lost}); not retried again: its outcome is unknown (it may or may not have been carried out)"
+        if $self->{lost_sent} && !$idempotent;
+    croak "DDBCache::Client: $what: connection to $self->{socket} lost ($first), "
+        . "and again after reconnecting ($self->{lost})";
 }
 
 # _idle: true when the connection has nothing to read. A closed connection
@@ -705,9 +751,27 @@ sub _idle {
     return select($rin, undef, undef, 0) == 0;
 }
 
+# _connect([$deadline]) opens a new connection. While the daemon's socket
+# is missing (a clean stop removes it) or refuses connections (a stale file
+# after a crash), it tries again every `every` seconds until $deadline
+# (default: `reconnect` seconds from now), then croaks as the last try did.
+# Nothing has been sent yet, so waiting is safe for any call.
 sub _connect {
-    my ($self) = @_;
+    my ($self, $deadline) = @_;
     $self->_drop;
+    while (1) {
+        my $err = $self->_connect_once // return;
+        $deadline //= Time::HiRes::time() + $self->{reconnect};
+        my $left = $deadline - Time::HiRes::time();
+        croak $err if $left <= 0;
+        Time::HiRes::sleep($left < $self->{every} ? $left : $self->{every});    # the backoff between tries
+    }
+}
+
+# _connect_once: one try. Returns undef when connected, the message to croak
+# with when the daemon is not there (yet), and croaks on other failures.
+sub _connect_once {
+    my ($self) = @_;
     my $path = $self->{socket};
     socket(my $fh, PF_UNIX, SOCK_STREAM, 0) or croak "DDBCache::Client: socket: $!";
     # SO_RCVTIMEO/SO_SNDTIMEO bound every read and write (and, on Linux, a
@@ -719,7 +783,9 @@ sub _connect {
     if (!connect $fh, pack_sockaddr_un($path)) {
         croak "DDBCache::Client: cannot connect to $path within $t s (timeout)"
             if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINPROGRESS} || $!{ETIMEDOUT};
-        croak "DDBCache::Client: cannot connect to $path: $! (is the ddbcache daemon running?)";
+        my $err = "DDBCache::Client: cannot connect to $path: $! (is the ddbcache daemon running?)";
+        return $err if $!{ENOENT} || $!{ECONNREFUSED};
+        croak $err;
     }
     $self->{fh}     = $fh;
     $self->{pid}    = $$;
@@ -733,7 +799,9 @@ sub _connect {
             $self->_drop;
             die $err;    ## no critic (RequireCarping): already croaked with the caller's line
         }
-        croak "DDBCache::Client: AUTH: connection to $path lost ($self->{lost})" if ref $ok && $ok == $LOST;
+        # Closed at once: a daemon that is stopping. Tried again like a missing socket.
+        return "DDBCache::Client: AUTH: connection to $path lost ($self->{lost})"
+            if ref $ok && $ok == $LOST;
     }
     return;
 }
@@ -758,31 +826,34 @@ sub _timeout {
     croak "DDBCache::Client: $what: timed out after $self->{timeout} s $doing the daemon on $self->{socket}";
 }
 
-# _exchange($what, $request) writes a request and reads its reply. An
-# error reply croaks with its text; a timeout croaks; a broken connection
-# returns $LOST.
+# _exchange($what, $request [, \$rest]) writes a request and reads its
+# reply. An error reply croaks with its text; a timeout croaks; a broken
+# connection returns $LOST. With \$rest, bytes read after the reply are
+# put there (on the tracking connection: pushes); without, they are a
+# protocol error.
 sub _exchange {
-    my ($self, $what, $req) = @_;
+    my ($self, $what, $req, $rest) = @_;
     local $SIG{PIPE} = 'IGNORE' unless NOSIGNAL;
     my $sent = send $self->{fh}, $req, NOSIGNAL;
     if (!defined $sent || $sent != length $req) {
         my $lost = $self->_send_rest($what, $req, $sent);
         return $lost if $lost;
     }
-    return $self->_read_reply($what, '');
+    return $self->_read_reply($what, '', $rest);
 }
 
-# _read_reply($what, $buf) reads until $buf holds one whole reply, and
-# returns it (or croaks, or returns $LOST, as _exchange).
+# _read_reply($what, $buf [, \$rest]) reads until $buf holds one whole
+# reply, and returns it (or croaks, or returns $LOST, as _exchange).
 sub _read_reply {
-    my ($self, $what, $buf) = @_;
+    my ($self, $what, $buf, $rest) = @_;
     my $fh   = $self->{fh};
     my $want = READ_SIZE;
     while (1) {
         if (length $buf) {
             my @errors;
             my ($reply, $end, $need) = _parse($buf, 0, \@errors);
-            if ($end == length $buf) {
+            if ($end == length $buf || ($rest && $end > 0)) {
+                $$rest = substr $buf, $end if $rest;
                 croak "DDBCache::Client: $what: $errors[0]" if @errors;
                 return $reply;
             }
@@ -990,6 +1061,16 @@ C<local_ttl> - the most seconds (fractions allowed; above 0) that an item
 is used from the local cache before it is read from the daemon again, even
 when the daemon said nothing about it. Default 30.
 
+C<reconnect> - the most seconds (fractions allowed) that a call waits for
+the daemon to come back when its socket is missing or refuses connections
+(the daemon is restarting: C<systemctl restart ddbcache>), and that an
+idempotent call goes on sending its request again when the connection
+breaks under it. Default 2; C<0> turns waiting off: such a call then fails
+at once, as it would without this option. See L</"FORK, RESTART, TIMEOUTS">.
+
+C<every> - the seconds between two tries while waiting (at least 0.001).
+Default 0.05.
+
 An unknown argument or a bad value croaks. C<new> does not connect: the
 first call does, so that a client made before C<fork> costs nothing and a
 daemon that is down makes calls fail, not the constructor.
@@ -1168,16 +1249,31 @@ cache: a child drops the entries it inherited and never reads the parent's
 tracking connection; its first lookup opens its own.
 
 B<Restart.> When the daemon restarts, the connection it closed is noticed at
-the next call, which opens a new connection. The local cache is emptied at
-the first lookup after the restart (the daemon closed the tracking
-connection), which then opens a new tracking connection. If the connection breaks under
-an idempotent call (C<get>, C<get_json>, C<lookup>, C<mget>, C<stats>,
-C<namespaces>, C<ping>), the call is sent again once on a new connection.
-Other calls (C<put>, C<put_json>, C<delete>, C<invalidate>, C<redis>) first
-check that the connection is still open, and are sent again only when none
-of the request reached the daemon; when the connection breaks after the
-request was sent, they croak, since the write may or may not have happened.
-While the daemon is down, calls croak at once with C<cannot connect>.
+the next call, which opens a new connection. The local cache is emptied
+when a connection to the daemon is lost, and at the first lookup after the
+restart (the daemon closed the tracking connection), which then opens a new
+tracking connection: nothing that changed while the daemon was away is
+served from it.
+
+While the daemon's socket is missing (a clean stop removes it) or refuses
+connections (the stale file a crash leaves), every call waits for it,
+trying again every C<every> seconds (0.05), for up to C<reconnect> seconds
+(2), then croaks with C<cannot connect>. Nothing has been sent then, so
+this is safe for writes too. A restart (C<systemctl restart ddbcache>)
+that takes less than C<reconnect> is therefore not seen by the callers,
+only a pause. C<< reconnect => 0 >> turns the wait off: calls croak at once
+while the daemon is down.
+
+If the connection breaks under an idempotent call (C<get>, C<get_json>,
+C<lookup>, C<mget>, C<invalidate>, C<stats>, C<namespaces>, C<ping>), the
+request is sent again on a new connection, and again until C<reconnect>
+seconds have passed (a stopping daemon may close the new connection too);
+with C<< reconnect => 0 >>, once. Writes (C<put>, C<put_json>, C<delete>)
+and C<redis> commands are never sent twice blindly: they first check that
+the connection is still open, and are sent again only when none of the
+request reached the daemon; when the connection breaks after the request
+was sent, they croak saying that the outcome is unknown, since the write
+may or may not have happened. Read the item to find out.
 
 B<Timeouts.> C<timeout> bounds connecting and each wait while writing a
 request or reading its reply (with C<SO_RCVTIMEO>/C<SO_SNDTIMEO>, so the fast
@@ -1206,25 +1302,34 @@ C<ERR unknown command 'FLUSHALL' ...>. The connection stays usable.
 
 =item C<< DDBCache::Client: cannot connect to /run/ddbcache/ddbcache.sock: No such file or directory (is the ddbcache daemon running?) >>
 
-No daemon listens on the socket.
+No daemon listens on the socket (C<Connection refused>: a stale socket
+file, after a crash), and none came within C<reconnect> seconds.
 
 =item C<< DDBCache::Client: DDB GET: timed out after 2 s waiting for a reply from the daemon on /run/ddbcache/ddbcache.sock >>
 
 See L</"FORK, RESTART, TIMEOUTS">.
 
-=item C<< DDBCache::Client: DDB PUT: connection to /run/ddbcache/ddbcache.sock lost (...) after the request was sent; not retried ... >>
+=item C<< DDBCache::Client: DDB PUT: connection to /run/ddbcache/ddbcache.sock lost (...) after the request was sent; not retried: its outcome is unknown (it may or may not have been carried out) >>
 
-The connection broke under a call that is not retried blindly.
+The connection broke under a write (or a C<redis> command) after it was
+sent: it is not sent again blindly, and whether it was carried out is not
+known.
+
+=item C<< DDBCache::Client: DDB GET: connection to /run/ddbcache/ddbcache.sock lost (...), and again after reconnecting (...) >>
+
+The connection broke under an idempotent call, and kept breaking for
+C<reconnect> seconds.
 
 =item C<< DDBCache::Client: DDB GETC: protocol error: expected [value, key, max-age], got ... >>
 
 The daemon answered a local-cache lookup with something else than C<DDB GETC>
 promises. Problems with the tracking connection are never errors of their
 own: the client drops its entries and goes on, or turns the local cache
-off (see L</"LOCAL CACHE">); only what would fail a lookup anyway (no
+off (see L</"LOCAL CACHE">); pushes that arrive together with the reply to
+C<DDB TRACK> are pushes like any other; only what would fail a lookup anyway (no
 daemon, a timeout, a refused password) croaks, with the lookup's message.
 
-=item C<< DDBCache::Client->new: unknown argument 'sock' (known: local_cache, local_ttl, namespace, password, socket, timeout) >>
+=item C<< DDBCache::Client->new: unknown argument 'sock' (known: every, local_cache, local_ttl, namespace, password, reconnect, socket, timeout) >>
 
 Also C<< local_cache must be a number of items (an integer, 0 turns the
 local cache off), got '-1' >> and C<< local_ttl must be a number of seconds

@@ -41,7 +41,7 @@ my $JSON = JSON::PP->new->utf8->canonical;
 
 sub new {
     my ($class, %args) = @_;
-    my %known = map { $_ => 1 } qw(namespaces config tables);
+    my %known = map { $_ => 1 } qw(namespaces config tables redis_aof);
     for my $k (sort keys %args) {
         croak "DDBCache::TestEnv->new: unknown argument '$k'" unless $known{$k};
     }
@@ -51,6 +51,7 @@ sub new {
         procs  => DDBCache::TestEnv::Processes->new(dir => $tmpdir),
         tables => {},
         tmpdir => $tmpdir,
+        aof    => $args{redis_aof} ? 1 : 0,
     }, $class;
     push @LIVE, $self;
     trap_signals();
@@ -62,14 +63,9 @@ sub new {
     $self->{config_path}   = File::Spec->catfile($tmpdir, 'ddbcache.yaml');
     $self->{dynamo}        = DDBCache::TestEnv::Dynamo->new(endpoint => $self->dynamo_endpoint);
 
-    $self->{procs}->spawn(redis => redis_command(port => $self->{redis_port}, dir => $tmpdir));
+    $self->_spawn_redis;
     $self->{procs}->spawn(dynalite => dynalite_command(root => $ROOT, port => $self->{dynalite_port}));
-    $self->{procs}->wait_ready(redis => sub {
-        my $c = eval { DDBCache::TestEnv::Conn->new(host => '127.0.0.1', port => $self->{redis_port}, timeout => 2) }
-            or return 0;
-        my $pong = eval { $c->cmd('PING') } // '';
-        return $pong eq 'PONG';
-    });
+    $self->_wait_redis;
     $self->{procs}->wait_ready(dynalite => sub { $self->{dynamo}->listening });
 
     my $config = daemon_config(
@@ -224,6 +220,69 @@ sub restart_daemon {
 sub pause_daemon  { my ($self) = @_; $self->{daemon}->pause;  return }
 sub resume_daemon { my ($self) = @_; $self->{daemon}->resume; return }
 
+# ---- Redis and dynalite under faults --------------------------------------
+
+sub _spawn_redis {
+    my ($self) = @_;
+    $self->{procs}->spawn(redis => redis_command(port => $self->{redis_port}, dir => $self->{tmpdir}, aof => $self->{aof}),
+        File::Spec->catfile($self->{tmpdir}, 'redis.log'));
+    return;
+}
+
+sub _wait_redis {
+    my ($self) = @_;
+    $self->{procs}->wait_ready(redis => sub {
+        my $c = eval { DDBCache::TestEnv::Conn->new(host => '127.0.0.1', port => $self->{redis_port}, timeout => 2) }
+            or return 0;
+        # LOADING (an append-only file being read) is not ready.
+        my $pong = eval { $c->cmd('PING') } // '';
+        return $pong eq 'PONG';
+    });
+    return;
+}
+
+sub stop_redis {
+    my ($self, %opts) = @_;
+    my $signal = $opts{signal} // 'KILL';
+    croak 'DDBCache::TestEnv: stop_redis: redis-server is not running' unless $self->{procs}->get('redis');
+    if (my $c = delete $self->{redis_conn}) {
+        $c->close;
+    }
+    $self->{procs}->stop(redis => $signal);
+    return;
+}
+
+sub start_redis {
+    my ($self) = @_;
+    croak 'DDBCache::TestEnv: start_redis: redis-server is running already' if $self->{procs}->get('redis');
+    $self->_spawn_redis;
+    $self->_wait_redis;
+    return;
+}
+
+sub redis_running { my ($self) = @_; return $self->{procs}->get('redis') ? 1 : 0 }
+
+sub pause_redis     { my ($self) = @_; $self->{procs}->pause('redis');     return }
+sub resume_redis    { my ($self) = @_; $self->{procs}->resume('redis');    return }
+sub pause_dynalite  { my ($self) = @_; $self->{procs}->pause('dynalite');  return }
+sub resume_dynalite { my ($self) = @_; $self->{procs}->resume('dynalite'); return }
+
+# stats_of($socket_path [, $ns]): stats, from the daemon on that socket (an
+# extra daemon's).
+sub stats_of {
+    my ($self, $path, $ns) = @_;
+    my $conns = $self->{stats_conns} ||= {};
+    my $c     = $conns->{$path} ||= $self->connect(path => $path);
+    my $stats = eval { $JSON->decode($c->cmd('DDB', 'STATS')) };
+    if (!$stats) {
+        delete $conns->{$path};    # a restarted daemon: a new connection, once
+        $c     = $conns->{$path} = $self->connect(path => $path);
+        $stats = $JSON->decode($c->cmd('DDB', 'STATS'));
+    }
+    return $stats unless defined $ns;
+    return $stats->{namespaces}{$ns} // croak "DDB STATS has no namespace '$ns'";
+}
+
 # ---- the end -------------------------------------------------------------
 
 sub stop {
@@ -232,6 +291,7 @@ sub stop {
     for my $c (qw(admin_conn redis_conn)) {
         $self->{$c}->close if $self->{$c};
     }
+    $_->close for values %{ $self->{stats_conns} || {} };
     for my $name ((map { $_->name } @{ $self->{extra_daemons} || [] }), qw(daemon dynalite redis)) {
         $self->{procs}->stop($name);
     }
@@ -335,6 +395,10 @@ an C<undef> value removes a key.
 C<tables> - an array of C<create_table> argument hashes. Default: one table
 per distinct table of the namespaces, with string (C<S>) key attributes.
 
+C<redis_aof> - true: redis-server keeps an append-only file in C<tmpdir>, so
+that C<stop_redis> and C<start_redis> bring it back with its data, as a
+persistent Redis would.
+
 =item socket_path, redis_port, dynamo_endpoint, daemon_log, config_path, tmpdir, repo_root
 
 Where things are. C<dynamo_endpoint> is an URL (C<http://127.0.0.1:PORT>).
@@ -413,6 +477,24 @@ Send the daemon C<SIGSTOP> and C<SIGCONT>; C<pause_daemon> returns once
 every thread of the daemon has stopped. A paused daemon accepts
 connections (the kernel queues them) but answers nothing. C<stop> and
 C<stop_daemon> resume it first.
+
+=item stop_redis([signal => 'KILL'|'TERM'|...]), start_redis, redis_running
+
+Stop redis-server (default C<KILL>: a crash) and wait for its exit; start
+it again on the same port and directory (with C<redis_aof>, with its data)
+and wait until it answers C<PING>; whether it runs.
+
+=item pause_redis, resume_redis, pause_dynalite, resume_dynalite
+
+C<SIGSTOP> and C<SIGCONT> to redis-server or dynalite: a hung server, whose
+connections stay open and unanswered. C<pause_*> returns once every thread
+has stopped.
+
+=item stats_of($socket_path [, $namespace])
+
+C<stats> of the daemon on another socket (one that C<start_extra_daemon>
+returned), over a connection kept for the next call (made again once if the
+daemon restarted).
 
 =item stop
 

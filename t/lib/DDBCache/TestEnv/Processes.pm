@@ -94,6 +94,23 @@ sub stop {
     return;
 }
 
+# pause($name): SIGSTOP, and returns once every thread has stopped (the
+# signal is delivered asynchronously). resume($name): SIGCONT.
+sub pause {
+    my ($self, $name) = @_;
+    my $p = $self->{procs}{$name} or die "DDBCache::TestEnv: $name is not running\n";
+    kill 'STOP', $p->{pid} or die "DDBCache::TestEnv: kill STOP $name: $!\n";
+    wait_until("$name (pid $p->{pid}) to stop", sub { threads_stopped($p->{pid}) });
+    return;
+}
+
+sub resume {
+    my ($self, $name) = @_;
+    my $p = $self->{procs}{$name} or die "DDBCache::TestEnv: $name is not running\n";
+    kill 'CONT', $p->{pid} or die "DDBCache::TestEnv: kill CONT $name: $!\n";
+    return;
+}
+
 sub wait_until {
     my ($what, $cond) = @_;
     my $deadline = time + $READY_TIMEOUT;
@@ -187,6 +204,11 @@ Sends C<SIGCONT> (a stopped process acts on the signal only once
 continued), then C<$signal> (default C<TERM>); after 5 seconds without an
 exit, C<KILL>. Returns once the process is reaped and forgotten; does
 nothing for an unknown name.
+
+=item pause($name), resume($name)
+
+Send C<SIGSTOP> and C<SIGCONT>; C<pause> returns once every thread of the
+process has stopped. Both die when no process runs by that name.
 
 =back
 

@@ -30,8 +30,8 @@ sub redis_command {
     my $bin = which_program('redis-server')
         or die "DDBCache::TestEnv: redis-server not found; install it with: apt-get install -y redis-server (or run make deps)\n";
     return [
-        $bin, '--port', $args{port}, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-        '--daemonize', 'no', '--logfile', '', '--dir', $args{dir},
+        $bin, '--port', $args{port}, '--bind', '127.0.0.1', '--save', '',
+        '--appendonly', $args{aof} ? 'yes' : 'no', '--daemonize', 'no', '--logfile', '', '--dir', $args{dir},
     ];
 }
 
@@ -98,11 +98,13 @@ C<which_program>, so C<DDBCache::TestEnv::which_program> is this one.
 The path of an executable file C<$name> in C<PATH> or in C<@extra_dirs>,
 or undef.
 
-=item redis_command(port => $port, dir => $dir)
+=item redis_command(port => $port, dir => $dir, [aof => 1])
 
 The command line of a private redis-server on 127.0.0.1:C<$port>, in the
-foreground, without persistence, logging to standard output, with C<$dir>
-as its working directory.
+foreground, without persistence (with C<aof>: with an append-only file in
+C<$dir>, fsynced every second, which a redis-server started again with the
+same C<$dir> loads), logging to standard output, with C<$dir> as its
+working directory.
 
 =item dynalite_command(root => $repo, port => $port)
 
