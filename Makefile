@@ -11,6 +11,8 @@
 #   make demo-two   after make demo: a second daemon on the same Redis (coherence, no stampede)
 #   make demo-stop  stop the demo's servers
 #   make bench      Go benchmarks
+#   make fuzz       every Go fuzz target (go test -list '^Fuzz' ./...) for FUZZTIME (60s) each
+#   make fuzz-short the same for FUZZSHORT (3s) each: part of make test
 #   make clean      remove bin/ and .demo/
 
 # CI runs with a minimal environment: make sure the Go toolchain is found.
@@ -23,7 +25,10 @@ PKG     := ./cmd/ddbcache
 FAULTS_QUICK := faults/01-cold-start.t faults/02-daemon-restart.t faults/03-redis-kill.t
 
 .DEFAULT_GOAL := build
-.PHONY: build deps vet test faults demo demo-two demo-stop bench clean
+FUZZTIME  ?= 60s
+FUZZSHORT ?= 3s
+
+.PHONY: build deps vet test faults fuzz fuzz-short demo demo-two demo-stop bench clean
 
 build:
 	$(GO) build -o $(BIN) $(PKG)
@@ -43,12 +48,31 @@ vet:
 
 test: deps build vet
 	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz-short
 	prove -r t/
 	DDBCACHE_FAULTS_QUICK=1 prove $(FAULTS_QUICK)
 
 # Each scenario prints one line "# fault NAME: figures".
 faults: deps build
 	prove faults/
+
+# Each package's fuzz targets, found by go test -list, run one at a time
+# (go test -fuzz takes one target of one package). Only the packages whose
+# tests mention "func Fuzz" are listed: listing runs every test binary
+# (TestMain included), which took minutes for ./... .
+FUZZPKGS = $(shell $(GO) list -f '{{.ImportPath}} {{.Dir}}' ./... | while read -r p d; do \
+	grep -qs '^func Fuzz' "$$d"/*_test.go && echo "$$p"; done)
+
+fuzz:
+	@set -e; $(GO) test -list '^Fuzz' $(FUZZPKGS) | \
+	awk '/^Fuzz/ { f[n++] = $$1 } /^ok/ { for (i = 0; i < n; i++) print $$2, f[i]; n = 0 }' | \
+	while read -r pkg target; do \
+		echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZSHORT)
 
 demo: deps build
 	bash scripts/demo.sh

@@ -111,6 +111,9 @@ func (r *reader) readCommand() (redcon.Command, error) {
 		} else {
 			err = r.readInline()
 		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the client went mid-command
+		}
 		if err != nil {
 			r.release()
 			return redcon.Command{}, err
@@ -285,11 +288,11 @@ func (r *reader) readInline() error {
 	var line, long []byte
 	for {
 		part, err := r.br.ReadSlice('\n')
-		if err != nil && err != bufio.ErrBufferFull {
-			return err
-		}
 		if len(long)+len(part) > maxInline {
 			return errInlineTooBig
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return err
 		}
 		if err == nil && long == nil {
 			line = part // the common case: the whole line is in the buffer
@@ -306,5 +309,16 @@ func (r *reader) readInline() error {
 	if i := bytes.IndexByte(line, 0); i >= 0 {
 		line = line[:i]
 	}
-	return r.split(line)
+	if err := r.split(line); err != nil {
+		return err
+	}
+	start := 0
+	for _, end := range r.ends {
+		if n := end - start; n > r.maxArg {
+			r.ends = r.ends[:0]
+			return &refusedError{fmt.Sprintf("ERR value too large: argument of %d bytes exceeds max_value_bytes (%d)", n, r.maxArg)}
+		}
+		start = end
+	}
+	return nil
 }
