@@ -22,15 +22,17 @@ use Time::HiRes qw(sleep time);
 use DDBCache::Client;
 use DDBCache::TestEnv;
 use DDBCache::TestEnv::FakeDaemon;
+use DDBCache::TestEnv::Faults qw(time_until);
 
 binmode Test::More->builder->$_, ':encoding(UTF-8)' for qw(output failure_output todo_output);
 
 eval { require Redis; 1 } or die "Redis.pm is missing; install it with: apt-get install -y libredis-perl (or run make deps)\n";
 
-# How long a change made behind the daemon's back may take to be seen, and
-# the pause between two looks.
+# How long a change made behind the daemon's back may take to be seen;
+# time_until polls for it, since what it waits for (a change made in Redis
+# reaching the daemon through Redis's tracking, and the daemon's push) sends
+# the test no signal; the time it took is what the tests assert.
 my $SEEN_WITHIN = 2;
-my $POLL        = 0.005;
 
 my $env = DDBCache::TestEnv->new(namespaces => {
     orders => { table => 'orders', partition_key => 'user_id', sort_key => 'order_id' },
@@ -62,27 +64,13 @@ sub daemon_lookups {
 # the next one, from the daemon's memory, is.
 sub hot {
     my ($c, @args) = @_;
-    return defined within(5, sub {
+    return defined time_until(5, sub {
         my $hits = $c->local_stats->{hits};
         $c->get(@args);
         return $c->local_stats->{hits} > $hits;
     });
 }
 
-# within($seconds, sub { ... }): polls the condition until it holds or the
-# time is up; returns how long it took, or undef. Polled because what it
-# waits for (a change made in Redis reaching the daemon through Redis's
-# tracking, and the daemon's push) sends the test no signal; the time it
-# took is what the tests assert.
-sub within {
-    my ($limit, $cond) = @_;
-    my $t0 = time;
-    while (1) {
-        return time - $t0 if $cond->();
-        return undef if time - $t0 > $limit;    ## no critic (ProhibitExplicitReturnUndef)
-        sleep $POLL;
-    }
-}
 
 # dies_like(sub { ... }, qr/.../, $name): the code dies with a matching message.
 sub dies_like {
@@ -190,13 +178,13 @@ subtest 'changes made straight in Redis are seen within a bounded time' => sub {
     ok(hot($ddb, profile => 'r1'), 'r1 is held');
     my $s = $ddb->local_stats;
     ok($redis->set('user_profile:r1', '{"user_id":"r1","name":"From Redis"}'), 'a legacy writer SETs its key in Redis');
-    my $took = within($SEEN_WITHIN, sub { $ddb->get(profile => 'r1')->{name} eq 'From Redis' });
+    my $took = time_until($SEEN_WITHIN, sub { $ddb->get(profile => 'r1')->{name} eq 'From Redis' });
     ok(defined $took, "a get sees it within $SEEN_WITHIN s") and note sprintf 'after %.1f ms', 1000 * $took;
     cmp_ok($ddb->local_stats->{invalidations}, '>', $s->{invalidations}, '... dropped by a push (local_ttl is 30 s)');
 
     ok(hot($ddb, profile => 'r1'), 'the new value is held');
     ok($redis->del('user_profile:r1'), 'the legacy writer DELetes the key');
-    $took = within($SEEN_WITHIN, sub { $ddb->get(profile => 'r1')->{name} eq 'From DynamoDB' });
+    $took = time_until($SEEN_WITHIN, sub { $ddb->get(profile => 'r1')->{name} eq 'From DynamoDB' });
     ok(defined $took, "a get reads DynamoDB again within $SEEN_WITHIN s") and note sprintf 'after %.1f ms', 1000 * $took;
 };
 
@@ -205,7 +193,7 @@ subtest 'a lost Redis connection empties the local cache' => sub {
     ok(hot($ddb, profile => 'k1'), 'k1 is held');
     my $flushes = $ddb->local_stats->{flushes};
     cmp_ok($env->redis_cmd(qw(CLIENT KILL TYPE normal)), '>', 0, "Redis drops the daemon's connections");
-    ok(defined within($SEEN_WITHIN, sub { $ddb->local_stats->{flushes} > $flushes }),
+    ok(defined time_until($SEEN_WITHIN, sub { $ddb->local_stats->{flushes} > $flushes }),
         "the daemon pushes a flush within $SEEN_WITHIN s");
     is($ddb->local_stats->{entries}, 0, 'nothing is held');
     is($ddb->get(profile => 'k1')->{name}, 'Kept', 'lookups go on');
@@ -282,7 +270,7 @@ subtest 'local_ttl bounds how long an entry is used' => sub {
     ok(hot($c, profile => 't1'), 't1 is held');
     my $t0     = time;
     my $misses = $c->local_stats->{misses};
-    my $took   = within(3, sub { $c->get(profile => 't1'); $c->local_stats->{misses} > $misses });
+    my $took   = time_until(3, sub { $c->get(profile => 't1'); $c->local_stats->{misses} > $misses });
     ok(defined $took, 'a lookup asks the daemon again') or return;
     cmp_ok($took, '>=', 0.25, sprintf '... not before local_ttl (%.2f s)', $took);
     cmp_ok($took, '<', 1.5, '... nor long after it');
@@ -514,7 +502,7 @@ subtest 'pushes: in pieces, several at once, keys not held, the flush form, garb
     isnt($n->('nokeep'), $k1, 'max-age 0: not kept');
     my $short = $n->('short');
     $held->(short => $short, 'max-age 100 ms');
-    my $took = within(2, sub { $n->('short') != $short });
+    my $took = time_until(2, sub { $n->('short') != $short });
     ok(defined $took && $took >= 0.05, sprintf 'read again after its max-age (%.2f s)', $took // -1);
 
     kill 'KILL', $pid;

@@ -16,7 +16,7 @@ our @EXPORT_OK = qw(seed_items check_item time_until figure);
 
 # The pause between two looks at a condition in time_until: what it waits
 # for (a STATS field, a key in Redis) sends no signal.
-my $POLL = 0.01;
+my $POLL = 0.005;
 
 # seed_items($env, $prefix, $count [, $table]): items "$prefix$i" with
 # v => "v-$prefix$i", written straight to dynalite; returns their keys.
