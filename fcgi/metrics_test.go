@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/fcgi"
@@ -157,7 +158,10 @@ func TestMetrics(t *testing.T) {
 // TestTrackingMetrics: the tracking connections' counters reach /metrics.
 func TestTrackingMetrics(t *testing.T) {
 	a := setup(t, nil)
-	reg := tracking.New(tracking.Options{})
+	// net.Pipe has no buffer: each push waits for the reader goroutine, which
+	// a loaded CI machine may not run within the 2 ms default. The bound on
+	// slow subscribers has tests of its own in package tracking.
+	reg := tracking.New(tracking.Options{WriteTimeout: 10 * time.Second})
 	a.metrics.WatchTracking(reg.Stats)
 	client, server := net.Pipe()
 	go func() { _, _ = io.Copy(io.Discard, client) }() // the Perl client, reading every push
