@@ -30,6 +30,7 @@ type ClusterNode struct {
 	// Addr is host:port of the node.
 	Addr string
 	port int
+	bus  int    // the cluster bus port: free, rather than port+10000, which may exceed 65535
 	dir  string // holds the node's nodes.conf, so that a restart rejoins
 }
 
@@ -124,11 +125,15 @@ func newClusterNode() (*ClusterNode, error) {
 	if err != nil {
 		return nil, err
 	}
+	bus, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp("", "ddbcluster")
 	if err != nil {
 		return nil, fmt.Errorf("testenv: temp dir: %w", err)
 	}
-	return &ClusterNode{port: l, dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", l)}, nil
+	return &ClusterNode{port: l, bus: bus, dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", l)}, nil
 }
 
 // start runs the node's redis-server; a node started again after Stop
@@ -142,7 +147,7 @@ func (n *ClusterNode) start() error {
 		"--port", strconv.Itoa(n.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--logfile", "", "--daemonize", "no", "--protected-mode", "no", "--dir", n.dir, "--repl-diskless-sync-delay", "0",
 		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(n.dir, "nodes.conf"),
-		"--cluster-node-timeout", strconv.Itoa(ClusterNodeTimeout))
+		"--cluster-node-timeout", strconv.Itoa(ClusterNodeTimeout), "--cluster-port", strconv.Itoa(n.bus))
 	return err
 }
 
