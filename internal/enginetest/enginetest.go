@@ -36,9 +36,9 @@ type Fixture struct {
 	Redis *testenv.RedisServer
 	// Cluster is the Redis Cluster of NewCluster, nil otherwise.
 	Cluster *testenv.RedisCluster
-	DDB    *testenv.Dynalite
-	Proxy  *testenv.Counter
-	Loader *dynamo.Client
+	DDB     *testenv.Dynalite
+	Proxy   *testenv.Counter
+	Loader  *dynamo.Client
 	// RDB talks to Redis directly, bypassing the engine; nil on a cluster.
 	RDB *redis.Client
 	// UC is RDB, or a cluster client of Cluster: what works on both.
