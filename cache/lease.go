@@ -86,11 +86,6 @@ return 1`)
 
 	// KEYS: value, neg, stale, lease, inv. ARGV: marker ms.
 	// Returns how many of value, neg and stale existed.
-	invalidateScript = rueidis.NewLuaScript(`
-local n = redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('DEL', KEYS[4])
-redis.call('SET', KEYS[5], '1', 'PX', ARGV[1])
-return n`)
 )
 
 func leaseKey(vk string) string { return "{" + vk + "}:lease" }

@@ -216,15 +216,23 @@ func (c *RedisCluster) WaitOK(t testing.TB, replicas int) {
 // replicas replicas report master_link_status:up. Polled: Redis gives no
 // signal when gossip has converged.
 func (c *RedisCluster) waitOK(replicas int) error {
-	deadline := time.Now().Add(clusterTimeout)
 	var last string
-	for time.Now().Before(deadline) {
-		if last = c.notOK(replicas); last == "" {
-			return nil
+	if err := poll(func() bool { last = c.notOK(replicas); return last == "" }); err != nil {
+		return fmt.Errorf("testenv: cluster not ok after %s: %s", clusterTimeout, last)
+	}
+	return nil
+}
+
+// poll calls cond every 20ms until it holds, for up to clusterTimeout.
+func poll(cond func() bool) error {
+	deadline := time.Now().Add(clusterTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testenv: timed out")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("testenv: cluster not ok after %s: %s", clusterTimeout, last)
+	return nil
 }
 
 // notOK says what is not yet ok, or "" when everything is.
