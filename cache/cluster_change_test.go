@@ -55,12 +55,12 @@ type ackedWrite struct {
 	at      time.Time
 }
 
-func startTraffic(t *testing.T, f *enginetest.Fixture, keys []string) *traffic {
+func startTraffic(t *testing.T, f *enginetest.Fixture, keys []string, mod func(*cache.Options)) *traffic {
 	tr := &traffic{keys: keys, acked: map[string][]ackedWrite{}, stop: make(chan struct{})}
 	for _, k := range keys {
 		f.Seed(t, k, "0")
 	}
-	tr.engines = []*cache.Engine{f.Engine(t, nil), f.Engine(t, nil)}
+	tr.engines = []*cache.Engine{f.Engine(t, mod), f.Engine(t, mod)}
 	ctx := testenv.Context(t)
 	tr.wg.Add(1)
 	go tr.write(ctx)
@@ -208,7 +208,8 @@ func wait(d time.Duration) { <-time.After(d) }
 // TestClusterFailover: with traffic running over keys of every master, a
 // manual failover (CLUSTER FAILOVER on a replica), then a master killed
 // with SIGKILL and failed over by the cluster, then that node restarted
-// (it rejoins as a replica). No read may be wrong; failures are stated.
+// (it rejoins as a replica), with redis.wait_replicas 1. No read may be
+// wrong; failures are stated.
 func TestClusterFailover(t *testing.T) {
 	c := testenv.Cluster(t)
 	f := enginetest.OnCluster(t, c)
@@ -216,7 +217,9 @@ func TestClusterFailover(t *testing.T) {
 	for i := range keys {
 		keys[i] = fmt.Sprintf("f%d", i)
 	}
-	tr := startTraffic(t, f, keys)
+	// An invalidation acknowledged by a master that then dies must not
+	// come back with its replica: invalidations wait for one replica.
+	tr := startTraffic(t, f, keys, func(o *cache.Options) { o.Redis.WaitReplicas = 1 })
 	d := phase(t)
 	wait(d)
 	master := c.MasterOf(t, "user_profile:f0")
@@ -261,7 +264,7 @@ func TestClusterReshard(t *testing.T) {
 			break
 		}
 	}
-	tr := startTraffic(t, f, keys)
+	tr := startTraffic(t, f, keys, nil)
 	d := phase(t)
 	wait(d)
 	t0 := time.Now()
