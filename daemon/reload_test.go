@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -149,5 +150,43 @@ func TestReloadPassword(t *testing.T) {
 				t.Errorf("PING: %v, want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestReloadStreams turns a namespace's stream on and off: the consumer
+// starts for its table, and stops (Reload returns once it has ended). The
+// Streams endpoint is a closed local port, so that the consumer reads
+// nothing from outside the machine.
+func TestReloadStreams(t *testing.T) {
+	f := enginetest.New(t)
+	dir := testenv.ShortDir(t)
+	log := &syncBuffer{}
+	base := options(f, dir, log)
+	base.Streams.Endpoint = "http://127.0.0.1:" + fmt.Sprint(testenv.FreePort(t))
+	d := start(t, base)
+	on := base
+	on.Streams.Tables = []string{"users"}
+	cases := []struct {
+		name string
+		opts daemon.Options
+		want string
+	}{
+		{"stream on", on, "consuming DynamoDB Streams"},
+		{"stream off", base, "configuration reloaded"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			from := len(log.String())
+			if err := d.Reload(tc.opts); err != nil {
+				t.Fatal(err)
+			}
+			logged := log.String()[from:]
+			if !strings.Contains(logged, tc.want) || !strings.Contains(logged, "namespaces' stream") {
+				t.Errorf("log after Reload: %s", logged)
+			}
+		})
+	}
+	if strings.Count(log.String(), "consuming DynamoDB Streams") != 1 {
+		t.Errorf("want one consumer started: %s", log)
 	}
 }
