@@ -60,13 +60,34 @@ func CheckNamespaces(namespaces []Namespace) error {
 // added again later goes on from its old counts, so counters never go
 // backwards. Values already cached keep the TTL they were stored with;
 // fills from now on use the new settings.
+//
+// When a namespace is removed, or its table, key attributes or Redis key
+// template change, the Notifier hears a Flush: the clients' local caches
+// hold values by namespace and key and are kept coherent by the Redis keys
+// of those values, so after such a change they could serve an item of a
+// namespace that is gone, or one whose invalidations now name other keys.
 func (e *Engine) SetNamespaces(namespaces []Namespace) error {
 	t, err := buildTable(namespaces, e.stats)
 	if err != nil {
 		return err
 	}
-	e.ns.Store(t)
+	old := e.ns.Swap(t)
+	if remapped(old, t) {
+		e.notifyFlush()
+	}
 	return nil
+}
+
+// remapped reports whether a namespace of old is gone from next or maps
+// its keys to other items or Redis keys there.
+func remapped(old, next *nsTable) bool {
+	for name, o := range old.byName {
+		n, ok := next.byName[name]
+		if !ok || o.Table != n.Table || o.PartitionKey != n.PartitionKey || o.SortKey != n.SortKey || o.RedisKey != n.RedisKey {
+			return true
+		}
+	}
+	return false
 }
 
 // Limits are the engine's settings that can change while it runs (see

@@ -59,7 +59,11 @@ func (d *Daemon) Reload(opts Options) error {
 		return err
 	}
 	d.given = opts
-	d.log.Info("configuration reloaded", "changed", strings.Join(names(changed), ", "))
+	what := strings.Join(names(changed), ", ")
+	if what == "" {
+		what = "nothing"
+	}
+	d.log.Info("configuration reloaded", "changed", what)
 	return nil
 }
 

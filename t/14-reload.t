@@ -35,6 +35,9 @@ sub hot {
     });
 }
 
+# A namespace the reloads add, remove and add again.
+my $PEOPLE = { table => 'users', partition_key => 'user_id' };
+
 sub ttl_of { my ($key) = @_; return $env->redis_cmd('TTL', $key) }
 
 seed("$_", "user$_") for 1 .. 4;
@@ -45,8 +48,7 @@ cmp_ok(ttl_of('user_profile:1'), '>', 3000, 'its fill used the 1h TTL');
 # since the file keeps it.
 my @steps = (
     {   name  => 'a changed TTL and an added namespace',
-        over  => { namespaces => { profile => { ttl => '10m', ttl_jitter => '0' },
-                people => { table => 'users', partition_key => 'user_id' } } },
+        over  => { namespaces => { profile => { ttl => '10m', ttl_jitter => '0' }, people => $PEOPLE } },
         line  => qr/configuration reloaded/,
         id    => '2',
         ttl   => 600,
@@ -75,6 +77,20 @@ for my $st (@steps) {
         is($ddb->get(people => '1')->{name}, 'user1', 'the added namespace is served');
     };
 }
+
+subtest 'a removed namespace is unknown, also to a local cache that held its items' => sub {
+    ok(defined time_until(5, sub {
+        my $hits = $ddb->local_stats->{hits};
+        $ddb->get(people => '1');
+        return $ddb->local_stats->{hits} > $hits;
+    }), 'people/1 is held in the local cache');
+    like($env->reload_daemon({ namespaces => { people => undef }, listen => { unix => $env->socket_path } }),
+        qr/configuration reloaded/, 'the reload without people is applied');
+    ok(defined time_until(5, sub { !eval { $ddb->get(people => '1'); 1 } && $@ =~ /unknown namespace/ }),
+        'a get of people/1 answers unknown namespace (the flush reached the local cache)');
+    like($env->reload_daemon({ namespaces => { people => $PEOPLE } }), qr/configuration reloaded/, 'people back');
+
+};
 
 subtest 'the local cache stays coherent across the reload' => sub {
     ok(hot('1'), 'user 1 is held again after the reloads');
