@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -24,35 +25,12 @@ func TestSetNamespaces(t *testing.T) {
 	ctx := testenv.Context(t)
 	profile := enginetest.Namespaces[0]
 
-	// A fill of sturdy/1 is held between its DynamoDB read and its store
-	// while the table without sturdy replaces the old one.
-	paused, release := make(chan struct{}), make(chan struct{})
-	e.SetAfterLoad(func(ns string, _ cache.Key) {
-		if ns == "sturdy" {
-			close(paused)
-			<-release
-		}
-	})
-	done := make(chan error, 1)
-	go func() {
-		res, err := e.Get(ctx, "sturdy", cache.Key{Partition: "1"})
-		if err == nil && string(res.Value) != enginetest.UserJSON("1", "Ann") {
-			err = errors.New("wrong value " + string(res.Value))
-		}
-		done <- err
-	}()
-	<-paused
 	shorter := profile
 	shorter.TTL, shorter.TTLJitter = 10*time.Minute, 0
 	added := cache.Namespace{Name: "people", Table: "users", PartitionKey: "user_id"}
-	if err := e.SetNamespaces([]cache.Namespace{shorter, added}); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	if err := <-done; err != nil {
+	if err := replaceDuringFill(t, e, "sturdy", []cache.Namespace{shorter, added}); err != nil {
 		t.Errorf("the lookup under way did not finish on its table: %v", err)
 	}
-	e.SetAfterLoad(nil)
 
 	cases := []struct {
 		name, ns, id string
@@ -102,6 +80,35 @@ func TestSetNamespaces(t *testing.T) {
 			t.Errorf("a refused table changed the namespaces: %+v", got)
 		}
 	})
+}
+
+// replaceDuringFill holds a fill of ns/1 between its DynamoDB read and
+// its store while SetNamespaces(next) replaces the table, then lets it go
+// on and returns the lookup's error (or a wrong value).
+func replaceDuringFill(t *testing.T, e *cache.Engine, ns string, next []cache.Namespace) error {
+	t.Helper()
+	paused, release := make(chan struct{}), make(chan struct{})
+	e.SetAfterLoad(func(name string, _ cache.Key) {
+		if name == ns {
+			close(paused)
+			<-release
+		}
+	})
+	defer e.SetAfterLoad(nil)
+	done := make(chan error, 1)
+	go func() {
+		res, err := e.Get(context.Background(), ns, cache.Key{Partition: "1"})
+		if err == nil && string(res.Value) != enginetest.UserJSON("1", "Ann") {
+			err = errors.New("wrong value " + string(res.Value))
+		}
+		done <- err
+	}()
+	<-paused
+	if err := e.SetNamespaces(next); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	return <-done
 }
 
 // TestSetLimits changes max_value_bytes of a running engine.

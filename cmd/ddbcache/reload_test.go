@@ -121,7 +121,6 @@ func TestReload(t *testing.T) {
 	dir := testenv.ShortDir(t)
 	socket, config := filepath.Join(dir, "d.sock"), filepath.Join(dir, "ddbcache.yaml")
 	ctx := testenv.Context(t)
-	const sturdy = "  sturdy: { table: users, partition_key: user_id, redis_key: \"sturdy:{user_id}\" }\n"
 	if err := os.WriteFile(config, []byte(reloadConfig(f, socket, "1h", "", "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -140,24 +139,7 @@ func TestReload(t *testing.T) {
 		t.Fatalf("first fill's TTL %s, want about 1h", got)
 	}
 
-	steps := []struct {
-		name, yaml, wantLog string
-		id                  string        // filled after the reload
-		maxTTL              time.Duration // its TTL must be at most this, and above maxTTL-1m
-		sturdy              string        // "" served, else the error DDB GET sturdy must contain
-	}{
-		{"a changed TTL, a new namespace and debug logging apply",
-			reloadConfig(f, socket, "10m", ", read_timeout: 300ms", sturdy) + "log: { level: debug }\n",
-			"configuration reloaded", "2", 10 * time.Minute, ""},
-		{"a bad file changes nothing",
-			"namespaces: [ this is not a mapping\n", "configuration not reloaded", "3", 10 * time.Minute, ""},
-		{"a changed socket path is refused whole",
-			reloadConfig(f, filepath.Join(dir, "other.sock"), "5m", ", read_timeout: 300ms", sturdy) + "log: { level: debug }\n",
-			"listen.unix", "4", 10 * time.Minute, ""},
-		{"a removed namespace is unknown, and the log turns to JSON",
-			reloadConfig(f, socket, "20m", ", read_timeout: 300ms", "") + "log: { level: debug, format: json }\n",
-			"configuration reloaded", "5", 20 * time.Minute, "unknown namespace"},
-	}
+	steps := reloadSteps(f, dir, socket)
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			logged := d.reload(t, st.yaml, st.wantLog)
@@ -193,4 +175,31 @@ func TestReload(t *testing.T) {
 			return strings.Contains(d.log.String()[from:], `"level":"DEBUG"`)
 		})
 	})
+}
+
+// reloadStep is one file TestReload writes before a SIGHUP, and what
+// must hold after it.
+type reloadStep struct {
+	name, yaml, wantLog string
+	id                  string        // filled after the reload
+	maxTTL              time.Duration // its TTL must be at most this, and above maxTTL-1m
+	sturdy              string        // "" served, else the error DDB GET sturdy must contain
+}
+
+// reloadSteps are TestReload's files, in order.
+func reloadSteps(f *enginetest.Fixture, dir, socket string) []reloadStep {
+	const sturdy = "  sturdy: { table: users, partition_key: user_id, redis_key: \"sturdy:{user_id}\" }\n"
+	return []reloadStep{
+		{"a changed TTL, a new namespace and debug logging apply",
+			reloadConfig(f, socket, "10m", ", read_timeout: 300ms", sturdy) + "log: { level: debug }\n",
+			"configuration reloaded", "2", 10 * time.Minute, ""},
+		{"a bad file changes nothing",
+			"namespaces: [ this is not a mapping\n", "configuration not reloaded", "3", 10 * time.Minute, ""},
+		{"a changed socket path is refused whole",
+			reloadConfig(f, filepath.Join(dir, "other.sock"), "5m", ", read_timeout: 300ms", sturdy) + "log: { level: debug }\n",
+			"listen.unix", "4", 10 * time.Minute, ""},
+		{"a removed namespace is unknown, and the log turns to JSON",
+			reloadConfig(f, socket, "20m", ", read_timeout: 300ms", "") + "log: { level: debug, format: json }\n",
+			"configuration reloaded", "5", 20 * time.Minute, "unknown namespace"},
+	}
 }
