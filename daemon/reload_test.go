@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -188,5 +189,43 @@ func TestReloadStreams(t *testing.T) {
 	}
 	if strings.Count(log.String(), "consuming DynamoDB Streams") != 1 {
 		t.Errorf("want one consumer started: %s", log)
+	}
+}
+
+// TestReloadAPILimits lowers limits.max_keys on a daemon with an HTTP
+// front: the next _mget over it is refused, with no restart.
+func TestReloadAPILimits(t *testing.T) {
+	f := enginetest.New(t)
+	base := options(f, testenv.ShortDir(t), &syncBuffer{})
+	base.Web.HTTP = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	d := start(t, base)
+	mget := func() int {
+		resp, err := http.Post("http://"+base.Web.HTTP+"/v1/profile/_mget", "application/json", strings.NewReader(`["1","2"]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	lowered := base
+	lowered.API.MaxKeys, lowered.Socket.MaxKeys = 1, 1
+	cases := []struct {
+		name string
+		opts daemon.Options
+		want int
+	}{
+		{"max_keys 1000", base, http.StatusOK},
+		{"max_keys 1", lowered, http.StatusRequestEntityTooLarge},
+		{"max_keys back to 1000", base, http.StatusOK},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := d.Reload(tc.opts); err != nil {
+				t.Fatal(err)
+			}
+			if got := mget(); got != tc.want {
+				t.Errorf("_mget of 2 keys: %d, want %d", got, tc.want)
+			}
+		})
 	}
 }
