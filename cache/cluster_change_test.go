@@ -276,3 +276,22 @@ func TestClusterReshard(t *testing.T) {
 	wait(d)
 	tr.finish(t, "reshard")
 }
+
+// TestClusterDeadReplica: a dead replica (or a killed master, once failed
+// over) leaves every slot served, so the daemon must stay connected rather
+// than flap into degraded mode whenever its probe picks the dead node.
+func TestClusterDeadReplica(t *testing.T) {
+	c := testenv.Cluster(t)
+	f := enginetest.OnCluster(t, c)
+	e := f.Engine(t, func(o *cache.Options) { o.ProbeInterval = 10 * time.Millisecond })
+	c.ReplicaOf(t, c.MasterOf(t, "a")).Stop()
+	down := 0
+	for end := time.Now().Add(time.Second); time.Now().Before(end); <-time.After(5 * time.Millisecond) {
+		if !e.Stats().RedisConnected {
+			down++
+		}
+	}
+	if down > 0 {
+		t.Errorf("with one replica dead, redis_connected was false in %d of about 200 looks over 1s", down)
+	}
+}
