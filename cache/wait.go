@@ -9,13 +9,15 @@ import (
 )
 
 // invalidateSource is the invalidation script (see the lease scheme in
-// lease.go, step "runs invalidateScript"). Invalidations send it with
+// lease.go, step 3). Invalidations send it with
 // EVAL rather than EVALSHA: rueidis's ExecMulti loads a script on the nodes
 // it knows and then sends EVALSHA, which a replica promoted a moment ago
 // (in a failover) answers NOSCRIPT — the invalidation failed and the write
 // was left pending. EVAL of these few bytes costs Redis a SHA-1 and a
 // lookup in its script cache, and needs no SCRIPT LOAD on every node per
 // call. EVAL and WAIT must also go in one DoMulti (see invalidateWaiting).
+// KEYS: value, neg, stale, lease, inv. ARGV: marker ms. Returns how many of
+// value, neg and stale existed.
 const invalidateSource = `
 local n = redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 redis.call('DEL', KEYS[4])

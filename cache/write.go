@@ -150,7 +150,7 @@ func (e *Engine) invalidate(ctx context.Context, ns *namespace, keys []Key) (int
 	return n, err
 }
 
-// invalidateRedis runs invalidateScript for keys. The keys are marked as
+// invalidateRedis runs the invalidation script (invalidateSource) for keys. The keys are marked as
 // written first, so that from now on this daemon reads them from Redis
 // rather than from a local copy that Redis's tracking push has not
 // evicted yet.
