@@ -184,3 +184,52 @@ func TestBenchHelpDocumentsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchPerlTargets runs forked Perl workers through DDBCache::Client
+// against a spawned daemon, with some writes, beside the dynamodb target.
+func TestBenchPerlTargets(t *testing.T) {
+	rs := testenv.Redis(t)
+	dyn := testenv.StartDynalite(t)
+	sockDir := testenv.ShortDir(t)
+	cfg, dir := writeConfig(t, fmt.Sprintf(`
+redis: { addrs: [%q] }
+dynamodb: { endpoint: %q }
+listen: { unix: %q }
+namespaces:
+  profile: { table: bench_users, partition_key: user_id, ttl: 1h }
+`, rs.Addr, dyn.Endpoint, filepath.Join(sockDir, "unused.sock")))
+	jsonOut := filepath.Join(dir, "out.json")
+	const requests = 400
+	stdout, stderr, code := run(t, nil, "--config", cfg, "bench", "--seed-data", "--spawn-daemon",
+		"--targets", "perl,perl-nolocal,dynamodb", "--procs", "2", "--keys", "50", "--dist", "zipf",
+		"--requests", fmt.Sprint(requests), "--rounds", "2", "--warmup", "0", "--write-ratio", "0.05",
+		"--perl-lib", filepath.Join(testenv.RepoRoot(), "perl", "lib"), "--json", jsonOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+	}
+	data, err := os.ReadFile(jsonOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]bench.TargetReport{}
+	for _, tr := range rep.Targets {
+		byName[tr.Name] = tr
+		if tr.Ops != requests || tr.Errors != 0 || tr.ClientCPU100k <= 0 || tr.ClientPeakMiB <= 0 {
+			t.Errorf("%s: ops %d, errors %d (%s), client CPU %.2f, RSS %.1f: want %d ops, no errors, usage measured",
+				tr.Name, tr.Ops, tr.Errors, tr.FirstError, tr.ClientCPU100k, tr.ClientPeakMiB, requests)
+		}
+	}
+	if p := byName["perl"]; p.HitClientLocal <= 0.3 {
+		t.Errorf("perl: local hit ratio %.3f over 50 Zipf keys, want most lookups local", p.HitClientLocal)
+	}
+	if p := byName["perl-nolocal"]; p.HitClientLocal != 0 || p.DaemonCPU100k <= 0 {
+		t.Errorf("perl-nolocal: local hit ratio %.3f, daemon CPU %.2f: want 0 and measured", p.HitClientLocal, p.DaemonCPU100k)
+	}
+	if d := byName["dynamodb"]; d.MissRatio != 1 || d.DynamoReads == 0 {
+		t.Errorf("dynamodb: miss ratio %.3f, %d reads: want every lookup a read", d.MissRatio, d.DynamoReads)
+	}
+}
