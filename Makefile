@@ -44,7 +44,7 @@ vet:
 		echo "$$unformatted"; \
 		exit 1; \
 	fi
-	perlcritic --quiet t/ perl/ faults/
+	perlcritic --quiet t/ perl/ faults/ bench/
 
 test: deps build vet
 	$(GO) test -race -count=1 ./...

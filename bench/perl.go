@@ -25,7 +25,7 @@ var workerScript []byte
 
 // maxPerlOps bounds the operations file of one worker; a longer run
 // cycles through it.
-const maxPerlOps = 200_000
+const maxPerlOps = 20_000
 
 // perlTarget runs forked Perl workers through DDBCache::Client.
 type perlTarget struct {
@@ -38,15 +38,18 @@ type perlTarget struct {
 type procUsage struct {
 	cpu time.Duration
 	rss int64 // the largest worker's peak RSS, bytes
+	// elapsed is the longest worker's time from "go" to its last operation.
+	elapsed time.Duration
 }
 
 // workerReport is the JSON line a worker prints at the end.
 type workerReport struct {
-	Ops         int64  `json:"ops"`
-	Errors      int64  `json:"errors"`
-	FirstError  string `json:"first_error"`
-	LocalHits   int64  `json:"local_hits"`
-	LocalMisses int64  `json:"local_misses"`
+	Ops         int64   `json:"ops"`
+	Errors      int64   `json:"errors"`
+	FirstError  string  `json:"first_error"`
+	LocalHits   int64   `json:"local_hits"`
+	LocalMisses int64   `json:"local_misses"`
+	Seconds     float64 `json:"seconds"`
 }
 
 func newPerlTarget(dir string, local bool) (*perlTarget, error) {
@@ -181,6 +184,7 @@ func (p *perlTarget) collect(w *perlWorker, t *target, recs *recorders, use *pro
 	}
 	rec.mu.Unlock()
 	t.ctr.localHits.Add(rep.LocalHits)
+	use.elapsed = max(use.elapsed, time.Duration(rep.Seconds*float64(time.Second)))
 	if ru, ok := w.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		use.cpu += rusageCPU(ru)
 		use.rss = max(use.rss, ru.Maxrss<<10)

@@ -102,6 +102,11 @@ func (b *Bench) runRound(ctx context.Context, t *target, r round) error {
 		err = b.runGo(ctx, t, r, recs)
 	}
 	elapsed := time.Since(start)
+	if t.perl != nil {
+		// The workers' own clocks, from "go" to their last operation:
+		// forking and loading the operations are not the load.
+		elapsed = perlUsage.elapsed
+	}
 	stop()
 	if err != nil {
 		return err
@@ -195,6 +200,7 @@ func (b *Bench) runAll(ctx context.Context) error {
 			if err := b.runRound(ctx, t, round{index: -1, duration: b.opts.Warmup}); err != nil {
 				return fmt.Errorf("bench: warm-up of %s: %w", t.name, err)
 			}
+			t.ctr.reset()
 		}
 	}
 	n := len(b.targets)

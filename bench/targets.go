@@ -39,6 +39,13 @@ type counters struct {
 	rcuMilli    atomic.Int64 // read capacity units × 1000 consumed by them
 }
 
+// reset zeroes the counters, after the warm-up.
+func (c *counters) reset() {
+	for _, v := range []*atomic.Int64{&c.localHits, &c.redisHits, &c.misses, &c.notFound, &c.dynamoReads, &c.rcuMilli} {
+		v.Store(0)
+	}
+}
+
 func (c *counters) addRCU(cc *types.ConsumedCapacity) {
 	if cc != nil && cc.CapacityUnits != nil {
 		c.rcuMilli.Add(int64(math.Round(*cc.CapacityUnits * 1000)))

@@ -28,14 +28,16 @@ print "ready\n";
 my $go = <STDIN>;
 exit 0 unless defined $go && $go =~ /^go/;
 
-my ($done, $errors, $first_error, $lat) = run();
+my $t0 = clock_gettime(CLOCK_MONOTONIC);
+my ($done, $errors, $first_error, $lat) = run($t0);
+my $seconds = clock_gettime(CLOCK_MONOTONIC) - $t0;
 my $ls = $client->local_stats;
 open my $out, '>:raw', $latfile or die "worker.pl: $latfile: $!\n";
 print {$out} $lat or die "worker.pl: $latfile: $!\n";
 close $out or die "worker.pl: $latfile: $!\n";
 print JSON::PP->new->canonical->encode({
     ops => $done, errors => $errors, first_error => $first_error,
-    local_hits => $ls->{hits} + 0, local_misses => $ls->{misses} + 0,
+    local_hits => $ls->{hits} + 0, local_misses => $ls->{misses} + 0, seconds => $seconds,
 }), "\n";
 exit 0;
 
@@ -53,9 +55,10 @@ sub read_ops {
     return @list;
 }
 
-# run(): performs the operations and returns (count, errors, first error, packed latencies).
+# run($t0): performs the operations from time $t0 on and returns (count,
+# errors, first error, packed latencies).
 sub run {
-    my $t0 = clock_gettime(CLOCK_MONOTONIC);
+    my ($t0) = @_;
     my $deadline = $duration > 0 ? $t0 + $duration : 0;
     my ($n, $errors, $first, $lat) = (0, 0, q{}, q{});
     while (1) {
