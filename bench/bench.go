@@ -75,7 +75,8 @@ type Bench struct {
 	socket    string        // the daemon the ddbcache and perl targets use
 	daemonRDB *redis.Client // to that daemon, for DDB STATS; nil without such targets
 	redisRDB  *redis.Client // straight to Redis, for INFO commandstats and the RTT probe
-	daemonPID int           // the spawned daemon's, 0 when the daemon is the user's
+	daemonPID int           // the daemon's, 0 when unknown
+	spawned   bool          // the daemon is the bench's own
 	relay     *relay.Relay
 	progress  progress
 	targets   []*target
@@ -122,7 +123,7 @@ func (b *Bench) report(started time.Time) *Report {
 	rep := &Report{Started: started.UTC(), RedisRTT: b.rtt, Settings: Settings{
 		Keys: o.Keys, Dist: string(o.Dist), ZipfS: o.ZipfS, ItemSize: o.ItemSize, WriteRatio: o.WriteRatio,
 		Concurrency: o.Concurrency, Procs: o.Procs, Duration: o.Duration.String(), Requests: o.Requests,
-		Warmup: o.Warmup.String(), Rounds: o.Rounds, Seed: o.Seed, Namespace: o.Namespace, Spawned: b.daemonPID > 0,
+		Warmup: o.Warmup.String(), Rounds: o.Rounds, Seed: o.Seed, Namespace: o.Namespace, Spawned: b.spawned,
 	}}
 	for _, t := range b.targets {
 		rep.Targets = append(rep.Targets, t.report())

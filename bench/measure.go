@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -117,4 +118,28 @@ func statsDelta(after, before cache.NamespaceStats) cache.NamespaceStats {
 		LeaseWaits: after.LeaseWaits - before.LeaseWaits, ReadUnits: after.ReadUnits - before.ReadUnits,
 		WriteUnits: after.WriteUnits - before.WriteUnits,
 	}
+}
+
+// socketPeerPID returns the pid of the process serving the Unix socket
+// at path (SO_PEERCRED), or 0 when it cannot tell.
+func socketPeerPID(path string) int {
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	raw, err := c.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		return 0
+	}
+	pid := 0
+	_ = raw.Control(func(fd uintptr) {
+		if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
+			pid = int(cred.Pid)
+		}
+	})
+	if _, err := procCPU(pid); pid <= 0 || err != nil {
+		return 0
+	}
+	return pid
 }

@@ -183,7 +183,10 @@ func (b *Bench) measure(ctx context.Context) (snapshot, error) {
 	if b.daemonPID > 0 {
 		s.daemonCPU, _ = procCPU(b.daemonPID)
 		s.daemonRSS = peakRSS(b.daemonPID)
-		resetPeakRSS(b.daemonPID)
+		if b.spawned {
+			// A daemon of the user's keeps its peak since it started.
+			resetPeakRSS(b.daemonPID)
+		}
 	}
 	s.selfCPU = selfCPU()
 	s.selfRSS = peakRSS(pidSelf())
