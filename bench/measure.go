@@ -38,6 +38,25 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
+// threadCPU returns the CPU time of pid's main thread in nanoseconds
+// from /proc/PID/schedstat: exact for a single-threaded process such as
+// a Perl worker, where /proc/PID/stat counts in 10 ms ticks.
+func threadCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		return procCPU(pid)
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return procCPU(pid)
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return procCPU(pid)
+	}
+	return time.Duration(ns), nil
+}
+
 // selfCPU returns this process's user+system CPU time.
 func selfCPU() time.Duration {
 	var ru syscall.Rusage

@@ -224,11 +224,12 @@ func (b *Bench) addTargets(api *dynamodb.Client, redisAddr string) error {
 					return err
 				}
 			}
-			p, err := newPerlTarget(dir, name == TargetPerl)
+			p, err := newPerlTarget(dir, name, name == TargetPerl)
 			if err != nil {
 				return err
 			}
 			t.perl = p
+			b.onClose(p.close)
 		default:
 			return fmt.Errorf("bench: unknown target %q (known: %v)", name, AllTargets)
 		}

@@ -34,7 +34,7 @@ namespaces:
 	const requests = 1000
 	stdout, stderr, code := run(t, nil, "--config", cfg, "bench", "--seed-data", "--targets", "ddbcache,direct",
 		"--keys", "200", "--dist", "zipf", "--requests", fmt.Sprint(requests), "--rounds", "2", "--warmup", "0",
-		"--concurrency", "4", "--redis-rtt", "250us", "--json", jsonOut, "--plot", svgOut)
+		"--concurrency", "4", "--write-ratio", "0.02", "--redis-rtt", "250us", "--json", jsonOut, "--plot", svgOut)
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
 	}
@@ -186,7 +186,8 @@ func TestBenchHelpDocumentsEveryFlag(t *testing.T) {
 }
 
 // TestBenchPerlTargets runs forked Perl workers through DDBCache::Client
-// against a spawned daemon, with some writes, beside the dynamodb target.
+// against a spawned daemon, beside the dynamodb target. The workers live
+// across the warm-up and the rounds, so their local caches stay warm.
 func TestBenchPerlTargets(t *testing.T) {
 	rs := testenv.Redis(t)
 	dyn := testenv.StartDynalite(t)
@@ -202,7 +203,7 @@ namespaces:
 	const requests = 400
 	stdout, stderr, code := run(t, nil, "--config", cfg, "bench", "--seed-data", "--spawn-daemon",
 		"--targets", "perl,perl-nolocal,dynamodb", "--procs", "2", "--keys", "50", "--dist", "zipf",
-		"--requests", fmt.Sprint(requests), "--rounds", "2", "--warmup", "0", "--write-ratio", "0.05",
+		"--requests", fmt.Sprint(requests), "--rounds", "2", "--warmup", "300ms",
 		"--perl-lib", filepath.Join(testenv.RepoRoot(), "perl", "lib"), "--json", jsonOut)
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
@@ -223,13 +224,15 @@ namespaces:
 				tr.Name, tr.Ops, tr.Errors, tr.FirstError, tr.ClientCPU100k, tr.ClientPeakMiB, requests)
 		}
 	}
-	if p := byName["perl"]; p.HitClientLocal <= 0.3 {
-		t.Errorf("perl: local hit ratio %.3f over 50 Zipf keys, want most lookups local", p.HitClientLocal)
+	if p := byName["perl"]; p.HitClientLocal < 0.5 {
+		t.Errorf("perl: local hit ratio %.3f over 50 keys after a warm-up, want over half local", p.HitClientLocal)
 	}
 	if p := byName["perl-nolocal"]; p.HitClientLocal != 0 || p.DaemonCPU100k <= 0 {
 		t.Errorf("perl-nolocal: local hit ratio %.3f, daemon CPU %.2f: want 0 and measured", p.HitClientLocal, p.DaemonCPU100k)
 	}
-	if d := byName["dynamodb"]; d.MissRatio != 1 || d.DynamoReads == 0 {
-		t.Errorf("dynamodb: miss ratio %.3f, %d reads: want every lookup a read", d.MissRatio, d.DynamoReads)
+	// The warm-up's reads are not counted: at most one read per measured lookup.
+	if d := byName["dynamodb"]; d.MissRatio != 1 || d.DynamoReads == 0 || d.DynamoReads > d.Ops {
+		t.Errorf("dynamodb: miss ratio %.3f, %d reads for %d operations: want every lookup (and only those) a read",
+			d.MissRatio, d.DynamoReads, d.Ops)
 	}
 }
