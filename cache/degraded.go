@@ -19,7 +19,7 @@ import (
 //     not turn into a flood of DynamoDB reads.
 //  3. The answers go into the gutter for the next lookups.
 func (e *Engine) degradedLookup(ctx context.Context, ns *namespace, keys []Key, idx []int, out []Result) error {
-	st := e.stats.ns[ns.Name]
+	st := e.counters(ns)
 	e.stats.degradedReads.Add(int64(len(idx)))
 	var load []int
 	for _, i := range idx {
@@ -92,7 +92,7 @@ func (e *Engine) acquireDegraded(ctx context.Context) (release func(), err error
 // one BatchGetItem for more. It counts the read and tells the health
 // tracking how DynamoDB did.
 func (e *Engine) loadDocs(ctx context.Context, ns *namespace, keys []Key, consistent bool) ([][]byte, error) {
-	e.stats.ns[ns.Name].dynamoReads.Add(1)
+	e.counters(ns).dynamoReads.Add(1)
 	if len(keys) == 1 {
 		doc, err := e.opts.Loader.Get(ctx, ns.Table, ns.dynamoKey(keys[0]), consistent)
 		if err := e.loaded(err); err != nil {

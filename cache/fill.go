@@ -18,7 +18,7 @@ func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, keys
 	ch := e.flights.DoChan(ns.Name+"\x00"+strings.Join(fvks, "\x00"), func() (any, error) {
 		return e.load(c, ns, fkeys, fvks)
 	})
-	st := e.stats.ns[ns.Name]
+	st := e.counters(ns)
 	select {
 	case r := <-ch:
 		if r.Err != nil {
@@ -85,7 +85,7 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, keys []Key, vks []string)
 			toRead = append(toRead, held...)
 			break
 		}
-		e.stats.ns[ns.Name].leaseWaits.Add(1)
+		e.counters(ns).leaseWaits.Add(1)
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
@@ -172,7 +172,7 @@ func (e *Engine) loadAndStore(c rueidis.Client, ns *namespace, keys []Key, vks, 
 			e.log.Warn("cache fill not stored in Redis", "key", vks[i], "err", err)
 		case fillReply(stored) == fillLost:
 			out[i].TTL = 0
-			e.stats.ns[ns.Name].fillsDropped.Add(1)
+			e.counters(ns).fillsDropped.Add(1)
 		}
 	}
 	return nil
@@ -194,6 +194,6 @@ func (e *Engine) staleCopy(c rueidis.Client, ns *namespace, vk string) (Result, 
 	if err != nil {
 		return Result{}, false
 	}
-	e.stats.ns[ns.Name].stale.Add(1)
+	e.counters(ns).stale.Add(1)
 	return Result{Value: v, Source: SourceStale}, true
 }

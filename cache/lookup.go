@@ -96,7 +96,11 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 		return r, nil
 	}
 	out := []Result{r}
-	if err := e.resolve(ctx, c, ns, []Key{k}, []string{vk}, []outcome{o}, out); err != nil {
+	missed, failed := []int{0}, []int(nil)
+	if o == failing {
+		missed, failed = nil, missed
+	}
+	if err := e.resolve(ctx, c, ns, []Key{k}, []string{vk}, missed, failed, out); err != nil {
 		return Result{}, err
 	}
 	return out[0], nil
@@ -128,13 +132,20 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 	for i, k := range keys {
 		vks[i] = ns.redisKey(k)
 	}
-	outcomes := make([]outcome, len(keys))
-	for i, rd := range e.readMany(ctx, c, vks) {
-		if out[i], outcomes[i] = e.valueOf(rd.res, rd.cached); outcomes[i] == found {
+	var missed, failed []int
+	res, around := e.readMany(ctx, c, vks)
+	for i := range res {
+		var o outcome
+		switch out[i], o = e.valueOf(res[i], around == nil || !around[i]); o {
+		case found:
 			e.count(ns, out[i])
+		case absent:
+			missed = append(missed, i)
+		default:
+			failed = append(failed, i)
 		}
 	}
-	if err := e.resolve(ctx, c, ns, keys, vks, outcomes, out); err != nil {
+	if err := e.resolve(ctx, c, ns, keys, vks, missed, failed, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -174,27 +185,19 @@ func cacheTTL(res rueidis.RedisResult) time.Duration {
 	return time.Duration(max(res.CachePTTL(), 0)) * time.Millisecond
 }
 
-// resolve finishes the lookup of the keys whose value read said outcomes
-// (steps 3 to 5 above), writing their answers into out.
-func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, outcomes []outcome, out []Result) error {
-	var missed, failed []int
-	for i, o := range outcomes {
-		switch o {
-		case absent:
-			missed = append(missed, i)
-		case failing:
-			failed = append(failed, i)
-		}
-	}
+// resolve finishes the lookup of the keys (indexes into keys) whose value
+// was missed and whose read failed (steps 3 to 5 above), writing their
+// answers into out.
+func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, missed, failed []int, out []Result) error {
 	if ns.NegativeTTL > 0 && len(missed) > 0 {
 		nks := make([]string, len(missed))
 		for j, i := range missed {
 			nks[j] = negKey(vks[i])
 		}
 		still := missed[:0:0]
-		for j, rd := range e.readMany(ctx, c, nks) {
-			i := missed[j]
-			switch r, o := negativeOf(rd.res); o {
+		res, _ := e.readMany(ctx, c, nks)
+		for j, i := range missed {
+			switch r, o := negativeOf(res[j]); o {
 			case found:
 				out[i] = r
 				e.count(ns, r)
@@ -222,7 +225,7 @@ func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, k
 // count counts one answer in the namespace's statistics. Degraded answers
 // are counted by degradedLookup (degraded_reads, gutter_hits).
 func (e *Engine) count(ns *namespace, r Result) {
-	st := e.stats.ns[ns.Name]
+	st := e.counters(ns)
 	switch r.Source {
 	case SourceLocal:
 		st.hitsLocal.Add(1)
@@ -245,19 +248,18 @@ func (e *Engine) read(ctx context.Context, c rueidis.Client, key string) (res ru
 	return c.DoCache(ctx, c.B().Get().Key(key).Cache(), DefaultTTL), true
 }
 
-// readResult is one answer of readMany.
-type readResult struct {
-	res    rueidis.RedisResult
-	cached bool // read through the client-side cache (see read)
-}
-
-// readMany GETs keys as read does, in one pipelined round trip; one key
-// is one plain read.
-func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) []readResult {
-	out := make([]readResult, len(keys))
+// readMany GETs keys as read does, in one pipelined round trip (one key
+// is one plain read). around is nil when every key was read through the
+// client-side cache, and otherwise says which were not.
+func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) (res []rueidis.RedisResult, around []bool) {
+	res = make([]rueidis.RedisResult, len(keys))
 	if len(keys) == 1 {
-		out[0].res, out[0].cached = e.read(ctx, c, keys[0])
-		return out
+		r, cached := e.read(ctx, c, keys[0])
+		res[0] = r
+		if !cached {
+			around = []bool{true}
+		}
+		return res, around
 	}
 	var cached []rueidis.CacheableTTL
 	var cachedAt []int
@@ -274,15 +276,17 @@ func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) 
 	}
 	if len(cached) > 0 {
 		for j, r := range c.DoMultiCache(ctx, cached...) {
-			out[cachedAt[j]] = readResult{r, true}
+			res[cachedAt[j]] = r
 		}
 	}
 	if len(direct) > 0 {
+		around = make([]bool, len(keys))
 		for j, r := range c.DoMulti(ctx, direct...) {
-			out[directAt[j]] = readResult{r, false}
+			res[directAt[j]] = r
+			around[directAt[j]] = true
 		}
 	}
-	return out
+	return res, around
 }
 
 // redisFailed counts a Redis command that failed for a reason other than
@@ -308,3 +312,6 @@ func pick[T any](s []T, idx []int) []T {
 	}
 	return out
 }
+
+// counters returns the statistics of ns.
+func (e *Engine) counters(ns *namespace) *nsCounters { return e.stats.ns[ns.Name] }

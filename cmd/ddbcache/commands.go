@@ -15,6 +15,7 @@ import (
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/dynamo"
 	api "github.com/ddbcache/ddbcache/fcgi"
+	"github.com/ddbcache/ddbcache/streams"
 	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
 	"github.com/redis/go-redis/v9"
@@ -223,7 +224,7 @@ func invalidateCommand() *cli.Command {
 					return err
 				}
 				return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
-					n, err := e.InvalidateEvent(ctx, body)
+					n, err := streams.InvalidateEvent(ctx, e, body)
 					if err != nil {
 						return err
 					}

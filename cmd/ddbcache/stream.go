@@ -5,7 +5,7 @@ import (
 	"sort"
 
 	"github.com/ddbcache/ddbcache/cache"
-	"github.com/ddbcache/ddbcache/dynamo"
+	"github.com/ddbcache/ddbcache/streams"
 )
 
 // streamTables returns the tables of the namespaces with `stream: true`.
@@ -29,9 +29,9 @@ func startStreams(ctx context.Context, s *settings, engine *cache.Engine) (stop 
 	if len(tables) == 0 {
 		return func() {}, nil
 	}
-	consumer, err := dynamo.NewStreamConsumer(ctx, s.dynamo, dynamo.StreamOptions{
+	consumer, err := streams.NewConsumer(ctx, s.dynamo, streams.Options{
 		Tables: tables, Endpoint: s.cfg.DynamoDB.StreamsEndpoint, Logger: s.log,
-	}, engine)
+	}, streams.NewCoordinator(engine))
 	if err != nil {
 		return nil, err
 	}
