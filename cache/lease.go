@@ -55,6 +55,10 @@ const (
 //     holder stores it, or take the lease themselves if it vanished (holder
 //     died, or an invalidation removed it). After LeaseWait they stop
 //     waiting and read DynamoDB themselves without storing, rather than fail.
+//  5. An MGET runs the same steps for all its misses at once (fill.go):
+//     one pipeline of acquireScript, one BatchGetItem, one pipeline of
+//     fillScript. Keys leased elsewhere join the batch read unleased when
+//     DynamoDB is read anyway, and are waited for as in step 4 otherwise.
 //
 // So one cold key costs one DynamoDB read however many daemons and callers
 // miss it at once, and no fill outlives an invalidation.
