@@ -4,33 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"sort"
 	"syscall"
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/daemon"
 	"github.com/ddbcache/ddbcache/dynamo"
-	api "github.com/ddbcache/ddbcache/fcgi"
 	"github.com/ddbcache/ddbcache/streams"
-	"github.com/ddbcache/ddbcache/tracking"
-	"github.com/ddbcache/ddbcache/unixsock"
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 )
-
-// defaultGCPercent is the garbage collector's target when GOGC is not
-// set. The daemon's live heap is small (a few MiB besides the client-side
-// cache) and net/http/fcgi allocates a 64 KiB buffer for every request:
-// with Go's default of 100 the collector ran every few dozen FastCGI
-// requests and took a third of the daemon's CPU in scripts/bench-fcgi.sh.
-const defaultGCPercent = 400
-
-// drainTimeout bounds the wait for in-flight HTTP and FastCGI requests on shutdown.
-const drainTimeout = 10 * time.Second
 
 // newEngine builds the DynamoDB client and the cache engine.
 func newEngine(ctx context.Context, s *settings) (*cache.Engine, error) {
@@ -40,24 +25,6 @@ func newEngine(ctx context.Context, s *settings) (*cache.Engine, error) {
 	}
 	s.engine.Loader = ddb
 	return cache.New(s.engine)
-}
-
-// checkTables logs, at start, each namespace whose table cannot be used:
-// otherwise the daemon would start silently and fail only at the first
-// lookup of that namespace. /healthz reports them too. The daemon still
-// starts: the table may be created later, and other namespaces work.
-func checkTables(ctx context.Context, engine *cache.Engine, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	missing := engine.CheckTables(ctx)
-	names := make([]string, 0, len(missing))
-	for n := range missing {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		log.Error("namespace's table cannot be used; its lookups will fail", "namespace", n, "err", missing[n])
-	}
 }
 
 func serveCommand() *cli.Command {
@@ -74,57 +41,18 @@ func serveCommand() *cli.Command {
 	}
 }
 
-// serve runs the fronts until SIGTERM or SIGINT. All fronts share the one
-// engine and one set of metrics.
+// serve runs the daemon until SIGTERM or SIGINT; every signal is handled
+// in this one switch.
 func serve(ctx context.Context, s *settings) error {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
-	// One registry of tracking connections: the engine publishes its
-	// invalidations to it, the socket subscribes `DDB TRACK` clients.
-	reg := tracking.New(tracking.Options{})
-	s.engine.Notifier, s.sock.Tracking = reg, reg
-	engine, err := newEngine(ctx, s)
+	d, err := daemon.New(ctx, s.daemonOptions())
 	if err != nil {
 		return err
 	}
-	defer engine.Close()
-	checkTables(ctx, engine, s.engine.Logger)
-	metrics := api.NewMetrics(engine)
-	s.sock.Observe = metrics.Observer(api.FrontRESP)
-	sock, err := unixsock.Listen(engine, s.sock)
-	if err != nil {
-		return err
-	}
-	defer sock.Close()
-	stopStreams, err := startStreams(ctx, s, engine)
-	if err != nil {
-		return err
-	}
-	defer stopStreams()
-	metrics.WatchConns(api.FrontRESP, sock.Conns)
-	metrics.WatchTracking(reg.Stats)
-	metrics.WatchAuthFailures(sock.AuthFailures)
-	errs := make(chan error, 2)
-	go func() { errs <- sock.Serve() }()
-	var web *api.Server
-	if s.web.FCGI != "" || s.web.HTTP != "" {
-		s.api.Metrics, s.web.Metrics = metrics, metrics
-		handler, err := api.New(engine, s.api)
-		if err != nil {
-			return err
-		}
-		if web, err = api.Listen(handler, s.web); err != nil {
-			return err
-		}
-		defer web.Close()
-		go func() { errs <- web.Serve() }()
-	}
-	s.log.Info("ddbcache serving", "unix", s.sock.Path, "tcp", s.sock.TCP, "fcgi", s.web.FCGI, "http", s.web.HTTP,
-		"api_prefix", s.api.Prefix, "namespaces", len(s.engine.Namespaces))
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run() }()
 	for {
 		select {
 		case sig := <-sigs:
@@ -133,19 +61,13 @@ func serve(ctx context.Context, s *settings) error {
 				continue
 			}
 			s.log.Info("shutting down", "signal", sig.String())
-			sock.Close()
-			if web != nil {
-				dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-				if err := web.Shutdown(dctx); err != nil {
-					s.log.Warn("HTTP/FastCGI requests still in flight were cut off", "after", drainTimeout, "err", err)
-				}
-				cancel()
+			if err := d.Shutdown(context.Background()); err != nil {
+				s.log.Warn("shutdown", "err", err)
 			}
-			return nil
-		case err := <-errs:
-			if err != nil {
-				return err
-			}
+			return <-ran
+		case err := <-ran:
+			_ = d.Shutdown(context.Background())
+			return err
 		}
 	}
 }

@@ -99,7 +99,7 @@ dynamodb: { endpoint: %q }
 listen: { unix: %q, fcgi: %q, fcgi_mode: "0640", http: %q, api_prefix: /api }
 limits: { timeout: 10s, load_timeout: 8s }
 `, f.Redis.Addr, g.url, socket, fsock, httpAddr)+goodNamespace)
-	d := &daemon{cmd: exec.Command(binary, "--config", cfg, "serve"), socket: socket, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	d := &process{cmd: exec.Command(binary, "--config", cfg, "serve"), socket: socket, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	d.cmd.Env = cleanEnv()
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {

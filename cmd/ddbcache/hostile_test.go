@@ -216,7 +216,7 @@ func TestHostileFrames(t *testing.T) {
 // assertIdle checks that the daemon uses no more than idleCPU over
 // idleWindow. The wait is the measurement interval, not a synchronizer:
 // the daemon has already answered or seen the client go.
-func assertIdle(t *testing.T, pid int, d *daemon) {
+func assertIdle(t *testing.T, pid int, d *process) {
 	t.Helper()
 	select {
 	case <-d.done:

@@ -121,8 +121,8 @@ func TestBadConfigExitsWithOneLineReason(t *testing.T) {
 	}
 }
 
-// daemon is a running `ddbcache serve`.
-type daemon struct {
+// process is a running `ddbcache serve`.
+type process struct {
 	cmd    *exec.Cmd
 	socket string
 	stderr *bytes.Buffer
@@ -131,9 +131,9 @@ type daemon struct {
 
 // startDaemon starts the binary with a config naming the fixture's servers
 // and waits until its socket answers PING.
-func startDaemon(t *testing.T, f *enginetest.Fixture, socket string, env ...string) *daemon {
+func startDaemon(t *testing.T, f *enginetest.Fixture, socket string, env ...string) *process {
 	t.Helper()
-	d := &daemon{cmd: exec.Command(binary, "--config", writeConfigFor(t, f, socket), "serve"), socket: socket, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	d := &process{cmd: exec.Command(binary, "--config", writeConfigFor(t, f, socket), "serve"), socket: socket, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	d.cmd.Env = append(cleanEnv(), env...)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {

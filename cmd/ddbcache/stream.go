@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"sort"
 
-	"github.com/ddbcache/ddbcache/cache"
-	"github.com/ddbcache/ddbcache/streams"
+	"github.com/ddbcache/ddbcache/daemon"
 )
 
 // streamTables returns the tables of the namespaces with `stream: true`.
@@ -22,22 +20,10 @@ func (c *config) streamTables() []string {
 	return tables
 }
 
-// startStreams runs a DynamoDB Streams consumer for the tables of
-// namespaces with `stream: true`, until the returned stop is called.
-func startStreams(ctx context.Context, s *settings, engine *cache.Engine) (stop func(), err error) {
-	tables := s.cfg.streamTables()
-	if len(tables) == 0 {
-		return func() {}, nil
+// daemonOptions assembles the daemon's options from the settings.
+func (s *settings) daemonOptions() daemon.Options {
+	return daemon.Options{
+		Engine: s.engine, Dynamo: s.dynamo, Socket: s.sock, API: s.api, Web: s.web, Logger: s.log,
+		Streams: daemon.StreamOptions{Tables: s.cfg.streamTables(), Endpoint: s.cfg.DynamoDB.StreamsEndpoint},
 	}
-	consumer, err := streams.NewConsumer(ctx, s.dynamo, streams.Options{
-		Tables: tables, Endpoint: s.cfg.DynamoDB.StreamsEndpoint, Logger: s.log,
-	}, streams.NewCoordinator(engine))
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { consumer.Run(ctx); close(done) }()
-	s.log.Info("consuming DynamoDB Streams", "tables", tables)
-	return func() { cancel(); <-done }, nil
 }

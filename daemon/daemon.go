@@ -1,0 +1,262 @@
+// Package daemon is one running ddbcache: the engine, its fronts (the RESP
+// socket, FastCGI and HTTP), the tracking registry, the DynamoDB Streams
+// consumers and the metrics, built from one Options and run, reloaded and
+// shut down as one. cmd/ddbcache only turns flags and the configuration
+// file into Options and signals into calls (nats-server's shape).
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/dynamo"
+	api "github.com/ddbcache/ddbcache/fcgi"
+	"github.com/ddbcache/ddbcache/streams"
+	"github.com/ddbcache/ddbcache/tracking"
+	"github.com/ddbcache/ddbcache/unixsock"
+)
+
+// DefaultGCPercent is the garbage collector's target when GOGC is not
+// set. The daemon's live heap is small (a few MiB besides the client-side
+// cache) and net/http/fcgi allocates a 64 KiB buffer for every request:
+// with Go's default of 100 the collector ran every few dozen FastCGI
+// requests and took a third of the daemon's CPU in scripts/bench-fcgi.sh.
+const DefaultGCPercent = 400
+
+// DefaultDrainTimeout bounds the wait for in-flight HTTP and FastCGI
+// requests on Shutdown when its context has no deadline.
+const DefaultDrainTimeout = 10 * time.Second
+
+// tableCheckTimeout bounds the check of the namespaces' tables at start.
+const tableCheckTimeout = 5 * time.Second
+
+// Options is everything one daemon is built from. New fills in the wiring
+// between the parts (the engine's Loader and Notifier, the fronts'
+// observers and metrics); the caller sets only what the operator chose.
+type Options struct {
+	// Engine configures the cache-aside engine; Loader and Notifier are
+	// set by New.
+	Engine cache.Options
+	// Dynamo configures the DynamoDB client the engine loads through.
+	Dynamo dynamo.Options
+	// Socket configures the RESP front (Unix socket, optional TCP).
+	Socket unixsock.Options
+	// API configures the HTTP API handler; Web its FastCGI and HTTP
+	// listeners. With neither Web.FCGI nor Web.HTTP set there is no web
+	// front.
+	API api.Options
+	Web api.ServerOptions
+	// Streams names the tables whose DynamoDB Streams are consumed; no
+	// tables means no consumer.
+	Streams StreamOptions
+	// Logger receives the daemon's log; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// StreamOptions selects the DynamoDB Streams consumer.
+type StreamOptions struct {
+	// Tables are the tables of the namespaces with `stream: true`.
+	Tables []string
+	// Endpoint is the Streams API URL; "" means AWS's.
+	Endpoint string
+}
+
+// Daemon is one running ddbcache. New opens every listener; Run serves
+// until Shutdown or until a front fails.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	engine  *cache.Engine
+	reg     *tracking.Registry
+	metrics *api.Metrics
+	sock    *unixsock.Server
+	web     *api.Server // nil without a web front
+	streams func()      // stops the Streams consumer
+
+	errs     chan error    // a front's Serve returned
+	done     chan struct{} // closed by Shutdown
+	shutdown sync.Once
+}
+
+// New builds the engine and its fronts and opens every listener, so that
+// once it returns clients can connect (their requests are served once Run
+// is called). A namespace whose table cannot be used is logged, not fatal:
+// the table may be created later, and other namespaces work.
+func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(DefaultGCPercent)
+	}
+	d := &Daemon{opts: opts, log: opts.Logger, errs: make(chan error, 2), done: make(chan struct{}), streams: func() {}}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	// One registry of tracking connections: the engine publishes its
+	// invalidations to it, the socket subscribes `DDB TRACK` clients.
+	d.reg = tracking.New(tracking.Options{})
+	opts.Engine.Notifier, opts.Socket.Tracking = d.reg, d.reg
+	ddb, err := dynamo.New(ctx, opts.Dynamo)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	opts.Engine.Loader = ddb
+	if d.engine, err = cache.New(opts.Engine); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	d.checkTables(ctx)
+	d.metrics = api.NewMetrics(d.engine)
+	opts.Socket.Observe = d.metrics.Observer(api.FrontRESP)
+	if d.sock, err = unixsock.Listen(d.engine, opts.Socket); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	d.metrics.WatchConns(api.FrontRESP, d.sock.Conns)
+	d.metrics.WatchTracking(d.reg.Stats)
+	d.metrics.WatchAuthFailures(d.sock.AuthFailures)
+	if err := d.listenWeb(opts); err != nil {
+		return nil, err
+	}
+	if err := d.startStreams(ctx, opts); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// listenWeb opens the FastCGI and HTTP listeners, if any is configured.
+func (d *Daemon) listenWeb(opts Options) error {
+	if opts.Web.FCGI == "" && opts.Web.HTTP == "" {
+		return nil
+	}
+	opts.API.Metrics, opts.Web.Metrics = d.metrics, d.metrics
+	handler, err := api.New(d.engine, opts.API)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	if d.web, err = api.Listen(handler, opts.Web); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	return nil
+}
+
+// startStreams runs a DynamoDB Streams consumer for opts.Streams.Tables
+// until the daemon shuts down.
+func (d *Daemon) startStreams(ctx context.Context, opts Options) error {
+	if len(opts.Streams.Tables) == 0 {
+		return nil
+	}
+	consumer, err := streams.NewConsumer(ctx, opts.Dynamo, streams.Options{
+		Tables: opts.Streams.Tables, Endpoint: opts.Streams.Endpoint, Logger: d.log,
+	}, streams.NewCoordinator(d.engine))
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopped := make(chan struct{})
+	go func() { consumer.Run(ctx); close(stopped) }()
+	d.streams = func() { cancel(); <-stopped }
+	d.log.Info("consuming DynamoDB Streams", "tables", opts.Streams.Tables)
+	return nil
+}
+
+// checkTables logs each namespace whose table cannot be used: otherwise
+// the daemon would start silently and fail only at the first lookup of
+// that namespace. /healthz reports them too.
+func (d *Daemon) checkTables(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, tableCheckTimeout)
+	defer cancel()
+	missing := d.engine.CheckTables(ctx)
+	names := make([]string, 0, len(missing))
+	for n := range missing {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d.log.Error("namespace's table cannot be used; its lookups will fail", "namespace", n, "err", missing[n])
+	}
+}
+
+// Engine is the daemon's cache engine.
+func (d *Daemon) Engine() *cache.Engine { return d.engine }
+
+// Socket is the daemon's RESP front.
+func (d *Daemon) Socket() *unixsock.Server { return d.sock }
+
+// Web is the daemon's FastCGI/HTTP front, or nil when none is configured.
+func (d *Daemon) Web() *api.Server { return d.web }
+
+// Run serves every front until Shutdown (then it returns nil) or until a
+// front fails (then it returns that front's error; the caller should
+// still call Shutdown).
+func (d *Daemon) Run() error {
+	go func() { d.errs <- d.sock.Serve() }()
+	if d.web != nil {
+		go func() { d.errs <- d.web.Serve() }()
+	}
+	d.log.Info("ddbcache serving", "unix", d.opts.Socket.Path, "tcp", d.opts.Socket.TCP, "fcgi", d.opts.Web.FCGI,
+		"http", d.opts.Web.HTTP, "api_prefix", d.opts.API.Prefix, "namespaces", len(d.opts.Engine.Namespaces))
+	for {
+		select {
+		case <-d.done:
+			return nil
+		case err := <-d.errs:
+			select {
+			case <-d.done:
+				return nil // a front stopped because Shutdown closed it
+			default:
+			}
+			if err != nil {
+				return fmt.Errorf("daemon: %w", err)
+			}
+		}
+	}
+}
+
+// Shutdown stops accepting clients, lets in-flight HTTP and FastCGI
+// requests finish until ctx ends (DefaultDrainTimeout when ctx has no
+// deadline), stops the Streams consumer and closes the engine. It is safe
+// to call more than once and from another goroutine than Run.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	var err error
+	d.shutdown.Do(func() {
+		close(d.done)
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, DefaultDrainTimeout)
+			defer cancel()
+		}
+		if d.sock != nil {
+			_ = d.sock.Close()
+		}
+		if d.web != nil {
+			if werr := d.web.Shutdown(ctx); werr != nil {
+				err = fmt.Errorf("daemon: HTTP/FastCGI requests still in flight were cut off: %w", werr)
+			}
+		}
+		d.close()
+	})
+	return err
+}
+
+// close releases what New built, in reverse order.
+func (d *Daemon) close() {
+	d.streams()
+	if d.web != nil {
+		d.web.Close()
+	}
+	if d.sock != nil {
+		_ = d.sock.Close()
+	}
+	if d.engine != nil {
+		d.engine.Close()
+	}
+}
