@@ -55,7 +55,7 @@ type Result struct {
 // key; only the round trips differ, one command or one pipeline):
 //
 //  1. Redis known down: degradedLookup (degraded.go).
-//  2. The value keys are read through the client-side cache (found).
+//  2. The value keys are read through the client-side cache (valueOf).
 //  3. The keys that missed are looked up in the negative cache.
 //  4. Keys whose reads failed go the degraded way, Redis being suspect.
 //  5. The keys still missing are filled from DynamoDB under the lease
@@ -86,7 +86,10 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 	c := e.redis.get()
 	if c == nil || !e.redisUp() {
 		out := make([]Result, 1)
-		return out[0], e.degradedLookup(ctx, ns, []Key{k}, []int{0}, out)
+		if err := e.degradedLookup(ctx, ns, []Key{k}, []int{0}, out); err != nil {
+			return Result{}, err
+		}
+		return out[0], nil
 	}
 	vk := ns.redisKey(k)
 	res, cached := e.read(ctx, c, vk)
