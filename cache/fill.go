@@ -27,7 +27,7 @@ func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, keys
 		}
 		for j, res := range r.Val.([]Result) {
 			out[missed[j]] = res
-			e.count(ns, res)
+			st.count(res)
 		}
 		return nil
 	case <-ctx.Done():

@@ -95,7 +95,7 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 	res, cached := e.read(ctx, c, vk)
 	r, o := e.valueOf(res, cached)
 	if o == found { // the hot path: no allocation beyond the read's
-		e.count(ns, r)
+		e.counters(ns).count(r)
 		return r, nil
 	}
 	out := []Result{r}
@@ -135,13 +135,14 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 	for i, k := range keys {
 		vks[i] = ns.redisKey(k)
 	}
+	st := e.counters(ns)
 	var missed, failed []int
 	res, around := e.readMany(ctx, c, vks)
 	for i := range res {
 		var o outcome
 		switch out[i], o = e.valueOf(res[i], around == nil || !around[i]); o {
 		case found:
-			e.count(ns, out[i])
+			st.count(out[i])
 		case absent:
 			missed = append(missed, i)
 		default:
@@ -203,7 +204,7 @@ func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, k
 			switch r, o := negativeOf(res[j]); o {
 			case found:
 				out[i] = r
-				e.count(ns, r)
+				e.counters(ns).count(r)
 			case absent:
 				still = append(still, i)
 			default:
@@ -227,8 +228,7 @@ func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, k
 
 // count counts one answer in the namespace's statistics. Degraded answers
 // are counted by degradedLookup (degraded_reads, gutter_hits).
-func (e *Engine) count(ns *namespace, r Result) {
-	st := e.counters(ns)
+func (st *nsCounters) count(r Result) {
 	switch r.Source {
 	case SourceLocal:
 		st.hitsLocal.Add(1)
