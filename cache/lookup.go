@@ -317,4 +317,4 @@ func pick[T any](s []T, idx []int) []T {
 }
 
 // counters returns the statistics of ns.
-func (e *Engine) counters(ns *namespace) *nsCounters { return e.stats.ns[ns.Name] }
+func (e *Engine) counters(ns *namespace) *nsCounters { return ns.stats }
