@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -179,8 +180,8 @@ func TestClusterPassthroughRouted(t *testing.T) {
 	}
 	for _, tc := range cases {
 		msg, err := e.Forward(ctx, tc.args, tc.keyPos, tc.args[0] == "MGET")
-		if err == nil {
-			err = msg.Error()
+		if err == nil && msg.Kind == cache.ReplyError {
+			err = errors.New(msg.Str)
 		}
 		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !bytes.Contains([]byte(err.Error()), []byte(tc.wantErr))) {
 			t.Errorf("%v: err %v, want %q", tc.args, err, tc.wantErr)

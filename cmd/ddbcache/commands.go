@@ -13,6 +13,7 @@ import (
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/daemon"
 	"github.com/ddbcache/ddbcache/dynamo"
+	"github.com/ddbcache/ddbcache/streams"
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 )
@@ -167,7 +168,7 @@ func invalidateCommand() *cli.Command {
 					return err
 				}
 				return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
-					n, err := e.InvalidateEvent(ctx, body)
+					n, err := streams.InvalidateEvent(ctx, e, body)
 					if err != nil {
 						return err
 					}
