@@ -18,6 +18,7 @@ import (
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/dynamo"
 	api "github.com/ddbcache/ddbcache/fcgi"
+	"github.com/ddbcache/ddbcache/metrics"
 	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
 )
@@ -74,7 +75,7 @@ type Daemon struct {
 	log     *slog.Logger
 	engine  *cache.Engine
 	reg     *tracking.Registry
-	metrics *api.Metrics
+	metrics *metrics.Metrics
 	sock    *unixsock.Server
 	web     *api.Server // nil without a web front
 	streams func()      // stops the Streams consumer
@@ -114,12 +115,12 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	d.checkTables(ctx)
-	d.metrics = api.NewMetrics(d.engine)
-	opts.Socket.Observe = d.metrics.Observer(api.FrontRESP)
+	d.metrics = metrics.New(d.engine)
+	opts.Socket.Observe = d.metrics.Observer(metrics.FrontRESP)
 	if d.sock, err = unixsock.Listen(d.engine, opts.Socket); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	d.metrics.WatchConns(api.FrontRESP, d.sock.Conns)
+	d.metrics.WatchConns(metrics.FrontRESP, d.sock.Conns)
 	d.metrics.WatchTracking(d.reg.Stats)
 	d.metrics.WatchAuthFailures(d.sock.AuthFailures)
 	if err := d.listenWeb(opts); err != nil {

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/metrics"
 )
 
 // Defaults for Options fields left at their zero value.
@@ -61,7 +62,7 @@ type Options struct {
 	// MaxKeys bounds the keys of one _mget; 0 means DefaultMaxKeys.
 	MaxKeys int
 	// Metrics, when set, is served on /metrics.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// Logger receives errors; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -1,8 +1,16 @@
-package fcgi
+// Package metrics is the daemon's Prometheus registry, shared by its fronts:
+// the engine's counters read from Engine.Stats at scrape time (so /metrics
+// and `DDB STATS` agree), request latency by front, DynamoDB and Redis call
+// latency by operation, the tracking registry's and the Streams consumer's
+// counters, and build information. It lives apart from the fronts so that
+// the RESP socket and the FastCGI/HTTP front record into one registry
+// without either importing the other; the HTTP front serves it on /metrics.
+package metrics
 
 import (
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
@@ -35,8 +43,8 @@ type Metrics struct {
 	handler   http.Handler
 }
 
-// NewMetrics returns the registry of a daemon serving engine.
-func NewMetrics(engine *cache.Engine) *Metrics {
+// New returns the registry of a daemon serving engine.
+func New(engine *cache.Engine) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -123,7 +131,7 @@ func (m *Metrics) Instrument(front string, h http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(rec, r)
 		o.Observe(time.Since(start).Seconds())
-		m.responses.WithLabelValues(front, itoa(rec.code)).Inc()
+		m.responses.WithLabelValues(front, strconv.Itoa(rec.code)).Inc()
 	})
 }
 
