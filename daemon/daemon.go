@@ -106,6 +106,8 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	// invalidations to it, the socket subscribes `DDB TRACK` clients.
 	d.reg = tracking.New(tracking.Options{})
 	opts.Engine.Notifier, opts.Socket.Tracking = d.reg, d.reg
+	calls := metrics.NewCalls()
+	opts.Dynamo.Observe, opts.Engine.Redis.Observe = calls.Dynamo, calls.Redis
 	ddb, err := dynamo.New(ctx, opts.Dynamo)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
@@ -116,6 +118,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d.checkTables(ctx)
 	d.metrics = metrics.New(d.engine)
+	d.metrics.WatchCalls(calls)
 	opts.Socket.Observe = d.metrics.Observer(metrics.FrontRESP)
 	if d.sock, err = unixsock.Listen(d.engine, opts.Socket); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
@@ -162,6 +165,11 @@ func (d *Daemon) startStreams(ctx context.Context, opts Options) error {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stopped := make(chan struct{})
+	d.metrics.WatchStreams(func() metrics.StreamStats {
+		st := consumer.Stats()
+		return metrics.StreamStats{Records: st.Records, Invalidations: st.Invalidations, Gaps: st.Gaps,
+			Errors: st.Errors, ShardsOwned: st.ShardsOwned, LagSeconds: st.Lag.Seconds()}
+	})
 	go func() { consumer.Run(ctx); close(stopped) }()
 	d.streams = func() { cancel(); <-stopped }
 	d.log.Info("consuming DynamoDB Streams", "tables", opts.Streams.Tables)

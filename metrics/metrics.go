@@ -57,7 +57,7 @@ func New(engine *cache.Engine) *Metrics {
 			Help: "HTTP API responses by front (fcgi, http) and status code.",
 		}, []string{"front", "code"}),
 	}
-	m.reg.MustRegister(m.latency, m.responses, newStatsCollector(engine),
+	m.reg.MustRegister(m.latency, m.responses, newStatsCollector(engine), buildInfo(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: nil})
 	return m
