@@ -220,8 +220,12 @@ func (h *Handler) context(r *http.Request) (context.Context, context.CancelFunc)
 	return context.WithTimeout(r.Context(), h.opts.Timeout)
 }
 
-// healthz reports whether Redis and DynamoDB answer: 200 when both do,
-// 503 (degraded) otherwise.
+// healthz reports whether Redis and DynamoDB answer and every
+// namespace's table can be used: 200 when so, 503 (degraded) otherwise.
+// The body names what failed (redis, dynamodb, and each namespace whose
+// table is missing → that table) but not why: the reasons carry DynamoDB's
+// URL, request IDs and the SDK's error chain, which are for the log, not
+// for whoever can reach this endpoint.
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
@@ -232,7 +236,12 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	body := map[string]any{"status": status, "redis": hl.Redis, "dynamodb": hl.DynamoDB}
 	if len(hl.MissingTables) > 0 {
-		body["missing_tables"] = hl.MissingTables
+		missing := make(map[string]string, len(hl.MissingTables))
+		for ns, reason := range hl.MissingTables {
+			missing[ns] = h.ns[ns].Table
+			h.log.Warn("healthz: namespace's table cannot be used", "namespace", ns, "err", reason)
+		}
+		body["missing_tables"] = missing
 	}
 	writeJSON(w, code, body)
 }
