@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/ddbcache/ddbcache/bench"
 	"github.com/urfave/cli/v2"
 )
 
@@ -32,6 +33,7 @@ func newApp() *cli.App {
 			putCommand(),
 			invalidateCommand(),
 			statsCommand(),
+			bench.Command(benchEnv),
 		},
 		// Errors are printed once, by main, on one line.
 		ExitErrHandler: func(*cli.Context, error) {},
