@@ -244,13 +244,13 @@ sub _rewrite {
 sub request {
     my ($self, $method, $url, $body, %headers) = @_;
     # HTTP::Tiny derives Host from the URL and refuses a Host header: to
-    # name the site, ask the server as a proxy for the site's URL (nginx
-    # and Apache take the host of an absolute request URI as Host).
-    my $http = $self->{http};
-    if (defined $self->{host} && $url =~ s{^http://127\.0\.0\.1:(\d+)}{http://$self->{host}:$1}) {
-        $http = HTTP::Tiny->new(timeout => 20, keep_alive => 0, proxy => "http://127.0.0.1:$1");
+    # name the site, the URL names it and `peer` connects to this host.
+    my %peer;
+    if (defined $self->{host} && $url =~ s{^http://127\.0\.0\.1:}{http://$self->{host}:}) {
+        %peer = (peer => '127.0.0.1');
     }
-    return $http->request($method, $url, {
+    return $self->{http}->request($method, $url, {
+        %peer,
         headers => \%headers,
         (defined $body ? (content => $body) : ()),
     });
