@@ -241,6 +241,10 @@ sub _rewrite {
 
 # ---- requests ------------------------------------------------------------
 
+# site_host is the host name the shipped nginx and Apache configurations
+# serve, for clients other than request (curl's -H Host:).
+sub site_host { return $SITE_HOST }
+
 sub request {
     my ($self, $method, $url, $body, %headers) = @_;
     # HTTP::Tiny derives Host from the URL and refuses a Host header: to
