@@ -44,7 +44,7 @@ const (
 //     fillScript, which writes the value (or the negative entry) only if
 //     the lease still holds its TOKEN, and deletes the lease.
 //  3. A write (DDB PUT/DEL, a stream record) first changes DynamoDB, then
-//     runs invalidateScript: it deletes the value, the negative and stale
+//     runs invalidateSource (wait.go): it deletes the value, the negative and stale
 //     entries AND the lease, and sets the :inv marker. So a fill that read
 //     DynamoDB before the write finds its token gone in step 2 and stores
 //     nothing: the old value it read can never overwrite the invalidation
@@ -83,14 +83,6 @@ else
   redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
 end
 return 1`)
-
-	// KEYS: value, neg, stale, lease, inv. ARGV: marker ms.
-	// Returns how many of value, neg and stale existed.
-	invalidateScript = rueidis.NewLuaScript(`
-local n = redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('DEL', KEYS[4])
-redis.call('SET', KEYS[5], '1', 'PX', ARGV[1])
-return n`)
 )
 
 func leaseKey(vk string) string { return "{" + vk + "}:lease" }

@@ -45,7 +45,21 @@ type RedisOptions struct {
 	// name, its duration and its error (a nil reply is none), for latency
 	// metrics. It must be quick and safe for concurrent use.
 	Observe func(op string, d time.Duration, err error)
+	// WaitReplicas, when above 0, makes every invalidation wait (Redis
+	// WAIT, on the connection that ran the invalidation script) until that
+	// many replicas of the key's master have it, or WaitTimeout passes: a
+	// master that acknowledged an invalidation and then died could
+	// otherwise be replaced by a replica that still holds the old value.
+	// 0 means no WAIT (standalone Redis without replicas).
+	WaitReplicas int
+	// WaitTimeout bounds that wait; 0 means DefaultWaitTimeout. A wait
+	// that times out is counted (Stats.WaitShort), not an error: the
+	// invalidation is done on the master.
+	WaitTimeout time.Duration
 }
+
+// DefaultWaitTimeout bounds RedisOptions.WaitReplicas's WAIT.
+const DefaultWaitTimeout = 100 * time.Millisecond
 
 // redisConn holds the rueidis client, which exists only once Redis has been
 // reached: rueidis.NewClient fails when no address answers, and the daemon

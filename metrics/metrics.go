@@ -155,7 +155,7 @@ type statsCollector struct {
 	engine *cache.Engine
 
 	lookups, dynamoRequests, capacity, redisErrors, degraded, redisUp *prometheus.Desc
-	dynamoUp, pending, leaseWaits, fillsDropped                       *prometheus.Desc
+	dynamoUp, pending, leaseWaits, fillsDropped, waitShort            *prometheus.Desc
 }
 
 func newStatsCollector(engine *cache.Engine) *statsCollector {
@@ -179,6 +179,8 @@ func newStatsCollector(engine *cache.Engine) *statsCollector {
 		"1 when the last DynamoDB request that could tell succeeded, else 0.", nil, nil)
 	c.pending = prometheus.NewDesc("ddbcache_invalidations_pending",
 		"Keys whose invalidation waits for Redis to return (a write reached DynamoDB, then Redis failed).", nil, nil)
+	c.waitShort = prometheus.NewDesc("ddbcache_invalidation_waits_short_total",
+		"Invalidations whose WAIT for redis.wait_replicas replicas timed out (done on the master only).", nil, nil)
 	c.leaseWaits = prometheus.NewDesc("ddbcache_lease_waits_total",
 		"Polls of a key whose lease another daemon held (its fill was under way), by namespace.", []string{"namespace"}, nil)
 	c.fillsDropped = prometheus.NewDesc("ddbcache_fills_dropped_total",
@@ -188,7 +190,7 @@ func newStatsCollector(engine *cache.Engine) *statsCollector {
 
 // Describe implements prometheus.Collector.
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.lookups, c.dynamoRequests, c.capacity, c.redisErrors, c.degraded, c.redisUp, c.dynamoUp, c.pending, c.leaseWaits, c.fillsDropped} {
+	for _, d := range []*prometheus.Desc{c.lookups, c.dynamoRequests, c.capacity, c.redisErrors, c.degraded, c.redisUp, c.dynamoUp, c.pending, c.leaseWaits, c.fillsDropped, c.waitShort} {
 		ch <- d
 	}
 }
@@ -235,6 +237,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.redisErrors, float64(st.RedisErrors))
 	counter(c.degraded, float64(st.DegradedReads))
+	counter(c.waitShort, float64(st.WaitShort))
 	gauge := func(d *prometheus.Desc, v float64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
 	}

@@ -152,7 +152,7 @@ func TestStatsAgree(t *testing.T) {
 	global := map[string][]string{
 		"redis_connected": {"ddbcache_redis_connected"}, "dynamodb_up": {"ddbcache_dynamodb_up"},
 		"pending_invalidations": {"ddbcache_invalidations_pending"}, "redis_errors": {"ddbcache_redis_errors_total"},
-		"degraded_reads": {"ddbcache_degraded_reads_total"}, "tracking_clients": {"ddbcache_tracking_clients"},
+		"degraded_reads": {"ddbcache_degraded_reads_total"}, "wait_short": {"ddbcache_invalidation_waits_short_total"}, "tracking_clients": {"ddbcache_tracking_clients"},
 		"invalidations_pushed":     {"ddbcache_tracking_pushes_total", "kind", "invalidate"},
 		"flushes_pushed":           {"ddbcache_tracking_pushes_total", "kind", "flush"},
 		"tracking_clients_dropped": {"ddbcache_tracking_clients_dropped_total"},

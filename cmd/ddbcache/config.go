@@ -24,6 +24,7 @@ type config struct {
 		Password           string   `yaml:"password"`
 		ClientCacheMB      int      `yaml:"client_cache_mb"`
 		DisableClientCache bool     `yaml:"disable_client_cache"`
+		WaitReplicas       int      `yaml:"wait_replicas"`
 	} `yaml:"redis"`
 	DynamoDB struct {
 		Region          string `yaml:"region"`

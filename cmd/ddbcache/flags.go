@@ -26,6 +26,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "redis-username", EnvVars: env("REDIS_USERNAME")},
 		&cli.StringFlag{Name: "redis-password", EnvVars: env("REDIS_PASSWORD")},
 		&cli.IntFlag{Name: "client-cache-mb", EnvVars: env("CLIENT_CACHE_MB"), Usage: "client-side cache per Redis connection, MiB", DefaultText: "128"},
+		&cli.IntFlag{Name: "wait-replicas", EnvVars: env("WAIT_REPLICAS"), Usage: "after an invalidation, WAIT for this many replicas of the key's master", DefaultText: "0"},
 		&cli.BoolFlag{Name: "disable-client-cache", EnvVars: env("DISABLE_CLIENT_CACHE"), Usage: "for Redis without RESP3/CLIENT TRACKING", DefaultText: "false"},
 		&cli.StringFlag{Name: "dynamodb-region", EnvVars: env("DYNAMODB_REGION")},
 		&cli.StringFlag{Name: "dynamodb-endpoint", EnvVars: env("DYNAMODB_ENDPOINT"), Usage: "URL of a local DynamoDB-compatible server"},
@@ -91,6 +92,7 @@ func load(c *cli.Context) (*settings, error) {
 	str("redis-username", &cfg.Redis.Username)
 	str("redis-password", &cfg.Redis.Password)
 	num("client-cache-mb", &cfg.Redis.ClientCacheMB)
+	num("wait-replicas", &cfg.Redis.WaitReplicas)
 	if c.IsSet("disable-client-cache") {
 		cfg.Redis.DisableClientCache = c.Bool("disable-client-cache")
 	}
@@ -194,6 +196,7 @@ func (cfg *config) settings() (*settings, error) {
 			Redis: cache.RedisOptions{
 				Addrs: cfg.Redis.Addrs, Username: cfg.Redis.Username, Password: cfg.Redis.Password,
 				ClientCacheMB: cfg.Redis.ClientCacheMB, DisableClientCache: cfg.Redis.DisableClientCache,
+				WaitReplicas: cfg.Redis.WaitReplicas,
 			},
 			Namespaces:    nss,
 			MaxValueBytes: cfg.Limits.MaxValueBytes,
