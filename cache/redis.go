@@ -41,6 +41,10 @@ type RedisOptions struct {
 	DialTimeout time.Duration
 	// CommandTimeout bounds an unanswered command; 0 means DefaultCommandTimeout.
 	CommandTimeout time.Duration
+	// Observe, when set, hears every Redis round trip: the command's
+	// name, its duration and its error (a nil reply is none), for latency
+	// metrics. It must be quick and safe for concurrent use.
+	Observe func(op string, d time.Duration, err error)
 	// WaitReplicas, when above 0, makes every invalidation wait (Redis
 	// WAIT, on the connection that ran the invalidation script) until that
 	// many replicas of the key's master have it, or WaitTimeout passes: a
@@ -63,6 +67,16 @@ const DefaultWaitTimeout = 100 * time.Millisecond
 type redisConn struct {
 	client atomic.Pointer[clientBox] // nil until connected
 	done   chan struct{}             // closed when the reconnect loop ends
+	// observe is RedisOptions.Observe; nil means round trips are not timed.
+	observe func(op string, d time.Duration, err error)
+}
+
+// store makes c the client, timed when an observer is set.
+func (r *redisConn) store(c rueidis.Client) {
+	if r.observe != nil {
+		c = observedClient{Client: c, observe: r.observe}
+	}
+	r.client.Store(&clientBox{c})
 }
 
 // clientBox lets an interface value live in an atomic.Pointer.
@@ -100,10 +114,10 @@ func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onIn
 		OnInvalidations: onInvalidations,
 	}
 	copt.Dialer.Timeout = opts.DialTimeout
-	r := &redisConn{done: make(chan struct{})}
+	r := &redisConn{done: make(chan struct{}), observe: opts.Observe}
 	c, err := rueidis.NewClient(copt)
 	if err == nil {
-		r.client.Store(&clientBox{c})
+		r.store(c)
 		close(r.done)
 		return r, nil
 	}
@@ -124,7 +138,7 @@ func (r *redisConn) reconnect(copt rueidis.ClientOption, log *slog.Logger, close
 		}
 		c, err := rueidis.NewClient(copt)
 		if err == nil {
-			r.client.Store(&clientBox{c})
+			r.store(c)
 			log.Info("Redis reached for the first time", "addrs", copt.InitAddress)
 			reached()
 			return

@@ -13,11 +13,13 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/dynamo"
 	api "github.com/ddbcache/ddbcache/fcgi"
+	"github.com/ddbcache/ddbcache/metrics"
 	"github.com/ddbcache/ddbcache/streams"
 	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
@@ -85,11 +87,14 @@ type Daemon struct {
 	reload  sync.Mutex // serializes Reload
 	engine  *cache.Engine
 	reg     *tracking.Registry
-	metrics *api.Metrics
+	metrics *metrics.Metrics
 	sock    *unixsock.Server
 	web     *api.Server  // nil without a web front
 	streams func()       // stops the Streams consumer
 	api     *api.Handler // nil without a web front
+	// consumer is the Streams consumer running now (nil: none), which the
+	// metrics read; a reload may replace it.
+	consumer atomic.Pointer[streams.Consumer]
 
 	errs     chan error    // a front's Serve returned
 	done     chan struct{} // closed by Shutdown
@@ -124,6 +129,8 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	// invalidations to it, the socket subscribes `DDB TRACK` clients.
 	d.reg = tracking.New(tracking.Options{})
 	opts.Engine.Notifier, opts.Socket.Tracking = d.reg, d.reg
+	calls := metrics.NewCalls()
+	opts.Dynamo.Observe, opts.Engine.Redis.Observe = calls.Dynamo, calls.Redis
 	ddb, err := dynamo.New(ctx, opts.Dynamo)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
@@ -133,12 +140,14 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	d.checkTables(ctx)
-	d.metrics = api.NewMetrics(d.engine)
-	opts.Socket.Observe = d.metrics.Observer(api.FrontRESP)
+	d.metrics = metrics.New(d.engine)
+	d.metrics.WatchCalls(calls)
+	d.metrics.WatchStreams(d.streamStats)
+	opts.Socket.Observe = d.metrics.Observer(metrics.FrontRESP)
 	if d.sock, err = unixsock.Listen(d.engine, opts.Socket); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	d.metrics.WatchConns(api.FrontRESP, d.sock.Conns)
+	d.metrics.WatchConns(metrics.FrontRESP, d.sock.Conns)
 	d.metrics.WatchTracking(d.reg.Stats)
 	d.metrics.WatchAuthFailures(d.sock.AuthFailures)
 	if err := d.listenWeb(opts); err != nil {
@@ -196,10 +205,24 @@ func (d *Daemon) newStreams(ctx context.Context, opts Options) (func(), error) {
 	return func() {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		stopped := make(chan struct{})
+		d.consumer.Store(consumer)
 		go func() { consumer.Run(ctx); close(stopped) }()
 		d.streams = func() { cancel(); <-stopped }
 		d.log.Info("consuming DynamoDB Streams", "tables", tables)
 	}, nil
+}
+
+// streamStats is the running Streams consumer's counters for the
+// metrics; zeros without one (the metrics exist either way, so that
+// dashboards and alerts see them).
+func (d *Daemon) streamStats() metrics.StreamStats {
+	c := d.consumer.Load()
+	if c == nil {
+		return metrics.StreamStats{}
+	}
+	st := c.Stats()
+	return metrics.StreamStats{Records: st.Records, Invalidations: st.Invalidations, Gaps: st.Gaps,
+		Errors: st.Errors, ShardsOwned: st.ShardsOwned, LagSeconds: st.Lag.Seconds()}
 }
 
 // checkTables logs each namespace whose table cannot be used: otherwise

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -49,6 +50,10 @@ type Options struct {
 	SecretAccessKey string
 	// MaxAttempts bounds the SDK's retries of one call; 0 means the SDK default (3).
 	MaxAttempts int
+	// Observe, when set, hears every DynamoDB call: its operation name,
+	// how long it took (retries included) and its error, for latency
+	// metrics. It must be quick and safe for concurrent use.
+	Observe func(op string, d time.Duration, err error)
 }
 
 // Client is a DynamoDB client. It is safe for concurrent use.
@@ -75,6 +80,9 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	api := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if opts.Endpoint != "" {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
+		}
+		if opts.Observe != nil {
+			o.APIOptions = append(o.APIOptions, observeMiddleware(opts.Observe))
 		}
 	})
 	return &Client{api: api, schemas: map[string]*schema{}, capacity: map[string]*Capacity{}}, nil

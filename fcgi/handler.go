@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/metrics"
 )
 
 // Defaults for Options fields left at their zero value.
@@ -62,7 +63,7 @@ type Options struct {
 	// MaxKeys bounds the keys of one _mget; 0 means DefaultMaxKeys.
 	MaxKeys int
 	// Metrics, when set, is served on /metrics.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// Logger receives errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -243,8 +244,12 @@ func (h *Handler) context(r *http.Request) (context.Context, context.CancelFunc)
 	return context.WithTimeout(r.Context(), h.options().Timeout)
 }
 
-// healthz reports whether Redis and DynamoDB answer: 200 when both do,
-// 503 (degraded) otherwise.
+// healthz reports whether Redis and DynamoDB answer and every
+// namespace's table can be used: 200 when so, 503 (degraded) otherwise.
+// The body names what failed (redis, dynamodb, and each namespace whose
+// table is missing → that table) but not why: the reasons carry DynamoDB's
+// URL, request IDs and the SDK's error chain, which are for the log, not
+// for whoever can reach this endpoint.
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
@@ -255,7 +260,13 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	body := map[string]any{"status": status, "redis": hl.Redis, "dynamodb": hl.DynamoDB}
 	if len(hl.MissingTables) > 0 {
-		body["missing_tables"] = hl.MissingTables
+		missing := make(map[string]string, len(hl.MissingTables))
+		for ns, reason := range hl.MissingTables {
+			info, _ := h.engine.Namespace(ns)
+			missing[ns] = info.Table
+			h.log.Warn("healthz: namespace's table cannot be used", "namespace", ns, "err", reason)
+		}
+		body["missing_tables"] = missing
 	}
 	writeJSON(w, code, body)
 }

@@ -14,13 +14,14 @@ import (
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/fcgi"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
+	"github.com/ddbcache/ddbcache/metrics"
 )
 
 // api is the HTTP API on a real Redis and dynalite with two seeded users.
 type api struct {
 	f       *enginetest.Fixture
 	engine  *cache.Engine
-	metrics *fcgi.Metrics
+	metrics *metrics.Metrics
 	url     string
 }
 
@@ -46,12 +47,12 @@ func setupTB(t testing.TB, mod func(*cache.Options)) *api {
 			mod(o)
 		}
 	})
-	m := fcgi.NewMetrics(e)
+	m := metrics.New(e)
 	h, err := fcgi.New(e, fcgi.Options{Prefix: "/api", Metrics: m, Timeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(m.Instrument(fcgi.FrontHTTP, h))
+	srv := httptest.NewServer(m.Instrument(metrics.FrontHTTP, h))
 	t.Cleanup(srv.Close)
 	return &api{f: f, engine: e, metrics: m, url: srv.URL}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/fcgi"
+	"github.com/ddbcache/ddbcache/metrics"
 	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
 	dto "github.com/prometheus/client_model/go"
@@ -126,13 +127,13 @@ func TestMetrics(t *testing.T) {
 	}
 
 	t.Run("RESP front", func(t *testing.T) {
-		srv, err := unixsock.Listen(a.engine, unixsock.Options{Path: socketPath(t), Observe: a.metrics.Observer(fcgi.FrontRESP)})
+		srv, err := unixsock.Listen(a.engine, unixsock.Options{Path: socketPath(t), Observe: a.metrics.Observer(metrics.FrontRESP)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		go srv.Serve()
 		defer srv.Close()
-		a.metrics.WatchConns(fcgi.FrontRESP, srv.Conns)
+		a.metrics.WatchConns(metrics.FrontRESP, srv.Conns)
 		c := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Addrs()[0].String(), Protocol: 2, DisableIdentity: true, PoolSize: 1})
 		defer c.Close()
 		for i := 0; i < 3; i++ {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ddbcache/ddbcache/internal/sockfile"
+	"github.com/ddbcache/ddbcache/metrics"
 )
 
 // Defaults for ServerOptions fields left at their zero value.
@@ -54,7 +55,7 @@ type ServerOptions struct {
 	// DefaultIdleTimeout, negative none.
 	IdleTimeout time.Duration
 	// Metrics, when set, records each front's requests and open connections.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -85,8 +86,8 @@ func Listen(h http.Handler, opts ServerOptions) (*Server, error) {
 	s := &Server{fcgiH: h}
 	httpH := h
 	if m := opts.Metrics; m != nil {
-		s.fcgiH = m.Instrument(FrontFCGI, h)
-		httpH = m.Instrument(FrontHTTP, h)
+		s.fcgiH = m.Instrument(metrics.FrontFCGI, h)
+		httpH = m.Instrument(metrics.FrontHTTP, h)
 	}
 	if opts.FCGI != "" {
 		ln, err := listen(opts.FCGI, opts.FCGIMode, opts.Logger)
@@ -96,7 +97,7 @@ func Listen(h http.Handler, opts ServerOptions) (*Server, error) {
 		s.fcgiLn = newDrainListener(ln)
 		s.fcgiLn.idle = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
 		if opts.Metrics != nil {
-			opts.Metrics.WatchConns(FrontFCGI, s.fcgiLn.Conns)
+			opts.Metrics.WatchConns(metrics.FrontFCGI, s.fcgiLn.Conns)
 		}
 	}
 	if opts.HTTP != "" {
@@ -120,7 +121,7 @@ func Listen(h http.Handler, opts ServerOptions) (*Server, error) {
 				}
 			}}
 		if opts.Metrics != nil {
-			opts.Metrics.WatchConns(FrontHTTP, s.httpConns.Load)
+			opts.Metrics.WatchConns(metrics.FrontHTTP, s.httpConns.Load)
 		}
 	}
 	return s, nil

@@ -3,7 +3,9 @@
 #
 #   Debian packages: redis-server, redis-tools, nodejs, npm, curl, and the Perl
 #                    modules the integration suite uses (Redis, Redis::Fast,
-#                    Cpanel::JSON::XS) and perlcritic;
+#                    Cpanel::JSON::XS) and perlcritic; prometheus (promtool
+#                    checks deploy/prometheus) and systemd (systemd-analyze
+#                    checks deploy/systemd);
 #   npm package:     dynalite@4.0.0 (a DynamoDB-compatible server) under .deps/.
 #
 # Idempotent: each piece is checked first (command -v / dpkg -s), and apt-get
@@ -58,6 +60,8 @@ libplack-perl           perl -MPlack::Test -e1
 libhttp-message-perl    perl -MHTTP::Request::Common -e1
 nginx                   command -v nginx
 apache2                 test -x /usr/sbin/apache2
+prometheus              command -v promtool
+systemd                 command -v systemd-analyze
 wrk                     command -v wrk
 libfcgi-client-perl     perl -MFCGI::Client -e1
 libfcgi-perl            perl -MFCGI -e1

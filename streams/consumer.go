@@ -58,6 +58,10 @@ type Stats struct {
 	Gaps          int64 `json:"gaps"`
 	Errors        int64 `json:"errors"`
 	ShardsOwned   int64 `json:"shards_owned"`
+	// Lag is the age of the newest record of the last non-empty read of
+	// a shard (0 after an empty read: caught up), the largest over the
+	// shards read now.
+	Lag time.Duration `json:"lag_ns"`
 }
 
 // Consumer turns the records of tables' DynamoDB Streams into cache
@@ -70,8 +74,9 @@ type Consumer struct {
 	coord Coordinator
 	log   *slog.Logger
 
-	mu      sync.Mutex      // guards running
-	running map[string]bool // table/shard id → a reader goroutine runs
+	mu      sync.Mutex               // guards running and lag
+	running map[string]bool          // table/shard id → a reader goroutine runs
+	lag     map[string]time.Duration // table/shard id → its reader's lag
 	wg      sync.WaitGroup
 
 	records, invalidations, gaps, errs, owned atomic.Int64
@@ -106,13 +111,36 @@ func NewConsumer(ctx context.Context, opts dynamo.Options, sopts Options, coord 
 			o.BaseEndpoint = aws.String(sopts.Endpoint)
 		}
 	})
-	return &Consumer{api: api, opts: sopts, coord: coord, log: sopts.Logger, running: map[string]bool{}}, nil
+	return &Consumer{api: api, opts: sopts, coord: coord, log: sopts.Logger, running: map[string]bool{}, lag: map[string]time.Duration{}}, nil
 }
 
 // Stats returns the consumer's counters.
 func (s *Consumer) Stats() Stats {
-	return Stats{Records: s.records.Load(), Invalidations: s.invalidations.Load(),
+	st := Stats{Records: s.records.Load(), Invalidations: s.invalidations.Load(),
 		Gaps: s.gaps.Load(), Errors: s.errs.Load(), ShardsOwned: s.owned.Load()}
+	s.mu.Lock()
+	for _, l := range s.lag {
+		st.Lag = max(st.Lag, l)
+	}
+	s.mu.Unlock()
+	return st
+}
+
+// setLag records how far behind shard id's reader is after a read of
+// records (none: caught up); nil records forget the shard (its reader
+// stopped).
+func (s *Consumer) setLag(id string, records []types.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if records == nil {
+		delete(s.lag, id)
+		return
+	}
+	var lag time.Duration
+	if n := len(records); n > 0 && records[n-1].Dynamodb != nil && records[n-1].Dynamodb.ApproximateCreationDateTime != nil {
+		lag = max(time.Since(*records[n-1].Dynamodb.ApproximateCreationDateTime), 0)
+	}
+	s.lag[id] = lag
 }
 
 // Run scans the streams for shards every Poll and reads the shards it can

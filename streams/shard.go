@@ -18,6 +18,7 @@ func (s *Consumer) read(ctx context.Context, table, arn, shard string) {
 	defer s.wg.Done()
 	defer s.setRunning(table+"/"+shard, false)
 	defer s.release(ctx, table, shard)
+	defer s.setLag(table+"/"+shard, nil)
 	log := s.log.With("table", table, "shard", shard)
 	it, err := s.iterator(ctx, table, arn, shard)
 	backoff := s.opts.Poll
@@ -50,6 +51,7 @@ func (s *Consumer) read(ctx context.Context, table, arn, shard string) {
 			continue
 		}
 		backoff = s.opts.Poll
+		s.setLag(table+"/"+shard, append([]types.Record{}, out.Records...))
 		if err = s.apply(ctx, table, shard, out.Records); err != nil {
 			continue
 		}

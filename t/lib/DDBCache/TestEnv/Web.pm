@@ -16,6 +16,10 @@ use POSIX qw(_exit);
 use DDBCache::TestEnv;
 use DDBCache::TestEnv::Processes;
 
+# The host name the shipped nginx and Apache configurations serve (their
+# example): a real request names the site, not localhost.
+my $SITE_HOST = 'www.example.com';
+
 our $VERSION = '0.01';
 
 # Every Web started by this process, stopped in END.
@@ -141,9 +145,13 @@ http {
     proxy_temp_path $dir/nginx-proxy;
     uwsgi_temp_path $dir/nginx-uwsgi;
     scgi_temp_path $dir/nginx-scgi;
+    # The distribution's default site, as on a real host: a request for
+    # another name than the shipped config's gets its 404.
+    server { listen 127.0.0.1:$port default_server; server_name _; return 404; }
     include $dir/nginx-site.conf;
 }
 EOF
+    $self->{host} = $SITE_HOST;
     $self->_spawn(nginx => [$bin, '-p', "$dir/", '-c', "$dir/nginx.conf", '-e', "$dir/nginx-error.log"]);
     return $self->_wait_http(nginx => "http://127.0.0.1:$port", "$dir/nginx-error.log");
 }
@@ -174,8 +182,14 @@ LogLevel warn
 DefaultRuntimeDir $dir
 Mutex file:$dir default
 $user$load
+# The distribution's default site (the first virtual host of an address).
+<VirtualHost 127.0.0.1:$port>
+    ServerName default.invalid
+    DocumentRoot $dir
+</VirtualHost>
 Include $dir/apache-site.conf
 EOF
+    $self->{host} = $SITE_HOST;
     $self->_spawn(apache => [$bin, '-f', "$dir/apache.conf", '-DFOREGROUND']);
     return $self->_wait_http(apache => "http://127.0.0.1:$port", "$dir/apache-error.log");
 }
@@ -227,9 +241,20 @@ sub _rewrite {
 
 # ---- requests ------------------------------------------------------------
 
+# site_host is the host name the shipped nginx and Apache configurations
+# serve, for clients other than request (curl's -H Host:).
+sub site_host { return $SITE_HOST }
+
 sub request {
     my ($self, $method, $url, $body, %headers) = @_;
+    # HTTP::Tiny derives Host from the URL and refuses a Host header: to
+    # name the site, the URL names it and `peer` connects to this host.
+    my %peer;
+    if (defined $self->{host} && $url =~ s{^http://127\.0\.0\.1:}{http://$self->{host}:}) {
+        %peer = (peer => '127.0.0.1');
+    }
     return $self->{http}->request($method, $url, {
+        %peer,
         headers => \%headers,
         (defined $body ? (content => $body) : ()),
     });

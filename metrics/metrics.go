@@ -1,8 +1,16 @@
-package fcgi
+// Package metrics is the daemon's Prometheus registry, shared by its fronts:
+// the engine's counters read from Engine.Stats at scrape time (so /metrics
+// and `DDB STATS` agree), request latency by front, DynamoDB and Redis call
+// latency by operation, the tracking registry's and the Streams consumer's
+// counters, and build information. It lives apart from the fronts so that
+// the RESP socket and the FastCGI/HTTP front record into one registry
+// without either importing the other; the HTTP front serves it on /metrics.
+package metrics
 
 import (
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
@@ -35,8 +43,8 @@ type Metrics struct {
 	handler   http.Handler
 }
 
-// NewMetrics returns the registry of a daemon serving engine.
-func NewMetrics(engine *cache.Engine) *Metrics {
+// New returns the registry of a daemon serving engine.
+func New(engine *cache.Engine) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -49,7 +57,7 @@ func NewMetrics(engine *cache.Engine) *Metrics {
 			Help: "HTTP API responses by front (fcgi, http) and status code.",
 		}, []string{"front", "code"}),
 	}
-	m.reg.MustRegister(m.latency, m.responses, newStatsCollector(engine),
+	m.reg.MustRegister(m.latency, m.responses, newStatsCollector(engine), buildInfo(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: nil})
 	return m
@@ -123,7 +131,7 @@ func (m *Metrics) Instrument(front string, h http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(rec, r)
 		o.Observe(time.Since(start).Seconds())
-		m.responses.WithLabelValues(front, itoa(rec.code)).Inc()
+		m.responses.WithLabelValues(front, strconv.Itoa(rec.code)).Inc()
 	})
 }
 
@@ -147,7 +155,7 @@ type statsCollector struct {
 	engine *cache.Engine
 
 	lookups, dynamoRequests, capacity, redisErrors, degraded, redisUp *prometheus.Desc
-	dynamoUp, pending, leaseWaits, fillsDropped                       *prometheus.Desc
+	dynamoUp, pending, leaseWaits, fillsDropped, waitShort            *prometheus.Desc
 }
 
 func newStatsCollector(engine *cache.Engine) *statsCollector {
@@ -171,6 +179,8 @@ func newStatsCollector(engine *cache.Engine) *statsCollector {
 		"1 when the last DynamoDB request that could tell succeeded, else 0.", nil, nil)
 	c.pending = prometheus.NewDesc("ddbcache_invalidations_pending",
 		"Keys whose invalidation waits for Redis to return (a write reached DynamoDB, then Redis failed).", nil, nil)
+	c.waitShort = prometheus.NewDesc("ddbcache_invalidation_waits_short_total",
+		"Invalidations whose WAIT for redis.wait_replicas replicas timed out (done on the master only).", nil, nil)
 	c.leaseWaits = prometheus.NewDesc("ddbcache_lease_waits_total",
 		"Polls of a key whose lease another daemon held (its fill was under way), by namespace.", []string{"namespace"}, nil)
 	c.fillsDropped = prometheus.NewDesc("ddbcache_fills_dropped_total",
@@ -180,7 +190,7 @@ func newStatsCollector(engine *cache.Engine) *statsCollector {
 
 // Describe implements prometheus.Collector.
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.lookups, c.dynamoRequests, c.capacity, c.redisErrors, c.degraded, c.redisUp, c.dynamoUp, c.pending, c.leaseWaits, c.fillsDropped} {
+	for _, d := range []*prometheus.Desc{c.lookups, c.dynamoRequests, c.capacity, c.redisErrors, c.degraded, c.redisUp, c.dynamoUp, c.pending, c.leaseWaits, c.fillsDropped, c.waitShort} {
 		ch <- d
 	}
 }
@@ -227,6 +237,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.redisErrors, float64(st.RedisErrors))
 	counter(c.degraded, float64(st.DegradedReads))
+	counter(c.waitShort, float64(st.WaitShort))
 	gauge := func(d *prometheus.Desc, v float64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
 	}
