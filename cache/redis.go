@@ -13,6 +13,9 @@ import (
 
 // Defaults for RedisOptions fields left at their zero value.
 const (
+	// DefaultRedisAddr is the Redis server a daemon beside the app uses
+	// when none is configured: the local one.
+	DefaultRedisAddr     = "127.0.0.1:6379"
 	DefaultClientCacheMB = 128
 	DefaultDialTimeout   = 2 * time.Second
 	// DefaultCommandTimeout bounds a Redis round trip that does not answer.

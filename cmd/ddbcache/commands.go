@@ -16,18 +16,16 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// newEngine builds the DynamoDB client and the cache engine.
-func newEngine(ctx context.Context, s *settings) (*cache.Engine, error) {
-	ddb, err := dynamo.New(ctx, s.dynamo)
-	if err != nil {
-		return nil, err
-	}
-	s.engine.Loader = ddb
-	return cache.New(s.engine)
+// command returns a subcommand with the settings' flags besides its own
+// and one-line usage errors.
+func command(cmd *cli.Command) *cli.Command {
+	cmd.Flags = append(settingFlags(), cmd.Flags...)
+	cmd.OnUsageError = onUsageError
+	return cmd
 }
 
 func serveCommand() *cli.Command {
-	return &cli.Command{
+	return command(&cli.Command{
 		Name:  "serve",
 		Usage: "run the daemon",
 		Action: func(c *cli.Context) error {
@@ -35,9 +33,12 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := s.cfg.RequireNamespaces(); err != nil {
+				return err
+			}
 			return serve(c.Context, s)
 		},
-	}
+	})
 }
 
 // serve runs the daemon until SIGTERM or SIGINT; every signal is handled
@@ -71,6 +72,33 @@ func serve(ctx context.Context, s *settings) error {
 	}
 }
 
+// checkConfigCommand validates the configuration as serve would read it,
+// without opening anything (like nginx -t).
+func checkConfigCommand() *cli.Command {
+	return command(&cli.Command{
+		Name:  "check-config",
+		Usage: "validate the configuration file, flags and environment; exit 0 if serve would accept them",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return usageErrorf(c, "check-config takes no arguments")
+			}
+			s, err := load(c)
+			if err != nil {
+				return err
+			}
+			if err := s.cfg.RequireNamespaces(); err != nil {
+				return err
+			}
+			file := s.cfg.File
+			if file == "" {
+				file = "(no file)"
+			}
+			fmt.Fprintf(c.App.Writer, "ddbcache: configuration %s OK: %d namespaces\n", file, len(s.cfg.Namespaces))
+			return nil
+		},
+	})
+}
+
 // withEngine runs fn with an engine built from the configuration, for the
 // one-shot operator commands.
 func withEngine(c *cli.Context, fn func(context.Context, *cache.Engine) error) error {
@@ -78,7 +106,16 @@ func withEngine(c *cli.Context, fn func(context.Context, *cache.Engine) error) e
 	if err != nil {
 		return err
 	}
-	engine, err := newEngine(c.Context, s)
+	if err := s.cfg.RequireNamespaces(); err != nil {
+		return err
+	}
+	opts := s.daemonOptions()
+	ddb, err := dynamo.New(c.Context, opts.Dynamo)
+	if err != nil {
+		return err
+	}
+	opts.Engine.Loader = ddb
+	engine, err := cache.New(opts.Engine)
 	if err != nil {
 		return err
 	}
@@ -89,13 +126,13 @@ func withEngine(c *cli.Context, fn func(context.Context, *cache.Engine) error) e
 }
 
 func getCommand() *cli.Command {
-	return &cli.Command{
+	return command(&cli.Command{
 		Name:      "get",
 		Usage:     "print one item's JSON, looked up through the cache",
 		ArgsUsage: "NAMESPACE KEY [SORTKEY]",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 && c.NArg() != 3 {
-				return fmt.Errorf("get takes NAMESPACE KEY [SORTKEY]")
+				return usageErrorf(c, "get takes NAMESPACE KEY [SORTKEY]")
 			}
 			return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
 				res, err := e.Get(ctx, c.Args().Get(0), cache.Key{Partition: c.Args().Get(1), Sort: c.Args().Get(2)})
@@ -109,67 +146,23 @@ func getCommand() *cli.Command {
 				return nil
 			})
 		},
-	}
+	})
 }
 
 func putCommand() *cli.Command {
-	return &cli.Command{
+	return command(&cli.Command{
 		Name:      "put",
 		Usage:     "write an item to DynamoDB and invalidate its cache entry",
 		ArgsUsage: "NAMESPACE JSON",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
-				return fmt.Errorf("put takes NAMESPACE JSON")
+				return usageErrorf(c, "put takes NAMESPACE JSON")
 			}
 			return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
 				return e.Put(ctx, c.Args().Get(0), []byte(c.Args().Get(1)))
 			})
 		},
-	}
-}
-
-func invalidateCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "invalidate",
-		Usage:     "drop cache entries (no DynamoDB write), by key or from a DynamoDB stream event",
-		ArgsUsage: "NAMESPACE KEY… | --event FILE",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "event", Usage: "a DynamoDB Streams event as AWS Lambda receives it " +
-			`({"Records":[{"eventName":"MODIFY","eventSourceARN":…,"dynamodb":{"Keys":…}}]}); - reads standard input`}},
-		Action: func(c *cli.Context) error {
-			if ev := c.String("event"); ev != "" {
-				if c.NArg() != 0 {
-					return fmt.Errorf("invalidate --event takes no other arguments")
-				}
-				body, err := readFileOrStdin(ev)
-				if err != nil {
-					return err
-				}
-				return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
-					n, err := e.InvalidateEvent(ctx, body)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "%d\n", n)
-					return nil
-				})
-			}
-			if c.NArg() < 2 {
-				return fmt.Errorf("invalidate takes NAMESPACE KEY… or --event FILE")
-			}
-			return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
-				var keys []cache.Key
-				for _, k := range c.Args().Slice()[1:] {
-					keys = append(keys, cache.Key{Partition: k})
-				}
-				n, err := e.Invalidate(ctx, c.Args().Get(0), keys)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(c.App.Writer, "%d\n", n)
-				return nil
-			})
-		},
-	}
+	})
 }
 
 // readFileOrStdin reads path, or standard input for "-".
@@ -181,7 +174,7 @@ func readFileOrStdin(path string) ([]byte, error) {
 }
 
 func statsCommand() *cli.Command {
-	return &cli.Command{
+	return command(&cli.Command{
 		Name:  "stats",
 		Usage: "print a running daemon's counters (DDB STATS on its socket)",
 		Action: func(c *cli.Context) error {
@@ -189,15 +182,19 @@ func statsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: s.sock.Path, Protocol: 2,
-				Password: s.sock.Password, DisableIdentity: true})
+			opts := &redis.Options{Network: "unix", Addr: s.cfg.Listen.Unix, Protocol: 2,
+				Username: s.cfg.Listen.Username, Password: s.cfg.Listen.Password, DisableIdentity: true}
+			if opts.Addr == "" {
+				opts.Network, opts.Addr = "tcp", s.cfg.Listen.TCP
+			}
+			rdb := redis.NewClient(opts)
 			defer rdb.Close()
 			out, err := rdb.Do(c.Context, "DDB", "STATS").Text()
 			if err != nil {
-				return fmt.Errorf("stats from %s: %w", s.sock.Path, err)
+				return fmt.Errorf("stats from %s: %w", opts.Addr, err)
 			}
 			fmt.Fprintln(c.App.Writer, out)
 			return nil
 		},
-	}
+	})
 }

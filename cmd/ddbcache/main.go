@@ -1,19 +1,23 @@
 // Command ddbcache is a local daemon that serves cached DynamoDB items to
 // legacy Perl web apps over a RESP Unix socket and FastCGI. This package
-// only parses flags and configuration and wires the packages together.
+// only turns flags into the configuration (package config), the
+// configuration into daemon.Options, and signals into the daemon's calls.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
 
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "ddbcache: %s\n", oneLine(err.Error()))
-		if ec, ok := err.(cli.ExitCoder); ok {
+		fmt.Fprintf(os.Stderr, "ddbcache: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
 			os.Exit(ec.ExitCode())
 		}
 		os.Exit(1)
@@ -22,17 +26,27 @@ func main() {
 
 // newApp returns the command-line application.
 func newApp() *cli.App {
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintf(c.App.Writer, "ddbcache %s\n", c.App.Version) }
 	return &cli.App{
-		Name:  "ddbcache",
-		Usage: "cache-aside DynamoDB lookups for Perl apps, over a RESP Unix socket and FastCGI",
-		Flags: globalFlags(),
+		Name:    "ddbcache",
+		Usage:   "cache-aside DynamoDB lookups for Perl apps, over a RESP Unix socket and FastCGI",
+		Version: versionString(),
+		Flags:   settingFlags(),
 		Commands: []*cli.Command{
 			serveCommand(),
+			checkConfigCommand(),
 			getCommand(),
 			putCommand(),
 			invalidateCommand(),
 			statsCommand(),
 		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageErrorf(c, "unknown command %q", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
+		OnUsageError: onUsageError,
 		// Errors are printed once, by main, on one line.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}

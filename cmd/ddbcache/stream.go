@@ -1,29 +1,10 @@
 package main
 
 import (
-	"sort"
-
 	"github.com/ddbcache/ddbcache/daemon"
 )
 
-// streamTables returns the tables of the namespaces with `stream: true`.
-func (c *config) streamTables() []string {
-	seen := map[string]bool{}
-	var tables []string
-	for _, nc := range c.Namespaces {
-		if nc.Stream && !seen[nc.Table] {
-			seen[nc.Table] = true
-			tables = append(tables, nc.Table)
-		}
-	}
-	sort.Strings(tables)
-	return tables
-}
-
 // daemonOptions assembles the daemon's options from the settings.
 func (s *settings) daemonOptions() daemon.Options {
-	return daemon.Options{
-		Engine: s.engine, Dynamo: s.dynamo, Socket: s.sock, API: s.api, Web: s.web, Logger: s.log,
-		Streams: daemon.StreamOptions{Tables: s.cfg.streamTables(), Endpoint: s.cfg.DynamoDB.StreamsEndpoint},
-	}
+	return s.cfg.Options(s.log)
 }
