@@ -41,7 +41,7 @@ type Setting struct {
 
 	set      func(c *Config, s string) error // parses, checks, stores
 	reset    func(c *Config)                 // stores the default
-	field    func(c *Config) any             // the stored value, for comparisons
+	field    func(c *Config) any             // a pointer to the stored value
 	appendTo func(c *Config, s string) error // adds one element (List only)
 }
 
@@ -80,7 +80,7 @@ func row[T any](name, flag, help string, k kind[T], def T, ptr func(*Config) *T,
 			return err
 		},
 		reset: func(c *Config) { *ptr(c) = def },
-		field: func(c *Config) any { return *ptr(c) },
+		field: func(c *Config) any { return ptr(c) },
 	}
 }
 
@@ -122,7 +122,7 @@ func listRow(name, flag, help string, def []string, ptr func(*Config) *[]string,
 			return nil
 		},
 		reset: func(c *Config) { *ptr(c) = append([]string(nil), def...) },
-		field: func(c *Config) any { return *ptr(c) },
+		field: func(c *Config) any { return ptr(c) },
 	}
 }
 
@@ -168,7 +168,7 @@ func (s Setting) Append(c *Config, value string) error {
 
 // Value is the setting's value in c, printed as the file would spell it.
 func (s Setting) Value(c *Config) string {
-	v := s.field(c)
+	v := reflect.ValueOf(s.field(c)).Elem().Interface()
 	switch v := v.(type) {
 	case []string:
 		return strings.Join(v, ",")
@@ -182,7 +182,7 @@ func (s Setting) Value(c *Config) string {
 
 // Equal reports whether a and b have the same value of the setting.
 func (s Setting) Equal(a, b *Config) bool {
-	return reflect.DeepEqual(s.field(a), s.field(b))
+	return reflect.DeepEqual(reflect.ValueOf(s.field(a)).Elem().Interface(), reflect.ValueOf(s.field(b)).Elem().Interface())
 }
 
 func (s Setting) errorf(value string, err error) error {

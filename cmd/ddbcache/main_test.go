@@ -133,7 +133,14 @@ type process struct {
 // and waits until its socket answers PING.
 func startDaemon(t *testing.T, f *enginetest.Fixture, socket string, env ...string) *process {
 	t.Helper()
-	d := &process{cmd: exec.Command(binary, "--config", writeConfigFor(t, f, socket), "serve"), socket: socket, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	return startDaemonArgs(t, []string{"--config", writeConfigFor(t, f, socket), "serve"}, socket, env...)
+}
+
+// startDaemonArgs starts the binary with args and waits until its socket
+// answers PING.
+func startDaemonArgs(t *testing.T, args []string, socket string, env ...string) *process {
+	t.Helper()
+	d := &process{cmd: exec.Command(binary, args...), socket: socket, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	d.cmd.Env = append(cleanEnv(), env...)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
@@ -149,7 +156,9 @@ func startDaemon(t *testing.T, f *enginetest.Fixture, socket string, env ...stri
 			t.Fatalf("daemon exited: %s", d.stderr)
 		default:
 		}
-		return c.Ping(context.Background()).Val() == "PONG"
+		// A daemon with a password answers NOAUTH: it is up.
+		err := c.Ping(context.Background()).Err()
+		return err == nil || strings.Contains(err.Error(), "NOAUTH")
 	})
 	return d
 }
