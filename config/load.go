@@ -33,15 +33,38 @@ func Load(path string) (*Config, error) {
 		return c, nil
 	}
 	if err := c.decode(doc.Content[0], ""); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		var le *lineError
+		if errors.As(err, &le) {
+			le.path = path
+		}
+		return nil, err
 	}
 	return c, nil
+}
+
+// lineError is an error of the file at a line:
+// "config: /etc/ddbcache/ddbcache.yaml line 7: listen.max_conns "-1": want ≥ 1".
+type lineError struct {
+	path string
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string {
+	return fmt.Sprintf("config: %s line %d: %s", e.path, e.line, strings.TrimPrefix(e.err.Error(), "config: "))
+}
+
+func (e *lineError) Unwrap() error { return e.err }
+
+// at locates err at line n of the file.
+func at(n *yaml.Node, err error) error {
+	return &lineError{line: n.Line, err: err}
 }
 
 // decode walks a mapping node whose keys start with prefix.
 func (c *Config) decode(n *yaml.Node, prefix string) error {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: %s must be a mapping", n.Line, strings.TrimSuffix(prefix, "."))
+		return at(n, fmt.Errorf("%s must be a mapping", strings.TrimSuffix(prefix, ".")))
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
@@ -54,12 +77,12 @@ func (c *Config) decode(n *yaml.Node, prefix string) error {
 		}
 		if s, ok := Lookup(path); ok {
 			if err := c.decodeValue(s, val); err != nil {
-				return fmt.Errorf("line %d: %w", val.Line, err)
+				return at(val, err)
 			}
 			continue
 		}
 		if !isSection(path) {
-			return fmt.Errorf("line %d: unknown setting %q", key.Line, path)
+			return at(key, fmt.Errorf("unknown setting %q", path))
 		}
 		if err := c.decode(val, path+"."); err != nil {
 			return err
@@ -78,7 +101,7 @@ func (c *Config) decodeValue(s Setting, val *yaml.Node) error {
 		}
 		return s.Set(c, strings.Join(vals, ","))
 	case val.Kind != yaml.ScalarNode:
-		return fmt.Errorf("config: %s must be a single value", s.Name)
+		return fmt.Errorf("%s must be a single value", s.Name)
 	case val.Tag == "!!null":
 		return s.Set(c, "")
 	}
@@ -101,25 +124,25 @@ func (c *Config) decodeNamespaces(n *yaml.Node) error {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: namespaces must be a mapping of names to namespaces", n.Line)
+		return at(n, fmt.Errorf("namespaces must be a mapping of names to namespaces"))
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		name, body := n.Content[i].Value, n.Content[i+1]
 		if body.Kind != yaml.MappingNode {
-			return fmt.Errorf("line %d: namespaces.%s must be a mapping of fields", body.Line, name)
+			return at(body, fmt.Errorf("namespaces.%s must be a mapping of fields", name))
 		}
 		ns := newNamespace()
 		for j := 0; j+1 < len(body.Content); j += 2 {
 			key, val := body.Content[j], body.Content[j+1]
 			if val.Kind != yaml.ScalarNode {
-				return fmt.Errorf("line %d: namespaces.%s.%s must be a single value", val.Line, name, key.Value)
+				return at(val, fmt.Errorf("namespaces.%s.%s must be a single value", name, key.Value))
 			}
 			if err := setField(&ns, name, key.Value, val.Value); err != nil {
-				return fmt.Errorf("line %d: %w", key.Line, err)
+				return at(key, err)
 			}
 		}
 		if err := checkNamespace(name, ns); err != nil {
-			return fmt.Errorf("line %d: %w", n.Content[i].Line, err)
+			return at(n.Content[i], err)
 		}
 		c.Namespaces[name] = ns
 	}
