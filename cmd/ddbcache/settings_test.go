@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ddbcache/ddbcache/internal/testenv"
 )
 
 // TestOutOfRangeValues starts `ddbcache serve` with one bad value of a
@@ -17,14 +15,48 @@ import (
 // then failed every request (max_value_bytes: -1 refused every PUT,
 // max_conns: -1 every client): the deadline turns that into a failure.
 func TestOutOfRangeValues(t *testing.T) {
+	for _, tc := range outOfRangeCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, dir := writeConfig(t, tc.yaml)
+			// A socket of its own and an unused Redis: a daemon that
+			// wrongly starts stays up until the deadline.
+			args := append([]string{"--config", cfg, "--unix", filepath.Join(dir, "s.sock"), "--redis-addr", "127.0.0.1:1"}, tc.args...)
+			if strings.Contains(tc.yaml, "unix:") {
+				args = append([]string{"--config", cfg, "--redis-addr", "127.0.0.1:1"}, tc.args...)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary, append(args, "serve")...)
+			cmd.Env = append(cleanEnv(), tc.env...)
+			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("the daemon started with the bad value (killed after 5s): %s", out)
+			}
+			if err == nil {
+				t.Fatalf("exit 0 for a bad value")
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "ddbcache: ") || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("output %q, want one line 'ddbcache: …%s…'", out, tc.want)
+			}
+		})
+	}
+}
+
+// outOfRangeCase is a configuration with one bad value, from the file
+// (yaml), flags (args) or the environment (env); want is the setting the
+// error must name.
+type outOfRangeCase struct {
+	name, yaml string
+	args, env  []string
+	want       string
+}
+
+func outOfRangeCases() []outOfRangeCase {
 	ns := func(field string) string {
 		return "namespaces:\n  profile: { table: users, partition_key: id, " + field + " }\n"
 	}
-	cases := []struct {
-		name, yaml string
-		args, env  []string
-		want       string
-	}{
+	return []outOfRangeCase{
 		{"no Redis address", "redis: { addrs: [] }\n" + goodNamespace, nil, nil, "redis.addrs"},
 		{"negative client cache", "redis: { client_cache_mb: -1 }\n" + goodNamespace, nil, nil, "redis.client_cache_mb"},
 		{"zero client cache", "redis: { client_cache_mb: 0 }\n" + goodNamespace, nil, nil, "redis.client_cache_mb"},
@@ -59,31 +91,4 @@ func TestOutOfRangeValues(t *testing.T) {
 		{"env: negative max_value_bytes", goodNamespace, nil, []string{"DDBCACHE_MAX_VALUE_BYTES=-1"}, "limits.max_value_bytes"},
 		{"flag: jitter of 150%", goodNamespace, []string{"--namespace", "x:table=t;partition_key=k;ttl_jitter=150%"}, nil, "namespaces.x.ttl_jitter"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg, dir := writeConfig(t, tc.yaml)
-			// A socket of its own and an unused Redis: a daemon that
-			// wrongly starts stays up until the deadline.
-			args := append([]string{"--config", cfg, "--unix", filepath.Join(dir, "s.sock"), "--redis-addr", "127.0.0.1:1"}, tc.args...)
-			if strings.Contains(tc.yaml, "unix:") {
-				args = append([]string{"--config", cfg, "--redis-addr", "127.0.0.1:1"}, tc.args...)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, binary, append(args, "serve")...)
-			cmd.Env = append(cleanEnv(), tc.env...)
-			out, err := cmd.CombinedOutput()
-			if ctx.Err() != nil {
-				t.Fatalf("the daemon started with the bad value (killed after 5s): %s", out)
-			}
-			if err == nil {
-				t.Fatalf("exit 0 for a bad value")
-			}
-			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], "ddbcache: ") || !strings.Contains(lines[0], tc.want) {
-				t.Errorf("output %q, want one line 'ddbcache: …%s…'", out, tc.want)
-			}
-		})
-	}
-	_ = testenv.RepoRoot
 }
