@@ -63,6 +63,10 @@ func section(name string) string {
 type settings struct {
 	cfg *config.Config
 	log *slog.Logger
+	// reload reads the configuration again from the same sources (the
+	// file, the environment and the same flags), for SIGHUP: refuse the
+	// new one when config.Unreloadable(old.cfg, new.cfg) names settings.
+	reload func() (*settings, error)
 }
 
 // recorded returns what --name recorded in each context of c, from the
@@ -122,5 +126,5 @@ func load(c *cli.Context) (*settings, error) {
 	if err := cfg.Resolve(); err != nil {
 		return nil, err
 	}
-	return &settings{cfg: cfg, log: cfg.Logger(os.Stderr)}, nil
+	return &settings{cfg: cfg, log: cfg.Logger(os.Stderr), reload: func() (*settings, error) { return load(c) }}, nil
 }
