@@ -46,12 +46,25 @@ func settingFlags() []cli.Flag {
 		if s.Secret {
 			def = ""
 		}
-		flags = append(flags, &cli.GenericFlag{Name: s.Flag, Value: &recorder{isBool: s.Bool},
-			Usage: s.Help + " [$" + s.Env + "]", DefaultText: def, Category: section(s.Name)})
+		var f cli.Flag = &cli.GenericFlag{Name: s.Flag, Value: &recorder{isBool: s.Bool},
+			Usage: s.Help + " [$" + s.Env + "]", DefaultText: def, Category: section(s.Name)}
+		if s.Bool {
+			f = boolFlag{f.(*cli.GenericFlag)}
+		}
+		flags = append(flags, f)
 	}
 	return append(flags, &cli.GenericFlag{Name: config.NamespaceFlag, Value: &recorder{}, Category: "namespaces",
 		Usage: "NAME:table=T;partition_key=K;redis_key=…;ttl=1h (repeat) [$" + config.NamespacesEnv + ", comma-separated]"})
 }
+
+// boolFlag is a boolean setting's flag: --help shows it without a value.
+type boolFlag struct{ *cli.GenericFlag }
+
+// TakesValue is false: --allow-remote alone means true.
+func (boolFlag) TakesValue() bool { return false }
+
+// String is the --help line, formatted through boolFlag's TakesValue.
+func (b boolFlag) String() string { return cli.FlagStringer(b) }
 
 // section is the first part of a setting's name, the --help category.
 func section(name string) string {
@@ -79,7 +92,11 @@ func recorded(c *cli.Context, name string) [][]string {
 			continue
 		}
 		for _, f := range lineage[i].Command.Flags {
-			if g, ok := f.(*cli.GenericFlag); ok && g.Name == name {
+			g, ok := f.(*cli.GenericFlag)
+			if b, isBool := f.(boolFlag); isBool {
+				g, ok = b.GenericFlag, true
+			}
+			if ok && g.Name == name {
 				if r := g.Value.(*recorder); len(r.vals) > 0 {
 					out = append(out, r.vals)
 				}
