@@ -16,16 +16,19 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// command returns a subcommand with the settings' flags besides its own
-// and one-line usage errors.
-func command(cmd *cli.Command) *cli.Command {
-	cmd.Flags = append(settingFlags(), cmd.Flags...)
-	cmd.OnUsageError = onUsageError
-	return cmd
+// newEngine builds the DynamoDB client and the cache engine.
+func newEngine(ctx context.Context, s *settings) (*cache.Engine, error) {
+	opts := s.daemonOptions()
+	ddb, err := dynamo.New(ctx, opts.Dynamo)
+	if err != nil {
+		return nil, err
+	}
+	opts.Engine.Loader = ddb
+	return cache.New(opts.Engine)
 }
 
 func serveCommand() *cli.Command {
-	return command(&cli.Command{
+	return &cli.Command{
 		Name:  "serve",
 		Usage: "run the daemon",
 		Action: func(c *cli.Context) error {
@@ -33,12 +36,9 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := s.cfg.RequireNamespaces(); err != nil {
-				return err
-			}
 			return serve(c.Context, s)
 		},
-	})
+	}
 }
 
 // serve runs the daemon until SIGTERM or SIGINT; every signal is handled
@@ -75,7 +75,7 @@ func serve(ctx context.Context, s *settings) error {
 // checkConfigCommand validates the configuration as serve would read it,
 // without opening anything (like nginx -t).
 func checkConfigCommand() *cli.Command {
-	return command(&cli.Command{
+	return &cli.Command{
 		Name:  "check-config",
 		Usage: "validate the configuration file, flags and environment; exit 0 if serve would accept them",
 		Action: func(c *cli.Context) error {
@@ -86,9 +86,6 @@ func checkConfigCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := s.cfg.RequireNamespaces(); err != nil {
-				return err
-			}
 			file := s.cfg.File
 			if file == "" {
 				file = "(no file)"
@@ -96,7 +93,7 @@ func checkConfigCommand() *cli.Command {
 			fmt.Fprintf(c.App.Writer, "ddbcache: configuration %s OK: %d namespaces\n", file, len(s.cfg.Namespaces))
 			return nil
 		},
-	})
+	}
 }
 
 // withEngine runs fn with an engine built from the configuration, for the
@@ -106,16 +103,7 @@ func withEngine(c *cli.Context, fn func(context.Context, *cache.Engine) error) e
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.RequireNamespaces(); err != nil {
-		return err
-	}
-	opts := s.daemonOptions()
-	ddb, err := dynamo.New(c.Context, opts.Dynamo)
-	if err != nil {
-		return err
-	}
-	opts.Engine.Loader = ddb
-	engine, err := cache.New(opts.Engine)
+	engine, err := newEngine(c.Context, s)
 	if err != nil {
 		return err
 	}
@@ -126,7 +114,7 @@ func withEngine(c *cli.Context, fn func(context.Context, *cache.Engine) error) e
 }
 
 func getCommand() *cli.Command {
-	return command(&cli.Command{
+	return &cli.Command{
 		Name:      "get",
 		Usage:     "print one item's JSON, looked up through the cache",
 		ArgsUsage: "NAMESPACE KEY [SORTKEY]",
@@ -146,11 +134,11 @@ func getCommand() *cli.Command {
 				return nil
 			})
 		},
-	})
+	}
 }
 
 func putCommand() *cli.Command {
-	return command(&cli.Command{
+	return &cli.Command{
 		Name:      "put",
 		Usage:     "write an item to DynamoDB and invalidate its cache entry",
 		ArgsUsage: "NAMESPACE JSON",
@@ -162,7 +150,7 @@ func putCommand() *cli.Command {
 				return e.Put(ctx, c.Args().Get(0), []byte(c.Args().Get(1)))
 			})
 		},
-	})
+	}
 }
 
 // readFileOrStdin reads path, or standard input for "-".
@@ -174,7 +162,7 @@ func readFileOrStdin(path string) ([]byte, error) {
 }
 
 func statsCommand() *cli.Command {
-	return command(&cli.Command{
+	return &cli.Command{
 		Name:  "stats",
 		Usage: "print a running daemon's counters (DDB STATS on its socket)",
 		Action: func(c *cli.Context) error {
@@ -196,5 +184,5 @@ func statsCommand() *cli.Command {
 			fmt.Fprintln(c.App.Writer, out)
 			return nil
 		},
-	})
+	}
 }

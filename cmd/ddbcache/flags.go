@@ -106,6 +106,10 @@ func recorded(c *cli.Context, name string) [][]string {
 	return out
 }
 
+// withoutNamespaces are the commands that need no namespaces: every
+// other one that loads the configuration refuses to run without any.
+var withoutNamespaces = map[string]bool{"stats": true}
+
 // load reads the configuration file, then the DDBCACHE_* environment,
 // then the flags (before and after the subcommand), and resolves the
 // secret files. Every value is checked by the settings table.
@@ -142,6 +146,11 @@ func load(c *cli.Context) (*settings, error) {
 	}
 	if err := cfg.Resolve(); err != nil {
 		return nil, err
+	}
+	if c.Command != nil && !withoutNamespaces[c.Command.Name] {
+		if err := cfg.RequireNamespaces(); err != nil {
+			return nil, err
+		}
 	}
 	return &settings{cfg: cfg, log: cfg.Logger(os.Stderr), reload: func() (*settings, error) { return load(c) }}, nil
 }

@@ -19,7 +19,8 @@ func TestLoadSourcesAndReload(t *testing.T) {
 	t.Setenv("DDBCACHE_MAX_KEYS", "20")
 	var before, after *settings
 	app := newApp()
-	app.Commands = []*cli.Command{command(&cli.Command{Name: "probe", Action: func(c *cli.Context) error {
+	probe := app.Commands[0] // serve, with the settings' flags
+	probe.Action = func(c *cli.Context) error {
 		var err error
 		if before, err = load(c); err != nil {
 			return err
@@ -29,8 +30,8 @@ func TestLoadSourcesAndReload(t *testing.T) {
 		}
 		after, err = before.reload()
 		return err
-	}})}
-	err := app.Run([]string{"ddbcache", "--config", path, "--max-conns", "7", "--redis-addr", "x:1", "probe", "--max-conns", "8"})
+	}
+	err := app.Run([]string{"ddbcache", "--config", path, "--max-conns", "7", "--redis-addr", "x:1", "serve", "--max-conns", "8"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 // the arguments after the namespace are key/sort-key pairs, as in
 // `DDB INVALIDATE` and `DDB MGET`.
 func invalidateCommand() *cli.Command {
-	return command(&cli.Command{
+	return &cli.Command{
 		Name:      "invalidate",
 		Usage:     "drop cache entries (no DynamoDB write), by key or from a DynamoDB stream event",
 		ArgsUsage: "NAMESPACE KEY… | NAMESPACE KEY SORTKEY [KEY SORTKEY]… | --event FILE",
@@ -47,7 +47,7 @@ func invalidateCommand() *cli.Command {
 				return nil
 			})
 		},
-	})
+	}
 }
 
 // invalidateKeys reads the keys of the command line: partition keys, or

@@ -15,7 +15,7 @@ import (
 
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "ddbcache: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+		fmt.Fprintf(os.Stderr, "ddbcache: %s\n", oneLine(err.Error()))
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) {
 			os.Exit(ec.ExitCode())
@@ -24,10 +24,17 @@ func main() {
 	}
 }
 
-// newApp returns the command-line application.
+// oneLine joins a message's lines, for the one line main prints.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// newApp returns the command-line application. Every command takes the
+// settings' flags (so that they work after the command too) and prints
+// usage errors on one line.
 func newApp() *cli.App {
 	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintf(c.App.Writer, "ddbcache %s\n", c.App.Version) }
-	return &cli.App{
+	app := &cli.App{
 		Name:    "ddbcache",
 		Usage:   "cache-aside DynamoDB lookups for Perl apps, over a RESP Unix socket and FastCGI",
 		Version: versionString(),
@@ -50,4 +57,9 @@ func newApp() *cli.App {
 		// Errors are printed once, by main, on one line.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
+	for _, cmd := range app.Commands {
+		cmd.Flags = append(settingFlags(), cmd.Flags...)
+		cmd.OnUsageError = onUsageError
+	}
+	return app
 }
