@@ -115,6 +115,11 @@ func TestUnreloadable(t *testing.T) {
 	if got := Unreloadable(old, Defaults()); len(got) != 0 {
 		t.Errorf("no change: %v", got)
 	}
+	// With a web front, its http.Server's timeouts cannot change.
+	old.Listen.HTTP, new.Listen.HTTP = "127.0.0.1:9090", "127.0.0.1:9090"
+	if got, want := Unreloadable(old, new), []string{"redis.addrs", "listen.unix", "limits.timeout"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("with a web front: Unreloadable %v, want %v", got, want)
+	}
 }
 
 // TestLoadErrorsNameTheLine checks the file's errors: unknown keys and

@@ -29,8 +29,12 @@ func Markdown() string {
 		if s.List {
 			flag += " (repeat)"
 		}
+		reload := yesNo(s.Reload)
+		if s.ReloadNote != "" {
+			reload = s.ReloadNote
+		}
 		fmt.Fprintf(&b, "| `%s` | %s | `%s` | %s | %s | %s | %s | %s |\n",
-			s.Name, flag, s.Env, s.Type, def, cell(s.Range), yesNo(s.Reload), cell(s.Help))
+			s.Name, flag, s.Env, s.Type, def, cell(s.Range), reload, cell(s.Help))
 	}
 	fmt.Fprintf(&b, "| `namespaces.NAME` | `--%s 'NAME:field=value;…'` (repeat) | `%s` (comma between namespaces) | mapping | — | see below | yes | one namespace; fields below |\n",
 		NamespaceFlag, NamespacesEnv)

@@ -1,14 +1,15 @@
 package config
 
 // Unreloadable returns the names of the settings that differ between old
-// and new but cannot change in a running daemon (Setting.Reload false),
-// in table order. A SIGHUP with a non-empty answer must be refused whole,
-// naming them, and the old configuration kept. Namespaces can always
-// change.
+// and new but cannot change in a running daemon (Setting.Reload false, or
+// a timeout of a running web front), in table order. A SIGHUP with a
+// non-empty answer must be refused whole, naming them, and the old
+// configuration kept. Namespaces can always change.
 func Unreloadable(old, new *Config) []string {
+	web := old.Listen.FCGI != "" || old.Listen.HTTP != ""
 	var names []string
 	for _, s := range settings {
-		if !s.Reload && !s.Equal(old, new) {
+		if (!s.Reload || s.webRestart && web) && !s.Equal(old, new) {
 			names = append(names, s.Name)
 		}
 	}

@@ -31,6 +31,8 @@ type Setting struct {
 	// Reload is true when a running daemon may take a new value on
 	// SIGHUP; the others need a restart (see Unreloadable).
 	Reload bool
+	// ReloadNote qualifies Reload for the README ("RESP; web front: restart").
+	ReloadNote string
 	// Secret hides the value in --help and error messages.
 	Secret bool
 	// List is true for a setting that takes several values (a YAML
@@ -38,6 +40,8 @@ type Setting struct {
 	List bool
 	// Bool is true for a setting that is a flag without a value.
 	Bool bool
+
+	webRestart bool // with a web front a change needs a restart
 
 	set      func(c *Config, s string) error // parses, checks, stores
 	reset    func(c *Config)                 // stores the default

@@ -75,6 +75,14 @@ const (
 	restart = false
 )
 
+// restartsWeb notes on a reloadable row that the plain HTTP server's
+// timeouts it also sets (with listen.http or listen.fcgi) cannot change
+// on a running http.Server: then a change needs a restart.
+func restartsWeb(s Setting) Setting {
+	s.ReloadNote, s.webRestart = "RESP; web front: restart", true
+	return s
+}
+
 // settings is the table. Defaults come from the owning package's
 // constants; "0 means none" timeouts are stored as 0 here and turned
 // into the packages' "negative means none" by Options.
@@ -116,7 +124,7 @@ var settings = []Setting{
 	row("listen.http", "http", "the HTTP API as plain HTTP on loopback, and /metrics", kindString, "",
 		func(c *Config) *string { return &c.Listen.HTTP }, anyString, restart),
 	row("listen.api_prefix", "api-prefix", "a path prefix that also means /v1, e.g. /api", kindString, "",
-		func(c *Config) *string { return &c.Listen.APIPrefix }, check[string]{`"" or /…`, func(s string) bool { return s == "" || s[0] == '/' }}, restart),
+		func(c *Config) *string { return &c.Listen.APIPrefix }, check[string]{`"" or /…`, func(s string) bool { return s == "" || s[0] == '/' }}, reload),
 	row("listen.max_conns", "max-conns", "most open client connections", kindInt, unixsock.DefaultMaxConns,
 		func(c *Config) *int { return &c.Listen.MaxConns }, positiveInt, reload),
 	secret(row("listen.password", "password", "clients must AUTH with this password when set", kindString, "",
@@ -127,21 +135,21 @@ var settings = []Setting{
 		func(c *Config) *string { return &c.Listen.Username }, check[string]{"not empty", func(s string) bool { return s != "" }}, reload),
 	row("listen.allow_remote", "allow-remote", "allow tcp/http/fcgi on non-loopback addresses; remote RESP then needs a password", kindBool, false,
 		func(c *Config) *bool { return &c.Listen.AllowRemote }, anyBool, restart),
-	row("listen.idle_timeout", "idle-timeout", "close RESP, HTTP keep-alive and FastCGI connections idle this long; 0 = never", kindDur, unixsock.DefaultIdleTimeout,
-		func(c *Config) *time.Duration { return &c.Listen.IdleTimeout }, nonNegDur, reload),
-	row("listen.read_timeout", "read-timeout", "bound on reading one RESP command or HTTP request; 0 = none", kindDur, unixsock.DefaultReadTimeout,
-		func(c *Config) *time.Duration { return &c.Listen.ReadTimeout }, nonNegDur, reload),
-	row("listen.write_timeout", "write-timeout", "bound on writing replies (plain HTTP: after limits.timeout); 0 = none", kindDur, unixsock.DefaultWriteTimeout,
-		func(c *Config) *time.Duration { return &c.Listen.WriteTimeout }, nonNegDur, reload),
+	restartsWeb(row("listen.idle_timeout", "idle-timeout", "close RESP, HTTP keep-alive and FastCGI connections idle this long; 0 = never", kindDur, unixsock.DefaultIdleTimeout,
+		func(c *Config) *time.Duration { return &c.Listen.IdleTimeout }, nonNegDur, reload)),
+	restartsWeb(row("listen.read_timeout", "read-timeout", "bound on reading one RESP command or HTTP request; 0 = none", kindDur, unixsock.DefaultReadTimeout,
+		func(c *Config) *time.Duration { return &c.Listen.ReadTimeout }, nonNegDur, reload)),
+	restartsWeb(row("listen.write_timeout", "write-timeout", "bound on writing replies (plain HTTP: after limits.timeout); 0 = none", kindDur, unixsock.DefaultWriteTimeout,
+		func(c *Config) *time.Duration { return &c.Listen.WriteTimeout }, nonNegDur, reload)),
 
 	row("limits.max_value_bytes", "max-value-bytes", "largest argument of any command, DDB PUT item or forwarded value", kindInt, cache.DefaultMaxValueBytes,
 		func(c *Config) *int { return &c.Limits.MaxValueBytes }, positiveInt, reload),
 	row("limits.max_keys", "max-keys", "most keys of one DDB MGET / DDB INVALIDATE / _mget", kindInt, unixsock.DefaultMaxKeys,
 		func(c *Config) *int { return &c.Limits.MaxKeys }, positiveInt, reload),
-	row("limits.timeout", "timeout", "bound on one client request", kindDur, unixsock.DefaultTimeout,
-		func(c *Config) *time.Duration { return &c.Limits.Timeout }, positiveDur, reload),
+	restartsWeb(row("limits.timeout", "timeout", "bound on one client request", kindDur, unixsock.DefaultTimeout,
+		func(c *Config) *time.Duration { return &c.Limits.Timeout }, positiveDur, reload)),
 	row("limits.load_timeout", "load-timeout", "bound on one DynamoDB call", kindDur, cache.DefaultLoadTimeout,
-		func(c *Config) *time.Duration { return &c.Limits.LoadTimeout }, positiveDur, reload),
+		func(c *Config) *time.Duration { return &c.Limits.LoadTimeout }, positiveDur, restart),
 	row("limits.gutter_ttl", "gutter-ttl", "while Redis is down, reuse DynamoDB's answers this long; 0 = off", kindDur, cache.DefaultGutterTTL,
 		func(c *Config) *time.Duration { return &c.Limits.GutterTTL }, nonNegDur, reload),
 
