@@ -10,7 +10,9 @@ import (
 )
 
 // Namespace is one namespace of the configuration (DESIGN.md,
-// "Namespaces"). Every namespace field can change on reload.
+// "Namespaces"). Every namespace field can change on reload. The fields
+// are described, with their defaults and ranges, by the rows of Fields;
+// NegativeTTL 0 means no negative caching (cache.Namespace's -1).
 type Namespace struct {
 	Table        string
 	PartitionKey string
@@ -27,6 +29,8 @@ type Namespace struct {
 // Field is one row of the namespace fields' table: a key of a namespace
 // in the namespaces: map and a field=value of --namespace.
 type Field struct {
+	// Name is the key ("ttl"); Type, Default, Range and Help are as in
+	// Setting.
 	Name, Type, Default, Range, Help string
 
 	set   func(n *Namespace, s string) error

@@ -11,7 +11,9 @@ import (
 // Config is the daemon's configuration: the file, then the environment,
 // then the flags, each over the defaults of the settings table. Its
 // fields are reached only through the table's rows (Settings); a test
-// checks that every field has exactly one row.
+// checks that every field has exactly one row. Each field holds its
+// setting's value as given, defaults filled in: 0 of a "0 means none"
+// timeout is 0 here (Options turns it into the packages' -1).
 type Config struct {
 	// File is the configuration file read, "" for none.
 	File  string
