@@ -1,3 +1,10 @@
+// Package config is the daemon's settings, declared once: one table
+// (Settings, and Fields for a namespace) gives each setting its YAML path,
+// flag, DDBCACHE_* variable, type, default (the owning package's
+// constant), valid range, help text and whether it can change on reload.
+// The YAML loader (Load), the environment (ApplyEnv), cmd/ddbcache's flags
+// and --help, and the README's tables (Markdown, gen-readme) are all made
+// from it; Options turns a Config into daemon.Options.
 package config
 
 import (
