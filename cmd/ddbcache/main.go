@@ -51,7 +51,7 @@ func newApp() *cli.App {
 			if c.NArg() > 0 {
 				return usageErrorf(c, "unknown command %q", c.Args().First())
 			}
-			return cli.ShowAppHelp(c)
+			return usageErrorf(c, "no command given (serve, check-config, get, put, invalidate, stats)")
 		},
 		OnUsageError: onUsageError,
 		// Errors are printed once, by main, on one line.
