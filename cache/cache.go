@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -114,11 +114,13 @@ type Options struct {
 
 // Engine is the cache-aside engine. It is safe for concurrent use.
 type Engine struct {
-	opts    Options
-	log     *slog.Logger
-	ns      map[string]*namespace
-	redis   *redisConn
-	flights singleflight.Group
+	opts Options
+	log  *slog.Logger
+	// ns is the namespace table, replaced whole by SetNamespaces.
+	ns       atomic.Pointer[nsTable]
+	maxValue atomic.Int64 // MaxValueBytes, changed by SetLimits
+	redis    *redisConn
+	flights  singleflight.Group
 	// degraded limits DynamoDB reads while Redis is unreachable.
 	degraded chan struct{}
 	bypass   *writeMarks
@@ -195,7 +197,6 @@ func New(opts Options) (*Engine, error) {
 	e := &Engine{
 		opts:     opts,
 		log:      opts.Logger,
-		ns:       map[string]*namespace{},
 		degraded: make(chan struct{}, opts.DegradedConcurrency),
 		bypass:   newWriteMarks(opts.WriteBypass),
 		tokens:   newTokens(),
@@ -206,19 +207,16 @@ func New(opts Options) (*Engine, error) {
 		closed:   make(chan struct{}),
 	}
 	e.dynamo.classify, _ = opts.Loader.(FaultClassifier)
-	names := make([]string, 0, len(opts.Namespaces))
-	for _, n := range opts.Namespaces {
-		ns, err := compile(n)
-		if err != nil {
-			return nil, err
-		}
-		if _, dup := e.ns[ns.Name]; dup {
-			return nil, fmt.Errorf("cache: namespace %q defined twice", ns.Name)
-		}
-		e.ns[ns.Name] = ns
-		names = append(names, ns.Name)
+	if opts.MaxValueBytes < 0 {
+		return nil, fmt.Errorf("cache: MaxValueBytes must not be negative, got %d", opts.MaxValueBytes)
 	}
-	e.stats = newCounters(names)
+	e.maxValue.Store(int64(opts.MaxValueBytes))
+	e.stats = newCounters()
+	t, err := buildTable(opts.Namespaces, e.stats)
+	if err != nil {
+		return nil, err
+	}
+	e.ns.Store(t)
 	var rl *relay
 	var onInvalidations func([]rueidis.RedisMessage)
 	if opts.Notifier != nil && !opts.Redis.DisableClientCache {
@@ -250,7 +248,7 @@ func (e *Engine) Close() {
 
 // namespace returns the namespace called name.
 func (e *Engine) namespace(name string) (*namespace, error) {
-	ns, ok := e.ns[name]
+	ns, ok := e.nsMap()[name]
 	if !ok {
 		return nil, fmt.Errorf("%w '%s'", ErrUnknownNamespace, name)
 	}
@@ -272,16 +270,30 @@ type NamespaceInfo struct {
 
 // Namespaces lists the namespaces, sorted by name.
 func (e *Engine) Namespaces() []NamespaceInfo {
-	out := make([]NamespaceInfo, 0, len(e.ns))
-	for _, ns := range e.ns {
-		out = append(out, NamespaceInfo{
-			Name: ns.Name, Table: ns.Table, PartitionKey: ns.PartitionKey, SortKey: ns.SortKey,
-			RedisKey: ns.RedisKey, TTL: ns.TTL.String(), TTLJitter: ns.TTLJitter,
-			NegativeTTL: ns.NegativeTTL.String(), StaleIfError: ns.StaleIfError.String(),
-		})
+	t := e.ns.Load()
+	out := make([]NamespaceInfo, 0, len(t.names))
+	for _, name := range t.names {
+		out = append(out, t.byName[name].info())
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// Namespace describes namespace name as the table has it now.
+func (e *Engine) Namespace(name string) (NamespaceInfo, bool) {
+	ns, ok := e.nsMap()[name]
+	if !ok {
+		return NamespaceInfo{}, false
+	}
+	return ns.info(), true
+}
+
+// info describes ns for NamespaceInfo.
+func (ns *namespace) info() NamespaceInfo {
+	return NamespaceInfo{
+		Name: ns.Name, Table: ns.Table, PartitionKey: ns.PartitionKey, SortKey: ns.SortKey,
+		RedisKey: ns.RedisKey, TTL: ns.TTL.String(), TTLJitter: ns.TTLJitter,
+		NegativeTTL: ns.NegativeTTL.String(), StaleIfError: ns.StaleIfError.String(),
+	}
 }
 
 // HasSortKey reports whether namespace name exists and has a sort key.
@@ -317,5 +329,6 @@ func (e *Engine) loadContext() (context.Context, context.CancelFunc) {
 // Notifier returns Options.Notifier.
 func (e *Engine) Notifier() Notifier { return e.opts.Notifier }
 
-// MaxValueBytes returns the largest value a client may write.
-func (e *Engine) MaxValueBytes() int { return e.opts.MaxValueBytes }
+// MaxValueBytes returns the largest value a client may write now (see
+// SetLimits).
+func (e *Engine) MaxValueBytes() int { return int(e.maxValue.Load()) }

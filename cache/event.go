@@ -73,7 +73,7 @@ type target struct {
 // an error, and nothing is invalidated.
 func (e *Engine) targets(table string, items []map[string]string) ([]target, error) {
 	var out []target
-	for _, ns := range e.ns {
+	for _, ns := range e.nsMap() {
 		if ns.Table != table {
 			continue
 		}

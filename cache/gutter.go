@@ -27,7 +27,9 @@ const (
 // concurrent use; expiry is checked on read, so the gutter needs no
 // goroutine of its own.
 type gutter struct {
-	ttl   time.Duration // 0: off
+	// ttl is in nanoseconds, 0 or less: off. It is atomic because a
+	// reload (Engine.SetLimits) changes it while lookups run.
+	ttl   atomic.Int64
 	items *lru.Cache[string, gutterEntry]
 	// drops counts drop and purge calls. A read takes it before asking
 	// DynamoDB and stores its answer only if it has not moved: otherwise a
@@ -43,18 +45,29 @@ type gutterEntry struct {
 }
 
 // newGutter makes a gutter of size entries keeping answers for ttl; a ttl
-// of 0 or less turns it off.
+// of 0 or less turns it off. The LRU is made even when it is off, so that
+// a reload can turn it on.
 func newGutter(size int, ttl time.Duration) *gutter {
-	g := &gutter{ttl: max(ttl, 0)}
-	if g.ttl > 0 {
-		g.items, _ = lru.New[string, gutterEntry](size) // errs only for size <= 0
-	}
+	g := &gutter{}
+	g.items, _ = lru.New[string, gutterEntry](size) // errs only for size <= 0
+	g.setTTL(ttl)
 	return g
 }
 
+// setTTL changes how long answers are kept; 0 or less turns the gutter
+// off and forgets what it held.
+func (g *gutter) setTTL(ttl time.Duration) {
+	if g.ttl.Swap(int64(max(ttl, 0))) > 0 && ttl <= 0 {
+		g.purge()
+	}
+}
+
+// on reports whether the gutter keeps answers.
+func (g *gutter) on() bool { return g.items != nil && g.ttl.Load() > 0 }
+
 // get returns the remembered answer for key vk.
 func (g *gutter) get(vk string) (doc []byte, ok bool) {
-	if g.items == nil {
+	if !g.on() {
 		return nil, false
 	}
 	en, ok := g.items.Get(vk)
@@ -70,10 +83,11 @@ func (g *gutter) epoch() uint64 { return g.drops.Load() }
 // put remembers DynamoDB's answer for key vk, read after epoch was taken,
 // unless a drop happened since.
 func (g *gutter) put(vk string, doc []byte, epoch uint64) {
-	if g.items == nil {
+	ttl := time.Duration(g.ttl.Load())
+	if g.items == nil || ttl <= 0 {
 		return
 	}
-	g.items.Add(vk, gutterEntry{doc: doc, expires: time.Now().Add(g.ttl)})
+	g.items.Add(vk, gutterEntry{doc: doc, expires: time.Now().Add(ttl)})
 	if g.drops.Load() != epoch {
 		g.items.Remove(vk) // a drop raced the read: its answer may be old
 	}

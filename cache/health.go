@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 )
 
 // Pinger is implemented by loaders that can check their backend is up;
@@ -67,18 +66,15 @@ func (e *Engine) CheckTables(ctx context.Context) map[string]string {
 	if !ok {
 		return nil
 	}
-	names := make([]string, 0, len(e.ns))
-	for name := range e.ns {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	t := e.ns.Load()
 	var out map[string]string
-	for _, name := range names {
-		if err := tc.CheckTable(ctx, e.ns[name].Table); err != nil {
+	for _, name := range t.names {
+		table := t.byName[name].Table
+		if err := tc.CheckTable(ctx, table); err != nil {
 			if out == nil {
 				out = map[string]string{}
 			}
-			out[name] = fmt.Sprintf("table %s: %v", e.ns[name].Table, err)
+			out[name] = fmt.Sprintf("table %s: %v", table, err)
 		}
 	}
 	return out

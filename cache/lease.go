@@ -182,7 +182,7 @@ func entryTTL(ns *namespace, doc []byte) time.Duration {
 func (e *Engine) load(c rueidis.Client, ns *namespace, k Key, vk string) (Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.LeaseWait+e.opts.LoadTimeout)
 	defer cancel()
-	st := e.stats.ns[ns.Name]
+	st := ns.stats
 	token := e.tokens.next()
 	deadline := time.Now().Add(e.opts.LeaseWait)
 	pause := leasePollMin
@@ -219,7 +219,7 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, k Key, vk string) (Result
 func (e *Engine) loadLeased(c rueidis.Client, ns *namespace, k Key, vk, token string, consistent bool) (Result, error) {
 	ctx, cancel := e.loadContext()
 	defer cancel()
-	st := e.stats.ns[ns.Name]
+	st := ns.stats
 	st.dynamoReads.Add(1)
 	doc, err := e.opts.Loader.Get(ctx, ns.Table, ns.dynamoKey(k), consistent)
 	if err := e.loaded(err); err != nil {
@@ -253,7 +253,7 @@ func (e *Engine) loadLeased(c rueidis.Client, ns *namespace, k Key, vk, token st
 func (e *Engine) loadUnleased(ns *namespace, k Key, vk string, consistent bool) (Result, error) {
 	ctx, cancel := e.loadContext()
 	defer cancel()
-	e.stats.ns[ns.Name].dynamoReads.Add(1)
+	ns.stats.dynamoReads.Add(1)
 	doc, err := e.opts.Loader.Get(ctx, ns.Table, ns.dynamoKey(k), consistent)
 	if err := e.loaded(err); err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrLoad, err)

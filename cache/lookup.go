@@ -64,7 +64,7 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 	if err := ns.check(k); err != nil {
 		return Result{}, err
 	}
-	st := e.stats.ns[ns.Name]
+	st := ns.stats
 	c := e.redis.get()
 	if c == nil || !e.redisUp() {
 		return e.degradedGet(ctx, ns, k)
@@ -117,7 +117,7 @@ func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, k Ke
 	})
 	select {
 	case r := <-ch:
-		st := e.stats.ns[ns.Name]
+		st := ns.stats
 		if r.Err != nil {
 			st.errors.Add(1)
 			return Result{}, r.Err
@@ -133,7 +133,7 @@ func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, k Ke
 		}
 		return res, nil
 	case <-ctx.Done():
-		e.stats.ns[ns.Name].errors.Add(1)
+		ns.stats.errors.Add(1)
 		return Result{}, fmt.Errorf("cache: lookup of %s: %w", vk, ctx.Err())
 	}
 }
@@ -154,7 +154,7 @@ func (e *Engine) staleCopy(c rueidis.Client, ns *namespace, vk string) (Result, 
 	if err != nil {
 		return Result{}, false
 	}
-	e.stats.ns[ns.Name].stale.Add(1)
+	ns.stats.stale.Add(1)
 	return Result{Value: v, Source: SourceStale}, true
 }
 
@@ -176,7 +176,7 @@ func (e *Engine) redisFailed() {
 //     not turn into a flood of DynamoDB reads.
 //  3. The answer goes into the gutter for the next lookups.
 func (e *Engine) degradedGet(ctx context.Context, ns *namespace, k Key) (Result, error) {
-	st := e.stats.ns[ns.Name]
+	st := ns.stats
 	vk := ns.redisKey(k)
 	e.stats.degradedReads.Add(1)
 	if doc, ok := e.gutter.get(vk); ok {

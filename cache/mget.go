@@ -21,7 +21,7 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 			return nil, err
 		}
 	}
-	st := e.stats.ns[ns.Name]
+	st := ns.stats
 	out := make([]Result, len(keys))
 	c := e.redis.get()
 	if c == nil || !e.redisUp() {
@@ -90,7 +90,7 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 func (e *Engine) fillMany(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, missed []int, out []Result) error {
 	lctx, cancel := e.loadContext()
 	defer cancel()
-	st := e.stats.ns[ns.Name]
+	st := ns.stats
 	tokens := make(map[int]string, len(missed)) // key index → its lease token
 	execs := make([]rueidis.LuaExec, len(missed))
 	for j, i := range missed {
@@ -202,7 +202,7 @@ func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) 
 // where it has them (see degradedGet), the others from DynamoDB in one
 // BatchGetItem, whose answers go into the gutter.
 func (e *Engine) degradedMGet(ctx context.Context, ns *namespace, keys []Key, idx []int, out []Result) ([]Result, error) {
-	st := e.stats.ns[ns.Name]
+	st := ns.stats
 	e.stats.degradedReads.Add(int64(len(idx)))
 	var load []int
 	for _, i := range idx {

@@ -47,6 +47,9 @@ type Namespace struct {
 type namespace struct {
 	Namespace
 	parts []templatePart
+	// stats are the counters of the namespace's name, shared by every
+	// table that has it (set by buildTable).
+	stats *nsCounters
 }
 
 // templatePart is a literal piece of a Redis key template or, when attr is

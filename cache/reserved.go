@@ -73,7 +73,7 @@ func (e *Engine) ReservedKey(key string) (what string, reserved bool) {
 			continue
 		}
 		vk := key[len(kind.prefix) : len(key)-len(kind.suffix)]
-		for _, ns := range e.ns {
+		for _, ns := range e.nsMap() {
 			if ns.produces(vk) {
 				return "the " + kind.what + " of " + vk, true
 			}

@@ -1,10 +1,15 @@
 package cache
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // counters are the engine's lookup counters. Each field is atomic, so they
-// need no lock; the per-namespace map is written only in New.
+// need no lock; the per-namespace map only grows, under mu, when a table
+// with a new name is built, and each namespace holds its own pointer.
 type counters struct {
+	mu            sync.Mutex
 	ns            map[string]*nsCounters
 	redisErrors   atomic.Int64
 	degradedReads atomic.Int64
@@ -25,12 +30,20 @@ type nsCounters struct {
 	gutterHits   atomic.Int64 // served from the gutter while Redis was down
 }
 
-func newCounters(names []string) *counters {
-	c := &counters{ns: make(map[string]*nsCounters, len(names))}
-	for _, n := range names {
-		c.ns[n] = &nsCounters{}
+func newCounters() *counters {
+	return &counters{ns: map[string]*nsCounters{}}
+}
+
+// of returns the counters of namespace name, made at its first use.
+func (c *counters) of(name string) *nsCounters {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.ns[name]
+	if !ok {
+		n = &nsCounters{}
+		c.ns[name] = n
 	}
-	return c
+	return n
 }
 
 // Stats is a snapshot of the engine's counters, as `DDB STATS` reports it.
@@ -82,11 +95,12 @@ type CapacityReporter interface {
 	ConsumedCapacity(table string) (readUnits, writeUnits float64)
 }
 
-// Stats returns a snapshot of the counters.
+// Stats returns a snapshot of the counters of the namespaces served now.
 func (e *Engine) Stats() Stats {
 	pendingKeys, pendingWhole := e.pending.size()
+	table := e.nsMap()
 	s := Stats{
-		Namespaces:           make(map[string]NamespaceStats, len(e.stats.ns)),
+		Namespaces:           make(map[string]NamespaceStats, len(table)),
 		RedisConnected:       e.redisUp(),
 		DynamoDBUp:           e.dynamo.log.state(),
 		PendingInvalidations: pendingKeys,
@@ -95,7 +109,8 @@ func (e *Engine) Stats() Stats {
 		DegradedReads:        e.stats.degradedReads.Load(),
 	}
 	cr, _ := e.opts.Loader.(CapacityReporter)
-	for name, c := range e.stats.ns {
+	for name, n := range table {
+		c := n.stats
 		ns := NamespaceStats{
 			HitsLocal: c.hitsLocal.Load(), HitsRedis: c.hitsRedis.Load(), Misses: c.misses.Load(),
 			NegativeHits: c.negativeHits.Load(), Stale: c.stale.Load(), DynamoReads: c.dynamoReads.Load(),
@@ -104,7 +119,7 @@ func (e *Engine) Stats() Stats {
 			GutterHits: c.gutterHits.Load(),
 		}
 		if cr != nil {
-			ns.ReadUnits, ns.WriteUnits = cr.ConsumedCapacity(e.ns[name].Table)
+			ns.ReadUnits, ns.WriteUnits = cr.ConsumedCapacity(n.Table)
 		}
 		s.Namespaces[name] = ns
 	}

@@ -118,7 +118,7 @@ func (e *Engine) InvalidateTable(ctx context.Context, table string) (int, error)
 			e.notifyFlush()
 		}
 	}()
-	for _, ns := range e.ns {
+	for _, ns := range e.nsMap() {
 		if ns.Table != table {
 			continue
 		}

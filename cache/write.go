@@ -23,8 +23,8 @@ func (e *Engine) Put(ctx context.Context, nsName string, doc []byte) error {
 	if err != nil {
 		return err
 	}
-	if len(doc) > e.opts.MaxValueBytes {
-		return fmt.Errorf("%w: item of %d bytes exceeds max_value_bytes (%d)", ErrTooLarge, len(doc), e.opts.MaxValueBytes)
+	if len(doc) > e.MaxValueBytes() {
+		return fmt.Errorf("%w: item of %d bytes exceeds max_value_bytes (%d)", ErrTooLarge, len(doc), e.MaxValueBytes())
 	}
 	if err := checkUTF8(doc); err != nil {
 		return err
@@ -36,7 +36,7 @@ func (e *Engine) Put(ctx context.Context, nsName string, doc []byte) error {
 	if err := e.writable(); err != nil {
 		return err
 	}
-	e.stats.ns[ns.Name].dynamoWrites.Add(1)
+	ns.stats.dynamoWrites.Add(1)
 	lctx, cancel := e.loadContext()
 	defer cancel()
 	if err := e.loaded(e.opts.Loader.Put(lctx, ns.Table, doc)); err != nil {
@@ -59,7 +59,7 @@ func (e *Engine) Delete(ctx context.Context, nsName string, k Key) (bool, error)
 	if err := e.writable(); err != nil {
 		return false, err
 	}
-	e.stats.ns[ns.Name].dynamoWrites.Add(1)
+	ns.stats.dynamoWrites.Add(1)
 	lctx, cancel := e.loadContext()
 	defer cancel()
 	existed, err := e.opts.Loader.Delete(lctx, ns.Table, ns.dynamoKey(k))

@@ -108,9 +108,7 @@ func isLoopback(addr string) bool {
 
 // Logger returns the logger log.level and log.format ask for, writing to w.
 func (c *Config) Logger(w io.Writer) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(c.Log.Level)) // checked by its row
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: c.LogOptions().Level}
 	if strings.EqualFold(c.Log.Format, "json") {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -126,7 +124,17 @@ func none(d time.Duration) time.Duration {
 	return d
 }
 
-// Options derives the daemon's options; c must have been Resolved.
+// LogOptions is the daemon's log level and format.
+func (c *Config) LogOptions() daemon.LogOptions {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(c.Log.Level)) // checked by its row
+	return daemon.LogOptions{Level: lv, Format: c.Log.Format}
+}
+
+// Options derives the daemon's options; c must have been Resolved. The
+// daemon builds its own logger from Log (so that a reload can change it)
+// and hands it to every part; logger is the parts' logger when they are
+// used without a daemon (the one-shot commands).
 func (c *Config) Options(logger *slog.Logger) daemon.Options {
 	idle, read, write := none(c.Listen.IdleTimeout), none(c.Listen.ReadTimeout), none(c.Listen.WriteTimeout)
 	return daemon.Options{
@@ -151,7 +159,7 @@ func (c *Config) Options(logger *slog.Logger) daemon.Options {
 		Web: api.ServerOptions{FCGI: c.Listen.FCGI, FCGIMode: c.Listen.FCGIMode, HTTP: c.Listen.HTTP, Logger: logger,
 			IdleTimeout: idle, ReadTimeout: read, WriteTimeout: httpWriteTimeout(write, c.Limits.Timeout)},
 		Streams: daemon.StreamOptions{Tables: c.StreamTables(), Endpoint: c.DynamoDB.StreamsEndpoint},
-		Logger:  logger,
+		Log:     c.LogOptions(),
 	}
 }
 

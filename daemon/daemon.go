@@ -55,7 +55,11 @@ type Options struct {
 	// Streams names the tables whose DynamoDB Streams are consumed; no
 	// tables means no consumer.
 	Streams StreamOptions
-	// Logger receives the daemon's log; nil means slog.Default().
+	// Log says how the daemon logs (to standard error); the daemon builds
+	// the logger that every part uses, so that Reload can change its level
+	// and format.
+	Log LogOptions
+	// Logger, when set, replaces that logger (tests); Log is then ignored.
 	Logger *slog.Logger
 }
 
@@ -70,14 +74,21 @@ type StreamOptions struct {
 // Daemon is one running ddbcache. New opens every listener; Run serves
 // until Shutdown or until a front fails.
 type Daemon struct {
-	opts    Options
+	opts Options // as wired by New
+	// given are the options New or the last Reload was given, which the
+	// next Reload compares with.
+	given   Options
 	log     *slog.Logger
+	logs    *logSwitch // nil when Options.Logger was given
+	ctx     context.Context
+	reload  sync.Mutex // serializes Reload
 	engine  *cache.Engine
 	reg     *tracking.Registry
 	metrics *api.Metrics
 	sock    *unixsock.Server
-	web     *api.Server // nil without a web front
-	streams func()      // stops the Streams consumer
+	web     *api.Server  // nil without a web front
+	streams func()       // stops the Streams consumer
+	api     *api.Handler // nil without a web front
 
 	errs     chan error    // a front's Serve returned
 	done     chan struct{} // closed by Shutdown
@@ -89,13 +100,20 @@ type Daemon struct {
 // is called). A namespace whose table cannot be used is logged, not fatal:
 // the table may be created later, and other namespaces work.
 func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
+	d := &Daemon{given: opts, ctx: context.WithoutCancel(ctx), errs: make(chan error, 2), done: make(chan struct{}), streams: func() {}}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		if err := opts.Log.check(); err != nil {
+			return nil, err
+		}
+		d.logs = newLogSwitch(os.Stderr, opts.Log)
+		opts.Logger = slog.New(d.logs)
 	}
+	d.log = opts.Logger
+	opts.Engine.Logger, opts.Socket.Logger, opts.API.Logger, opts.Web.Logger = d.log, d.log, d.log, d.log
+	d.opts = opts
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(DefaultGCPercent)
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, errs: make(chan error, 2), done: make(chan struct{}), streams: func() {}}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -141,6 +159,7 @@ func (d *Daemon) listenWeb(opts Options) error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
+	d.api = handler
 	if d.web, err = api.Listen(handler, opts.Web); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -148,23 +167,38 @@ func (d *Daemon) listenWeb(opts Options) error {
 }
 
 // startStreams runs a DynamoDB Streams consumer for opts.Streams.Tables
-// until the daemon shuts down.
+// until the daemon shuts down or a reload changes the tables.
 func (d *Daemon) startStreams(ctx context.Context, opts Options) error {
-	if len(opts.Streams.Tables) == 0 {
-		return nil
+	run, err := d.newStreams(ctx, opts)
+	if err != nil {
+		return err
+	}
+	run()
+	return nil
+}
+
+// newStreams builds the Streams consumer of opts and returns the function
+// that starts it (and sets d.streams to stop it); without tables it
+// starts nothing. Reload builds the new consumer before it changes
+// anything, and starts it only once it applies the new options.
+func (d *Daemon) newStreams(ctx context.Context, opts Options) (func(), error) {
+	tables := opts.Streams.Tables
+	if len(tables) == 0 {
+		return func() { d.streams = func() {} }, nil
 	}
 	consumer, err := dynamo.NewStreamConsumer(ctx, opts.Dynamo, dynamo.StreamOptions{
-		Tables: opts.Streams.Tables, Endpoint: opts.Streams.Endpoint, Logger: d.log,
+		Tables: tables, Endpoint: opts.Streams.Endpoint, Logger: d.log,
 	}, d.engine)
 	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stopped := make(chan struct{})
-	go func() { consumer.Run(ctx); close(stopped) }()
-	d.streams = func() { cancel(); <-stopped }
-	d.log.Info("consuming DynamoDB Streams", "tables", opts.Streams.Tables)
-	return nil
+	return func() {
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		stopped := make(chan struct{})
+		go func() { consumer.Run(ctx); close(stopped) }()
+		d.streams = func() { cancel(); <-stopped }
+		d.log.Info("consuming DynamoDB Streams", "tables", tables)
+	}, nil
 }
 
 // checkTables logs each namespace whose table cannot be used: otherwise
@@ -183,6 +217,9 @@ func (d *Daemon) checkTables(ctx context.Context) {
 		d.log.Error("namespace's table cannot be used; its lookups will fail", "namespace", n, "err", missing[n])
 	}
 }
+
+// Logger is the daemon's logger (its level and format follow Reload).
+func (d *Daemon) Logger() *slog.Logger { return d.log }
 
 // Engine is the daemon's cache engine.
 func (d *Daemon) Engine() *cache.Engine { return d.engine }
@@ -248,6 +285,8 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 
 // close releases what New built, in reverse order.
 func (d *Daemon) close() {
+	d.reload.Lock() // a Reload may be replacing the Streams consumer
+	defer d.reload.Unlock()
 	d.streams()
 	if d.web != nil {
 		d.web.Close()

@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
@@ -69,18 +70,34 @@ type Options struct {
 // Handler serves the HTTP API. It is safe for concurrent use.
 type Handler struct {
 	engine *cache.Engine
-	opts   Options
-	log    *slog.Logger
-	// ns describes the engine's namespaces by name; written only in New.
-	ns map[string]cache.NamespaceInfo
+	// opts are the options in force, replaced whole by Reconfigure; a
+	// request reads them once.
+	opts atomic.Pointer[Options]
+	log  *slog.Logger
 }
 
 // New returns the API handler for engine. The prefix must be "" or a path
-// like "/api" (a leading slash, no trailing one).
+// like "/api" (a leading slash, no trailing one). The namespaces are the
+// engine's, read at each request, so a reload of the engine's table
+// reaches the API at once.
 func New(engine *cache.Engine, opts Options) (*Handler, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &Handler{engine: engine, log: opts.Logger}
+	if err := h.Reconfigure(opts); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Reconfigure replaces the handler's options (a reload): requests under
+// way finish with the options they started with. Logger and Metrics are
+// the ones New was given; on an error nothing changes.
+func (h *Handler) Reconfigure(opts Options) error {
 	p := opts.Prefix
 	if p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.ContainsAny(p, "?#")) {
-		return nil, errors.New("fcgi: prefix must start with '/' and not end with one, e.g. /api")
+		return errors.New("fcgi: prefix must start with '/' and not end with one, e.g. /api")
 	}
 	if p == apiRoot {
 		opts.Prefix = ""
@@ -88,20 +105,27 @@ func New(engine *cache.Engine, opts Options) (*Handler, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	if opts.MaxBodyBytes == 0 {
-		opts.MaxBodyBytes = int64(engine.MaxValueBytes())
-	}
 	if opts.MaxKeys == 0 {
 		opts.MaxKeys = DefaultMaxKeys
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	if old := h.opts.Load(); old != nil {
+		opts.Metrics = old.Metrics
 	}
-	h := &Handler{engine: engine, opts: opts, log: opts.Logger, ns: map[string]cache.NamespaceInfo{}}
-	for _, n := range engine.Namespaces() {
-		h.ns[n.Name] = n
+	opts.Logger = h.log
+	h.opts.Store(&opts)
+	return nil
+}
+
+// options returns the options in force.
+func (h *Handler) options() *Options { return h.opts.Load() }
+
+// maxBody is the bound on a request body: Options.MaxBodyBytes, or the
+// engine's MaxValueBytes as it is now.
+func (h *Handler) maxBody() int64 {
+	if n := h.options().MaxBodyBytes; n != 0 {
+		return n
 	}
-	return h, nil
+	return int64(h.engine.MaxValueBytes())
 }
 
 // route is a request resolved to one of the API's routes.
@@ -114,9 +138,9 @@ type route struct {
 // resolve maps a request path to a route. It splits the escaped path, so
 // that a key may hold a '/' written as %2F.
 func (h *Handler) resolve(u *url.URL) (route, bool) {
-	p := u.EscapedPath()
-	if h.opts.Prefix != "" && (p == h.opts.Prefix || strings.HasPrefix(p, h.opts.Prefix+"/")) {
-		rest := p[len(h.opts.Prefix):]
+	p, prefix := u.EscapedPath(), h.options().Prefix
+	if prefix != "" && (p == prefix || strings.HasPrefix(p, prefix+"/")) {
+		rest := p[len(prefix):]
 		switch {
 		case rest == "/healthz", rest == apiRoot, strings.HasPrefix(rest, apiRoot+"/"):
 			p = rest
@@ -172,10 +196,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.healthz(w, r)
 		}
 	case "metrics":
-		if h.opts.Metrics == nil {
+		if h.options().Metrics == nil {
 			writeError(w, http.StatusNotFound, "no_route", "metrics are not enabled")
 		} else if allow(w, method, http.MethodGet) {
-			h.opts.Metrics.Handler().ServeHTTP(w, r)
+			h.options().Metrics.Handler().ServeHTTP(w, r)
 		}
 	case "stream":
 		if allow(w, method, http.MethodPost) {
@@ -216,7 +240,7 @@ func allow(w http.ResponseWriter, method string, methods ...string) bool {
 
 // context returns the context of one request's work in the engine.
 func (h *Handler) context(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), h.opts.Timeout)
+	return context.WithTimeout(r.Context(), h.options().Timeout)
 }
 
 // healthz reports whether Redis and DynamoDB answer: 200 when both do,

@@ -97,10 +97,11 @@ func notFound(ns string, k cache.Key) string {
 
 // readBody reads the request body, at most Options.MaxBodyBytes.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > h.opts.MaxBodyBytes {
-		return nil, &http.MaxBytesError{Limit: h.opts.MaxBodyBytes}
+	limit := h.maxBody()
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		if _, ok := err.(*http.MaxBytesError); ok {
 			return nil, err
@@ -119,7 +120,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, ns string, k cache
 		engineError(w, err)
 		return
 	}
-	if info, ok := h.ns[ns]; ok {
+	if info, ok := h.engine.Namespace(ns); ok {
 		if err := pathMatchesItem(info, k, body); err != nil {
 			engineError(w, err)
 			return

@@ -145,18 +145,13 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // statsCollector turns Engine.Stats into metrics at scrape time.
 type statsCollector struct {
 	engine *cache.Engine
-	// tables maps each namespace to its table; written only in newStatsCollector.
-	tables map[string]string
 
 	lookups, dynamoRequests, capacity, redisErrors, degraded, redisUp *prometheus.Desc
 	dynamoUp, pending, leaseWaits, fillsDropped                       *prometheus.Desc
 }
 
 func newStatsCollector(engine *cache.Engine) *statsCollector {
-	c := &statsCollector{engine: engine, tables: map[string]string{}}
-	for _, n := range engine.Namespaces() {
-		c.tables[n.Name] = n.Table
-	}
+	c := &statsCollector{engine: engine}
 	c.lookups = prometheus.NewDesc("ddbcache_lookups_total",
 		"Item lookups by namespace and result: local (the daemon's memory), redis, miss (read DynamoDB), negative (known absent), stale (served a stale copy because DynamoDB failed), gutter (Redis down: DynamoDB's answer of a moment ago), error.",
 		[]string{"namespace", "result"}, nil)
@@ -193,6 +188,12 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.engine.Stats()
+	// The engine's table of now, read at each scrape: a reload that adds
+	// or removes namespaces changes what is reported.
+	tableOf := map[string]string{}
+	for _, n := range c.engine.Namespaces() {
+		tableOf[n.Name] = n.Table
+	}
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
@@ -218,7 +219,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.dynamoRequests, float64(s.DynamoReads), n, "read")
 		counter(c.dynamoRequests, float64(s.DynamoWrites), n, "write")
 		// Capacity is accounted per table; namespaces on one table share it.
-		if t := c.tables[n]; !tables[t] {
+		if t, ok := tableOf[n]; ok && !tables[t] {
 			tables[t] = true
 			counter(c.capacity, s.ReadUnits, t, "read")
 			counter(c.capacity, s.WriteUnits, t, "write")

@@ -15,7 +15,7 @@ import (
 // key to item, in request order, without the absent items:
 // {"1":{…},"3":{…}}; with a sort key it nests: {"7":{"1":{…}}}.
 func (h *Handler) mget(w http.ResponseWriter, r *http.Request, ns string) {
-	info, ok := h.ns[ns]
+	info, ok := h.engine.Namespace(ns)
 	if !ok {
 		engineError(w, fmt.Errorf("%w '%s'", cache.ErrUnknownNamespace, ns))
 		return
@@ -47,8 +47,8 @@ func (h *Handler) parseKeys(body []byte, sorted bool) ([]cache.Key, error) {
 	if err := json.Unmarshal(body, &raws); err != nil {
 		return nil, fmt.Errorf("%w: the body must be a JSON array of keys: %v", errBadRequest, err)
 	}
-	if len(raws) > h.opts.MaxKeys {
-		return nil, fmt.Errorf("%w: %d keys exceed the limit of %d a request", cache.ErrTooLarge, len(raws), h.opts.MaxKeys)
+	if limit := h.options().MaxKeys; len(raws) > limit {
+		return nil, fmt.Errorf("%w: %d keys exceed the limit of %d a request", cache.ErrTooLarge, len(raws), limit)
 	}
 	seen := make(map[cache.Key]bool, len(raws))
 	keys := make([]cache.Key, 0, len(raws))

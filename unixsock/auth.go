@@ -23,16 +23,17 @@ func (s *Server) auth(conn redcon.Conn, sess *session, args [][]byte) {
 		arityError(conn, "auth")
 		return
 	}
-	if s.opts.Password == "" {
+	o := s.options()
+	if o.Password == "" {
 		conn.WriteError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 		return
 	}
-	user := []byte(s.opts.Username)
+	user := []byte(o.Username)
 	if len(args) == 3 {
 		user = args[1]
 	}
-	userOK := subtle.ConstantTimeCompare(user, []byte(s.opts.Username))
-	passOK := subtle.ConstantTimeCompare(args[len(args)-1], []byte(s.opts.Password))
+	userOK := subtle.ConstantTimeCompare(user, []byte(o.Username))
+	passOK := subtle.ConstantTimeCompare(args[len(args)-1], []byte(o.Password))
 	if userOK&passOK != 1 {
 		s.authFailures.Add(1)
 		delay := authDelay << min(sess.authFailures, 6)

@@ -148,7 +148,7 @@ func boolInt(b bool) int {
 
 // context returns the context of one command's work in the engine.
 func (s *Server) context() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), s.opts.Timeout)
+	return context.WithTimeout(context.Background(), s.options().Timeout)
 }
 
 func arityError(conn redcon.Conn, name string) {

@@ -44,7 +44,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 // a command byte by byte is bounded as well as one that stalls.
 func (c *conn) Read(p []byte) (int, error) {
 	var d time.Time
-	switch o := &c.srv.opts; {
+	switch o := c.srv.options(); {
 	case c.detached:
 		// Tracking connections only wait for the client's end.
 	case c.rd.inCommand && o.ReadTimeout > 0:
@@ -116,7 +116,7 @@ func (s *Server) serveConn(c *conn) {
 
 // flush writes the buffered replies within WriteTimeout.
 func (c *conn) flush() error {
-	if t := c.srv.opts.WriteTimeout; t > 0 {
+	if t := c.srv.options().WriteTimeout; t > 0 {
 		if err := c.nc.SetWriteDeadline(time.Now().Add(t)); err != nil {
 			return err
 		}

@@ -90,9 +90,10 @@ func (s *Server) manyKeys(name, ns string, args [][]byte) ([]cache.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n := len(args); n > s.opts.MaxKeys && (!sorted || n/2 > s.opts.MaxKeys) {
+	limit := s.options().MaxKeys
+	if n := len(args); n > limit && (!sorted || n/2 > limit) {
 		// Before any key is converted: a million keys cost nothing.
-		return nil, fmt.Errorf("DDB %s takes at most %d keys", name, s.opts.MaxKeys)
+		return nil, fmt.Errorf("DDB %s takes at most %d keys", name, limit)
 	}
 	if !sorted {
 		keys := make([]cache.Key, len(args))

@@ -97,7 +97,11 @@ type Options struct {
 
 // Server is a RESP server in front of a cache.Engine.
 type Server struct {
+	// opts are the options Listen was given (listeners, logger, observer,
+	// tracking); cur the ones in force, replaced whole by Reconfigure, from
+	// which the fields that can change live are read (see Reconfigure).
 	opts   Options
+	cur    atomic.Pointer[Options]
 	engine *cache.Engine
 	log    *slog.Logger
 	lns    []net.Listener
@@ -121,29 +125,16 @@ func Listen(engine *cache.Engine, opts Options) (*Server, error) {
 	if opts.Mode == 0 {
 		opts.Mode = DefaultMode
 	}
-	if opts.MaxConns == 0 {
-		opts.MaxConns = DefaultMaxConns
-	}
-	if opts.Timeout == 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	opts.IdleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
-	opts.ReadTimeout = orDefault(opts.ReadTimeout, DefaultReadTimeout)
-	opts.WriteTimeout = orDefault(opts.WriteTimeout, DefaultWriteTimeout)
-	if opts.MaxKeys == 0 {
-		opts.MaxKeys = DefaultMaxKeys
-	}
-	if opts.Username == "" {
-		opts.Username = DefaultUsername
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts = withDefaults(opts)
 	if opts.Tracking != nil && engine.Notifier() != cache.Notifier(opts.Tracking) {
 		// Its clients would cache values whose changes they never hear of.
 		return nil, errors.New("unixsock: Options.Tracking is not the engine's Notifier")
 	}
 	s := &Server{opts: opts, engine: engine, log: opts.Logger, live: map[*conn]struct{}{}}
+	s.cur.Store(&s.opts)
 	if opts.Path != "" {
 		ln, err := listenUnix(opts.Path, opts.Mode)
 		if err != nil {
@@ -276,7 +267,7 @@ const refusedWriteTimeout = time.Second
 
 // accept admits a connection within MaxConns and serves it.
 func (s *Server) accept(nc net.Conn) {
-	if s.conns.Add(1) > int64(s.opts.MaxConns) {
+	if s.conns.Add(1) > int64(s.options().MaxConns) {
 		s.conns.Add(-1)
 		_ = nc.SetWriteDeadline(time.Now().Add(refusedWriteTimeout))
 		_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
@@ -284,7 +275,7 @@ func (s *Server) accept(nc net.Conn) {
 		return
 	}
 	c := s.newConn(nc)
-	sess := &session{authed: s.opts.Password == "", id: nextID.Add(1)}
+	sess := &session{authed: s.options().Password == "", id: nextID.Add(1)}
 	c.ctx = sess
 	c.rd.authed = sess.authed
 	s.mu.Lock()

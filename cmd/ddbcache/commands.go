@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/daemon"
 	"github.com/ddbcache/ddbcache/dynamo"
@@ -30,46 +31,67 @@ func newEngine(ctx context.Context, s *settings) (*cache.Engine, error) {
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "run the daemon",
+		Usage: "run the daemon (SIGHUP reloads the configuration, SIGTERM stops)",
 		Action: func(c *cli.Context) error {
 			s, err := load(c)
 			if err != nil {
 				return err
 			}
-			return serve(c.Context, s)
+			return serve(c.Context, s, func() (*settings, error) { return load(c) })
 		},
 	}
 }
 
 // serve runs the daemon until SIGTERM or SIGINT; every signal is handled
-// in this one switch.
-func serve(ctx context.Context, s *settings) error {
+// in this one switch. SIGHUP re-reads the configuration with reread, as
+// at start, and reloads the daemon with it.
+func serve(ctx context.Context, s *settings, reread func() (*settings, error)) error {
 	d, err := daemon.New(ctx, s.daemonOptions())
 	if err != nil {
 		return err
 	}
+	log := d.Logger()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run() }()
+	notify(log, sdnotify.SdNotifyReady) // every listener is open: New opened them
 	for {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				s.log.Warn("SIGHUP: configuration reload is not supported yet; restart to apply changes")
+				reload(d, reread)
 				continue
 			}
-			s.log.Info("shutting down", "signal", sig.String())
+			log.Info("shutting down", "signal", sig.String())
+			notify(log, sdnotify.SdNotifyStopping)
 			if err := d.Shutdown(context.Background()); err != nil {
-				s.log.Warn("shutdown", "err", err)
+				log.Warn("shutdown", "err", err)
 			}
 			return <-ran
 		case err := <-ran:
+			notify(log, sdnotify.SdNotifyStopping)
 			_ = d.Shutdown(context.Background())
 			return err
 		}
 	}
+}
+
+// reload re-reads the configuration and applies it to d. A file that does
+// not load, or one that changes settings that need a restart, changes
+// nothing: the error is logged (Reload logs what it refused and what it
+// changed) and the daemon goes on as it was.
+func reload(d *daemon.Daemon, reread func() (*settings, error)) {
+	log := d.Logger()
+	notify(log, reloadingState())
+	defer notify(log, sdnotify.SdNotifyReady)
+	s, err := reread()
+	if err != nil {
+		log.Error("SIGHUP: configuration not reloaded; the running configuration stays", "err", oneLine(err.Error()))
+		return
+	}
+	_ = d.Reload(s.daemonOptions()) // logged by Reload
 }
 
 // withEngine runs fn with an engine built from the configuration, for the

@@ -19,12 +19,12 @@ use File::Spec;
 use IO::Socket::INET;
 use JSON::PP;
 
-use DDBCache::TestEnv::Config qw(daemon_config merge_config tables_of);
+use DDBCache::TestEnv::Config qw(daemon_config merge_config tables_of to_yaml);
 use DDBCache::TestEnv::Conn;
 use DDBCache::TestEnv::Daemon;
 use DDBCache::TestEnv::Dynamo;
 use DDBCache::TestEnv::Files qw(tempdir write_file slurp tail);
-use DDBCache::TestEnv::Processes qw(trap_signals);
+use DDBCache::TestEnv::Processes qw(trap_signals wait_until);
 use DDBCache::TestEnv::Programs qw(which_program redis_command dynalite_command);
 
 our $VERSION = '0.01';
@@ -215,6 +215,26 @@ sub restart_daemon {
     $self->stop_daemon(%opts);
     $self->start_daemon;
     return;
+}
+
+# reload_daemon(\%over): merges %over into the daemon's configuration,
+# rewrites its file, sends SIGHUP and waits for the daemon's log line that
+# ends the reload; returns that line ("configuration reloaded" or "… not
+# reloaded …").
+sub reload_daemon {
+    my ($self, $over) = @_;
+    my $d = $self->{daemon};
+    $self->{config} = $d->{config} = merge_config($d->{config}, $over);
+    write_file($self->{config_path}, to_yaml($d->{config}));
+    my $from = length(slurp($self->{daemon_log}));
+    kill 'HUP', $d->pid or croak "DDBCache::TestEnv: kill HUP: $!";
+    my $line;
+    wait_until('the daemon to reload', sub {
+        my $log = substr(slurp($self->{daemon_log}), $from);
+        ($line) = $log =~ /^(.*configuration (?:not )?reloaded.*)$/m;
+        return defined $line;
+    });
+    return $line;
 }
 
 sub pause_daemon  { my ($self) = @_; $self->{daemon}->pause;  return }
@@ -466,6 +486,13 @@ waits until it answers C<PING>.
 =item restart_daemon([signal => ...])
 
 C<stop_daemon> then C<start_daemon>.
+
+=item reload_daemon(\%over)
+
+Merges C<%over> into the daemon's configuration (as C<new>'s C<config>),
+rewrites its file, sends SIGHUP and waits for the log line that ends the
+reload, which it returns: C<configuration reloaded …> or C<… not
+reloaded …>.
 
 =item daemon_pid
 
