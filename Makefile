@@ -11,6 +11,7 @@
 #   make demo-two   after make demo: a second daemon on the same Redis (coherence, no stampede)
 #   make demo-stop  stop the demo's servers
 #   make bench      Go benchmarks
+#   make bench-run  after make demo: ddbcache bench at 250 µs Redis RTT against the demo's servers (.demo/bench.json, .demo/bench.svg)
 #   make fuzz       every Go fuzz target (go test -list '^Fuzz' ./...) for FUZZTIME (60s) each
 #   make fuzz-short the same for FUZZSHORT (3s) each: part of make test
 #   make clean      remove bin/ and .demo/
@@ -32,7 +33,7 @@ FAULTS_QUICK := faults/01-cold-start.t faults/02-daemon-restart.t faults/03-redi
 FUZZTIME  ?= 60s
 FUZZSHORT ?= 3s
 
-.PHONY: build deps vet test faults fuzz fuzz-short demo demo-two demo-stop bench clean
+.PHONY: build deps vet test faults fuzz fuzz-short demo demo-two demo-stop bench bench-run clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
@@ -48,7 +49,7 @@ vet:
 		echo "$$unformatted"; \
 		exit 1; \
 	fi
-	perlcritic --quiet t/ perl/ faults/
+	perlcritic --quiet t/ perl/ faults/ bench/
 
 test: deps build vet
 	$(GO) test -race -count=1 ./...
@@ -89,6 +90,12 @@ demo-stop:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# BENCHFLAGS adds to or overrides the bench's options, e.g. BENCHFLAGS='--procs 8 --item-size 10000'.
+bench-run: build
+	$(BIN) --config .demo/ddbcache.yaml bench --seed-data --keys 10000 --dist zipf --duration 10s \
+		--redis-rtt 250us --targets ddbcache,direct,dynamodb,perl,perl-nolocal \
+		--json .demo/bench.json --plot .demo/bench.svg $(BENCHFLAGS)
 
 clean:
 	-bash scripts/demo.sh stop

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ddbcache/ddbcache/bench"
 	"github.com/urfave/cli/v2"
 )
 
@@ -46,6 +47,7 @@ func newApp() *cli.App {
 			putCommand(),
 			invalidateCommand(),
 			statsCommand(),
+			bench.Command(benchEnv),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

@@ -1,0 +1,164 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ddbcache/ddbcache/cache"
+	"github.com/redis/go-redis/v9"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times; it is
+// 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// procCPU returns the user+system CPU time of process pid from /proc.
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis (field 3 onwards).
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bench: /proc/%d/stat: too few fields", pid)
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// threadCPU returns the CPU time of pid's main thread in nanoseconds
+// from /proc/PID/schedstat: exact for a single-threaded process such as
+// a Perl worker, where /proc/PID/stat counts in 10 ms ticks.
+func threadCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		return procCPU(pid)
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return procCPU(pid)
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return procCPU(pid)
+	}
+	return time.Duration(ns), nil
+}
+
+// selfCPU returns this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return rusageCPU(&ru)
+}
+
+func rusageCPU(ru *syscall.Rusage) time.Duration {
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakRSS returns the peak resident set (VmHWM) of pid in bytes.
+func peakRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// resetPeakRSS restarts pid's VmHWM from its current RSS (Linux ≥ 4.0),
+// so that each round measures its own peak. Failure leaves the peak since
+// the process started, which is still an upper bound.
+func resetPeakRSS(pid int) {
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// redisCalls sums INFO commandstats calls, leaving out INFO itself (the
+// bench's own probes).
+func redisCalls(ctx context.Context, rdb *redis.Client) (int64, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, fmt.Errorf("bench: INFO commandstats: %w", err)
+	}
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") || name == "cmdstat_info" {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		n, _ := strconv.ParseInt(calls, 10, 64)
+		total += n
+	}
+	return total, nil
+}
+
+// daemonStats reads DDB STATS and returns namespace ns's counters.
+func daemonStats(ctx context.Context, rdb *redis.Client, ns string) (cache.NamespaceStats, error) {
+	out, err := rdb.Do(ctx, "DDB", "STATS").Text()
+	if err != nil {
+		return cache.NamespaceStats{}, fmt.Errorf("bench: DDB STATS: %w", err)
+	}
+	var st cache.Stats
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return cache.NamespaceStats{}, fmt.Errorf("bench: DDB STATS: %w", err)
+	}
+	return st.Namespaces[ns], nil
+}
+
+// statsDelta is after − before, counter by counter.
+func statsDelta(after, before cache.NamespaceStats) cache.NamespaceStats {
+	return cache.NamespaceStats{
+		HitsLocal: after.HitsLocal - before.HitsLocal, HitsRedis: after.HitsRedis - before.HitsRedis,
+		Misses: after.Misses - before.Misses, NegativeHits: after.NegativeHits - before.NegativeHits,
+		Stale: after.Stale - before.Stale, DynamoReads: after.DynamoReads - before.DynamoReads,
+		DynamoWrites: after.DynamoWrites - before.DynamoWrites, Errors: after.Errors - before.Errors,
+		LeaseWaits: after.LeaseWaits - before.LeaseWaits, ReadUnits: after.ReadUnits - before.ReadUnits,
+		WriteUnits: after.WriteUnits - before.WriteUnits,
+	}
+}
+
+// socketPeerPID returns the pid of the process serving the Unix socket
+// at path (SO_PEERCRED), or 0 when it cannot tell.
+func socketPeerPID(path string) int {
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	raw, err := c.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		return 0
+	}
+	pid := 0
+	_ = raw.Control(func(fd uintptr) {
+		if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
+			pid = int(cred.Pid)
+		}
+	})
+	if _, err := procCPU(pid); pid <= 0 || err != nil {
+		return 0
+	}
+	return pid
+}

@@ -1,0 +1,223 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/ddbcache/ddbcache/cache"
+)
+
+// round is the load one target gets in one round: a duration, or a
+// number of operations when requests > 0.
+type round struct {
+	index    int // 0-based; -1 is the warm-up
+	duration time.Duration
+	requests int64
+}
+
+// result accumulates a target's measurements over its rounds.
+type result struct {
+	hist     *hdrhistogram.Histogram
+	errors   int64
+	firstErr string
+	elapsed  time.Duration
+	// daemon is the sum of the daemon's counter deltas over the rounds.
+	daemon     cache.NamespaceStats
+	redisCalls int64
+	clientCPU  time.Duration
+	daemonCPU  time.Duration
+	clientRSS  int64 // peak over the rounds, bytes
+	daemonRSS  int64
+}
+
+// target is one compared client path and its results.
+type target struct {
+	name string
+	op   opFunc      // the Go targets' operation; nil for Perl
+	perl *perlTarget // the Perl targets
+	ctr  counters
+	res  result
+}
+
+// seedFor derives a worker's seed from the run's, so that every target
+// sees the same key sequence in the same round.
+func seedFor(seed uint64, r round, worker int) uint64 {
+	return seed*1_000_003 + uint64(r.index+1)*7919 + uint64(worker)
+}
+
+// runGo runs one round of a Go target with opts.Concurrency goroutines.
+func (b *Bench) runGo(ctx context.Context, t *target, r round, recs *recorders) error {
+	var (
+		wg   sync.WaitGroup
+		left atomic.Int64
+	)
+	left.Store(r.requests)
+	deadline := time.Now().Add(r.duration)
+	for w := range b.opts.Concurrency {
+		ch, err := NewChooser(b.opts.Dist, b.opts.Keys, b.opts.ZipfS, seedFor(b.opts.Seed, r, w))
+		if err != nil {
+			return err
+		}
+		rec := recs.add()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if r.requests > 0 {
+					if left.Add(-1) < 0 {
+						return
+					}
+				} else if !time.Now().Before(deadline) {
+					return
+				}
+				i, write := ch.Next(), ch.Write(b.opts.WriteRatio)
+				start := time.Now()
+				err := t.op(ctx, i, write)
+				rec.record(time.Since(start), err)
+			}
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// runRound runs target t for one round and, unless it is the warm-up,
+// adds its measurements to t.res.
+func (b *Bench) runRound(ctx context.Context, t *target, r round) error {
+	before, err := b.measure(ctx)
+	if err != nil {
+		return err
+	}
+	recs := &recorders{}
+	stop := b.progress.start(t.name, r, recs)
+	start := time.Now()
+	var perlUsage procUsage
+	if t.perl != nil {
+		perlUsage, err = t.perl.run(ctx, b, t, r, recs)
+	} else {
+		err = b.runGo(ctx, t, r, recs)
+	}
+	elapsed := time.Since(start)
+	if t.perl != nil {
+		// The workers' own clocks, from "go" to their last operation:
+		// forking and loading the operations are not the load.
+		elapsed = perlUsage.elapsed
+	}
+	stop()
+	if err != nil {
+		return err
+	}
+	after, err := b.measure(ctx)
+	if err != nil {
+		return err
+	}
+	if r.index < 0 {
+		return nil
+	}
+	h, errs, first := recs.snapshot()
+	res := &t.res
+	res.hist.Merge(h)
+	res.errors += errs
+	if res.firstErr == "" {
+		res.firstErr = first
+	}
+	res.elapsed += elapsed
+	d := statsDelta(after.daemon, before.daemon)
+	res.daemon = addStats(res.daemon, d)
+	res.redisCalls += after.redisCalls - before.redisCalls
+	res.daemonCPU += after.daemonCPU - before.daemonCPU
+	res.daemonRSS = max(res.daemonRSS, after.daemonRSS)
+	if t.perl != nil {
+		res.clientCPU += perlUsage.cpu
+		res.clientRSS = max(res.clientRSS, perlUsage.rss)
+	} else {
+		res.clientCPU += after.selfCPU - before.selfCPU
+		res.clientRSS = max(res.clientRSS, after.selfRSS)
+	}
+	return nil
+}
+
+func addStats(a, d cache.NamespaceStats) cache.NamespaceStats {
+	a.HitsLocal += d.HitsLocal
+	a.HitsRedis += d.HitsRedis
+	a.Misses += d.Misses
+	a.NegativeHits += d.NegativeHits
+	a.Stale += d.Stale
+	a.DynamoReads += d.DynamoReads
+	a.DynamoWrites += d.DynamoWrites
+	a.Errors += d.Errors
+	a.LeaseWaits += d.LeaseWaits
+	a.ReadUnits += d.ReadUnits
+	a.WriteUnits += d.WriteUnits
+	return a
+}
+
+// snapshot is the state of the counters the bench reads from outside
+// the targets, taken before and after each round.
+type snapshot struct {
+	daemon     cache.NamespaceStats
+	redisCalls int64
+	daemonCPU  time.Duration
+	daemonRSS  int64
+	selfCPU    time.Duration
+	selfRSS    int64
+}
+
+// measure takes a snapshot. Peak RSS counters are read and then reset,
+// so the next snapshot's peak is that of the round in between.
+func (b *Bench) measure(ctx context.Context) (snapshot, error) {
+	var s snapshot
+	var err error
+	if b.daemonRDB != nil {
+		if s.daemon, err = daemonStats(ctx, b.daemonRDB, b.opts.Namespace); err != nil {
+			return s, err
+		}
+	}
+	if s.redisCalls, err = redisCalls(ctx, b.redisRDB); err != nil {
+		return s, err
+	}
+	if b.daemonPID > 0 {
+		s.daemonCPU, _ = procCPU(b.daemonPID)
+		s.daemonRSS = peakRSS(b.daemonPID)
+		if b.spawned {
+			// A daemon of the user's keeps its peak since it started.
+			resetPeakRSS(b.daemonPID)
+		}
+	}
+	s.selfCPU = selfCPU()
+	s.selfRSS = peakRSS(pidSelf())
+	resetPeakRSS(pidSelf())
+	return s, nil
+}
+
+// runAll warms every target up, then runs the interleaved rounds: in
+// round k the targets take turns starting with target k mod n, so that
+// a machine that slows down or speeds up during the run affects all alike.
+func (b *Bench) runAll(ctx context.Context) error {
+	if b.opts.Warmup > 0 {
+		for _, t := range b.targets {
+			if err := b.runRound(ctx, t, round{index: -1, duration: b.opts.Warmup}); err != nil {
+				return fmt.Errorf("bench: warm-up of %s: %w", t.name, err)
+			}
+			t.ctr.reset()
+		}
+	}
+	n := len(b.targets)
+	for k := range b.opts.Rounds {
+		r := round{index: k, duration: b.opts.Duration / time.Duration(b.opts.Rounds)}
+		if b.opts.Requests > 0 {
+			r.requests = max(int64(b.opts.Requests/b.opts.Rounds), 1)
+		}
+		for j := range n {
+			t := b.targets[(k+j)%n]
+			if err := b.runRound(ctx, t, r); err != nil {
+				return fmt.Errorf("bench: %s, round %d: %w", t.name, k+1, err)
+			}
+		}
+	}
+	return nil
+}

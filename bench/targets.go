@@ -1,0 +1,179 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/dynamo"
+	"github.com/redis/go-redis/v9"
+)
+
+// The targets a bench run can compare.
+const (
+	TargetDDBCache    = "ddbcache"     // DDB GET through the daemon's socket
+	TargetDirect      = "direct"       // the blog pattern: GET, on miss GetItem + SETEX
+	TargetDynamoDB    = "dynamodb"     // GetItem every time, no cache
+	TargetPerl        = "perl"         // forked Perl workers, DDBCache::Client, local cache on
+	TargetPerlNoLocal = "perl-nolocal" // the same with local_cache => 0
+)
+
+// AllTargets lists the target names in their documented order.
+var AllTargets = []string{TargetDDBCache, TargetDirect, TargetDynamoDB, TargetPerl, TargetPerlNoLocal}
+
+// counters are what a target counts itself, beside the latencies.
+type counters struct {
+	localHits   atomic.Int64 // served by the client's own memory (Perl local cache)
+	redisHits   atomic.Int64 // served by Redis (direct)
+	misses      atomic.Int64 // read from DynamoDB (direct, dynamodb)
+	notFound    atomic.Int64 // items DynamoDB did not have
+	dynamoReads atomic.Int64 // GetItem calls of the bench itself
+	rcuMilli    atomic.Int64 // read capacity units × 1000 consumed by them
+}
+
+// reset zeroes the counters, after the warm-up.
+func (c *counters) reset() {
+	for _, v := range []*atomic.Int64{&c.localHits, &c.redisHits, &c.misses, &c.notFound, &c.dynamoReads, &c.rcuMilli} {
+		v.Store(0)
+	}
+}
+
+func (c *counters) addRCU(cc *types.ConsumedCapacity) {
+	if cc != nil && cc.CapacityUnits != nil {
+		c.rcuMilli.Add(int64(math.Round(*cc.CapacityUnits * 1000)))
+	}
+}
+
+// opFunc performs one lookup (or write) of key index i.
+type opFunc func(ctx context.Context, i int, write bool) error
+
+// item describes the bench's synthetic items in one namespace.
+type item struct {
+	ns       cache.Namespace
+	size     int
+	ttl      time.Duration
+	template string
+}
+
+func newItem(ns cache.Namespace, size int) (*item, error) {
+	if ns.SortKey != "" {
+		return nil, fmt.Errorf("bench: namespace %q has a sort key; the bench needs a partition-key-only namespace", ns.Name)
+	}
+	tpl := ns.RedisKey
+	if tpl == "" {
+		tpl = ns.Name + ":{" + ns.PartitionKey + "}"
+	}
+	ttl := ns.TTL
+	if ttl == 0 {
+		ttl = cache.DefaultTTL
+	}
+	return &item{ns: ns, size: size, ttl: ttl, template: tpl}, nil
+}
+
+// redisKey is the legacy Redis key of key index i, as the daemon names it.
+func (it *item) redisKey(i int) string {
+	return strings.ReplaceAll(it.template, "{"+it.ns.PartitionKey+"}", KeyName(i))
+}
+
+// json is a synthetic item of key index i padded to about size bytes.
+func (it *item) json(i int, version int64) []byte {
+	head := fmt.Sprintf(`{%q:%q,"version":%d,"data":"`, it.ns.PartitionKey, KeyName(i), version)
+	pad := max(it.size-len(head)-2, 1)
+	return []byte(head + strings.Repeat("x", pad) + `"}`)
+}
+
+// keyAV is the DynamoDB key of index i.
+func (it *item) keyAV(i int) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{it.ns.PartitionKey: &types.AttributeValueMemberS{Value: KeyName(i)}}
+}
+
+// getItem reads key i from DynamoDB with consumed capacity, and returns
+// its JSON (nil when the item does not exist).
+func getItem(ctx context.Context, api *dynamodb.Client, it *item, c *counters, i int) ([]byte, error) {
+	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(it.ns.Table), Key: it.keyAV(i),
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
+	c.dynamoReads.Add(1)
+	if err != nil {
+		return nil, fmt.Errorf("bench: GetItem: %w", err)
+	}
+	c.addRCU(out.ConsumedCapacity)
+	if out.Item == nil {
+		c.notFound.Add(1)
+		return nil, nil
+	}
+	return dynamo.ItemToJSON(out.Item)
+}
+
+// putItem writes a new version of key i to DynamoDB.
+func putItem(ctx context.Context, api *dynamodb.Client, it *item, i int) error {
+	av, err := dynamo.JSONToItem(it.json(i, time.Now().UnixNano()))
+	if err != nil {
+		return fmt.Errorf("bench: item: %w", err)
+	}
+	if _, err := api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(it.ns.Table), Item: av}); err != nil {
+		return fmt.Errorf("bench: PutItem: %w", err)
+	}
+	return nil
+}
+
+// ddbcacheOp looks keys up through the daemon: DDB GET, and DDB PUT for writes.
+func ddbcacheOp(rdb *redis.Client, it *item) opFunc {
+	return func(ctx context.Context, i int, write bool) error {
+		if write {
+			return rdb.Do(ctx, "DDB", "PUT", it.ns.Name, it.json(i, time.Now().UnixNano())).Err()
+		}
+		err := rdb.Do(ctx, "DDB", "GET", it.ns.Name, KeyName(i)).Err()
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		return err
+	}
+}
+
+// directOp is the blog's pattern without ddbcache: GET; on a miss GetItem
+// and SETEX. A write is PutItem then DEL.
+func directOp(rdb *redis.Client, api *dynamodb.Client, it *item, c *counters) opFunc {
+	return func(ctx context.Context, i int, write bool) error {
+		key := it.redisKey(i)
+		if write {
+			if err := putItem(ctx, api, it, i); err != nil {
+				return err
+			}
+			return rdb.Del(ctx, key).Err()
+		}
+		_, err := rdb.Get(ctx, key).Bytes()
+		if err == nil {
+			c.redisHits.Add(1)
+			return nil
+		}
+		if !errors.Is(err, redis.Nil) {
+			return err
+		}
+		c.misses.Add(1)
+		val, err := getItem(ctx, api, it, c, i)
+		if err != nil || val == nil {
+			return err
+		}
+		return rdb.SetEx(ctx, key, val, it.ttl).Err()
+	}
+}
+
+// dynamoOp reads DynamoDB every time.
+func dynamoOp(api *dynamodb.Client, it *item, c *counters) opFunc {
+	return func(ctx context.Context, i int, write bool) error {
+		if write {
+			return putItem(ctx, api, it, i)
+		}
+		c.misses.Add(1)
+		_, err := getItem(ctx, api, it, c, i)
+		return err
+	}
+}

@@ -1,0 +1,89 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+)
+
+// Distribution names how lookups choose their keys.
+type Distribution string
+
+// The key distributions.
+const (
+	// Uniform picks every key with the same probability.
+	Uniform Distribution = "uniform"
+	// Zipf picks the key of rank r (0 the hottest) with probability
+	// proportional to 1/(r+1)^s, as web traffic over user profiles does.
+	Zipf Distribution = "zipf"
+)
+
+// KeyPrefix starts every key the bench seeds and looks up, so that its
+// items are easy to tell from real ones.
+const KeyPrefix = "bench-"
+
+// KeyName is the partition key value of the key of index i.
+func KeyName(i int) string { return KeyPrefix + strconv.Itoa(i) }
+
+// Chooser picks key indexes in [0, keys) by a distribution. One Chooser
+// belongs to one goroutine: it owns its random source.
+type Chooser struct {
+	rng  *rand.Rand
+	keys int
+	// cdf is the cumulative probability of ranks 0..i, for Zipf; nil for
+	// Uniform. math/rand/v2's Zipf needs s > 1, and web workloads are
+	// usually described with s just below 1 (0.99), so the bench inverts
+	// the exact CDF instead: one float64 per key, a binary search a pick.
+	cdf []float64
+}
+
+// NewChooser returns a Chooser over keys keys; s is the Zipf exponent
+// (ignored for Uniform) and seed makes the sequence reproducible.
+func NewChooser(dist Distribution, keys int, s float64, seed uint64) (*Chooser, error) {
+	if keys <= 0 {
+		return nil, fmt.Errorf("bench: --keys must be positive, got %d", keys)
+	}
+	c := &Chooser{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), keys: keys}
+	switch dist {
+	case Uniform:
+	case Zipf:
+		if s <= 0 || math.IsNaN(s) || math.IsInf(s, 0) {
+			return nil, fmt.Errorf("bench: --zipf-s must be positive, got %g", s)
+		}
+		c.cdf = zipfCDF(keys, s)
+	default:
+		return nil, fmt.Errorf("bench: --dist %q: want uniform or zipf", dist)
+	}
+	return c, nil
+}
+
+// zipfCDF returns the normalised cumulative weights 1/(r+1)^s.
+func zipfCDF(n int, s float64) []float64 {
+	cdf := make([]float64, n)
+	sum := 0.0
+	for r := range n {
+		sum += math.Pow(float64(r+1), -s)
+		cdf[r] = sum
+	}
+	for r := range cdf {
+		cdf[r] /= sum
+	}
+	return cdf
+}
+
+// Next returns the next key index.
+func (c *Chooser) Next() int {
+	if c.cdf == nil {
+		return c.rng.IntN(c.keys)
+	}
+	u := c.rng.Float64()
+	i := sort.SearchFloat64s(c.cdf, u)
+	return min(i, c.keys-1)
+}
+
+// Write reports whether the next operation is a write, with probability ratio.
+func (c *Chooser) Write(ratio float64) bool {
+	return ratio > 0 && c.rng.Float64() < ratio
+}

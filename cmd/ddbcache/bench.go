@@ -1,0 +1,30 @@
+package main
+
+import (
+	"os"
+
+	"github.com/ddbcache/ddbcache/bench"
+	"github.com/urfave/cli/v2"
+)
+
+// benchEnv gives `ddbcache bench` the daemon's configuration: the same
+// file and global flags as serve, read through load from the app's
+// context (the global flags come before the command name, and the bench's
+// own --namespace must not shadow the global one).
+func benchEnv(c *cli.Context) (bench.Env, error) {
+	app := c
+	if l := c.Lineage(); len(l) > 1 {
+		app = l[1] // the context of the global flags
+	}
+	s, err := load(app)
+	if err != nil {
+		return bench.Env{}, err
+	}
+	// The global flags are the arguments before the command name.
+	global := os.Args[1 : len(os.Args)-app.Args().Len()]
+	return bench.Env{
+		RedisAddrs: s.engine.Redis.Addrs, RedisUsername: s.engine.Redis.Username, RedisPassword: s.engine.Redis.Password,
+		Dynamo: s.dynamo, Namespaces: s.engine.Namespaces, Socket: s.sock.Path, SocketPassword: s.sock.Password,
+		Self: os.Args[0], GlobalArgs: global,
+	}, nil
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ddbcache/ddbcache/bench"
+	"github.com/ddbcache/ddbcache/internal/testenv"
+)
+
+// TestBenchEndToEnd runs `ddbcache bench --seed-data` against a real
+// redis-server and dynalite, with the relay and a spawned daemon, and
+// checks the summary, the JSON (every field) and the SVG.
+func TestBenchEndToEnd(t *testing.T) {
+	rs := testenv.Redis(t)
+	dyn := testenv.StartDynalite(t)
+	sockDir := testenv.ShortDir(t)
+	cfg, dir := writeConfig(t, fmt.Sprintf(`
+redis: { addrs: [%q] }
+dynamodb: { endpoint: %q, region: us-east-1 }
+listen: { unix: %q }
+namespaces:
+  profile: { table: bench_users, partition_key: user_id, redis_key: "user_profile:{user_id}", ttl: 1h }
+`, rs.Addr, dyn.Endpoint, filepath.Join(sockDir, "unused.sock")))
+	jsonOut, svgOut := filepath.Join(dir, "out.json"), filepath.Join(dir, "out.svg")
+	const requests = 1000
+	stdout, stderr, code := run(t, nil, "--config", cfg, "bench", "--seed-data", "--targets", "ddbcache,direct",
+		"--keys", "200", "--dist", "zipf", "--requests", fmt.Sprint(requests), "--rounds", "2", "--warmup", "0",
+		"--concurrency", "4", "--write-ratio", "0.02", "--redis-rtt", "250us", "--json", jsonOut, "--plot", svgOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+	}
+	for _, want := range []string{"redis rtt: requested 250 µs", "throughput/s", "p99.9 µs", "hit daemon memory",
+		"dynamodb reads", "read units", "redis cmds/lookup", "daemon cpu s/100k", "daemon peak rss MiB"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	checkReportJSON(t, jsonOut, requests)
+	checkSVG(t, svgOut)
+}
+
+// checkReportJSON parses the report and checks that every field of
+// every target is present and that the counts add up.
+func checkReportJSON(t *testing.T, path string, requests int64) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Targets []map[string]json.RawMessage `json:"targets"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatalf("JSON does not parse: %v", err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw.Targets) != 2 || rep.Targets[0].Name != "ddbcache" || rep.Targets[1].Name != "direct" {
+		t.Fatalf("targets %+v, want ddbcache and direct", raw.Targets)
+	}
+	fields := reflect.TypeFor[bench.TargetReport]()
+	for i, tr := range raw.Targets {
+		for f := range fields.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if _, ok := tr[name]; !ok {
+				t.Errorf("target %d lacks field %q", i, name)
+			}
+		}
+	}
+	if rep.RedisRTT.RelayedUS <= rep.RedisRTT.DirectUS {
+		t.Errorf("RTT through the relay %.0f µs is not above the direct %.0f µs", rep.RedisRTT.RelayedUS, rep.RedisRTT.DirectUS)
+	}
+	for _, tr := range rep.Targets {
+		if tr.Ops != requests || tr.Errors != 0 || tr.P50US <= 0 || tr.P999US < tr.P50US || len(tr.Percentiles) == 0 {
+			t.Errorf("%s: ops %d errors %d (%s) p50 %.0f p99.9 %.0f: want %d ops, no errors, ordered percentiles",
+				tr.Name, tr.Ops, tr.Errors, tr.FirstError, tr.P50US, tr.P999US, requests)
+		}
+		// The cache starts cold: each target misses, reads DynamoDB
+		// and pays read units for it.
+		if tr.DynamoReads == 0 || tr.ReadUnits <= 0 || tr.MissRatio <= 0 {
+			t.Errorf("%s: %d DynamoDB reads, %.1f RCU, miss ratio %.3f: want misses of the cold cache counted",
+				tr.Name, tr.DynamoReads, tr.ReadUnits, tr.MissRatio)
+		}
+		if sum := tr.HitClientLocal + tr.HitDaemonMemory + tr.HitRedis + tr.MissRatio; sum < 0.99 || sum > 1.01 {
+			t.Errorf("%s: tier ratios sum to %.3f", tr.Name, sum)
+		}
+		if tr.RedisCmdsPerOp <= 0 || tr.ClientCPU100k <= 0 || tr.ClientPeakMiB <= 0 {
+			t.Errorf("%s: redis cmds/lookup %.2f, client CPU %.2f, client RSS %.1f: want all measured",
+				tr.Name, tr.RedisCmdsPerOp, tr.ClientCPU100k, tr.ClientPeakMiB)
+		}
+	}
+	if d := rep.Targets[0]; d.DaemonCPU100k <= 0 || d.DaemonPeakMiB <= 0 {
+		t.Errorf("ddbcache: daemon CPU %.2f s/100k, RSS %.1f MiB: want the spawned daemon measured", d.DaemonCPU100k, d.DaemonPeakMiB)
+	}
+}
+
+// checkSVG parses the plot as XML and checks its root is <svg>.
+func checkSVG(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := xml.NewDecoder(f)
+	root := ""
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && root == "" {
+			root = se.Name.Local
+		}
+	}
+	if root != "svg" {
+		t.Errorf("root element %q, want svg", root)
+	}
+}
+
+// TestBenchBadOptions: each bad option is refused with one line naming it,
+// before anything is contacted.
+func TestBenchBadOptions(t *testing.T) {
+	cfg, _ := writeConfig(t, "redis: { addrs: [\"127.0.0.1:1\"] }\n"+goodNamespace)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown dist", []string{"--dist", "pareto"}, `--dist "pareto"`},
+		{"no keys", []string{"--keys", "0"}, "--keys must be positive"},
+		{"bad zipf exponent", []string{"--dist", "zipf", "--zipf-s", "0"}, "--zipf-s must be positive"},
+		{"write ratio above 1", []string{"--write-ratio", "1.5"}, "--write-ratio"},
+		{"unknown target", []string{"--targets", "ddbcache,memcached"}, `unknown target "memcached"`},
+		{"target twice", []string{"--targets", "direct,direct"}, `"direct" twice`},
+		{"no concurrency", []string{"--concurrency", "0"}, "--concurrency must be positive"},
+		{"no duration", []string{"--duration", "0s"}, "--duration must be positive"},
+		{"fewer requests than rounds", []string{"--requests", "2", "--rounds", "5"}, "fewer than --rounds"},
+		{"negative rtt", []string{"--redis-rtt", "-1ms"}, "--redis-rtt must not be negative"},
+		{"tiny items", []string{"--item-size", "3"}, "--item-size"},
+		{"unknown namespace", []string{"--namespace", "orders"}, `--namespace "orders" is not configured`},
+		{"seed against AWS", []string{"--seed-data"}, "real AWS DynamoDB"},
+		{"unknown flag", []string{"--colour"}, "colour"},
+		{"stray argument", []string{"now"}, "no arguments"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := run(t, nil, append([]string{"--config", cfg, "bench"}, tc.args...)...)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if code == 0 || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("exit %d, stderr %q: want a non-zero exit and one line with %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+// TestBenchHelpDocumentsEveryFlag: --help names every flag with a usage.
+func TestBenchHelpDocumentsEveryFlag(t *testing.T) {
+	stdout, _, code := run(t, nil, "bench", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, f := range bench.Flags() {
+		name := f.Names()[0]
+		if !strings.Contains(stdout, "--"+name) {
+			t.Errorf("--help does not mention --%s", name)
+		}
+		if u, ok := f.(interface{ GetUsage() string }); !ok || u.GetUsage() == "" {
+			t.Errorf("--%s has no usage text", name)
+		}
+	}
+}
+
+// TestBenchPerlTargets runs forked Perl workers through DDBCache::Client
+// against a spawned daemon, beside the dynamodb target. The workers live
+// across the warm-up and the rounds, so their local caches stay warm.
+func TestBenchPerlTargets(t *testing.T) {
+	rs := testenv.Redis(t)
+	dyn := testenv.StartDynalite(t)
+	sockDir := testenv.ShortDir(t)
+	cfg, dir := writeConfig(t, fmt.Sprintf(`
+redis: { addrs: [%q] }
+dynamodb: { endpoint: %q }
+listen: { unix: %q }
+namespaces:
+  profile: { table: bench_users, partition_key: user_id, ttl: 1h }
+`, rs.Addr, dyn.Endpoint, filepath.Join(sockDir, "unused.sock")))
+	jsonOut := filepath.Join(dir, "out.json")
+	const requests = 400
+	stdout, stderr, code := run(t, nil, "--config", cfg, "bench", "--seed-data", "--spawn-daemon",
+		"--targets", "perl,perl-nolocal,dynamodb", "--procs", "2", "--keys", "50", "--dist", "zipf",
+		"--requests", fmt.Sprint(requests), "--rounds", "2", "--warmup", "300ms",
+		"--perl-lib", filepath.Join(testenv.RepoRoot(), "perl", "lib"), "--json", jsonOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+	}
+	data, err := os.ReadFile(jsonOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]bench.TargetReport{}
+	for _, tr := range rep.Targets {
+		byName[tr.Name] = tr
+		if tr.Ops != requests || tr.Errors != 0 || tr.ClientCPU100k <= 0 || tr.ClientPeakMiB <= 0 {
+			t.Errorf("%s: ops %d, errors %d (%s), client CPU %.2f, RSS %.1f: want %d ops, no errors, usage measured",
+				tr.Name, tr.Ops, tr.Errors, tr.FirstError, tr.ClientCPU100k, tr.ClientPeakMiB, requests)
+		}
+	}
+	if p := byName["perl"]; p.HitClientLocal < 0.5 {
+		t.Errorf("perl: local hit ratio %.3f over 50 keys after a warm-up, want over half local", p.HitClientLocal)
+	}
+	if p := byName["perl-nolocal"]; p.HitClientLocal != 0 || p.DaemonCPU100k <= 0 {
+		t.Errorf("perl-nolocal: local hit ratio %.3f, daemon CPU %.2f: want 0 and measured", p.HitClientLocal, p.DaemonCPU100k)
+	}
+	// The warm-up's reads are not counted: at most one read per measured lookup.
+	if d := byName["dynamodb"]; d.MissRatio != 1 || d.DynamoReads == 0 || d.DynamoReads > d.Ops {
+		t.Errorf("dynamodb: miss ratio %.3f, %d reads for %d operations: want every lookup (and only those) a read",
+			d.MissRatio, d.DynamoReads, d.Ops)
+	}
+}
