@@ -23,7 +23,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"unknown flag after the command", []string{"serve", "--bogus"}, "ddbcache: unknown flag -bogus (run 'ddbcache serve --help')"},
 		{"unknown flag before the command", []string{"--bogus", "serve"}, "ddbcache: unknown flag -bogus (run 'ddbcache --help')"},
-		{"no command", nil, "ddbcache: no command given (serve, check-config, get, put, invalidate, stats) (run 'ddbcache --help')"},
+		{"no command", nil, "ddbcache: no command given (serve, check-config, get, put, invalidate, stats, bench) (run 'ddbcache --help')"},
 		{"unknown command", []string{"srve"}, `ddbcache: unknown command "srve" (run 'ddbcache --help')`},
 		{"missing arguments", []string{"get", "profile"}, "ddbcache: get takes NAMESPACE KEY [SORTKEY] (run 'ddbcache get --help')"},
 		{"flag without its value", []string{"check-config", "--max-conns"}, "ddbcache: flag needs an argument: -max-conns (run 'ddbcache check-config --help')"},

@@ -53,15 +53,20 @@ func newApp() *cli.App {
 			if c.NArg() > 0 {
 				return usageErrorf(c, "unknown command %q", c.Args().First())
 			}
-			return usageErrorf(c, "no command given (serve, check-config, get, put, invalidate, stats)")
+			return usageErrorf(c, "no command given (serve, check-config, get, put, invalidate, stats, bench)")
 		},
 		OnUsageError: onUsageError,
 		// Errors are printed once, by main, on one line.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	for _, cmd := range app.Commands {
-		cmd.Flags = append(settingFlags(), cmd.Flags...)
 		cmd.OnUsageError = onUsageError
+		if cmd.Name == "bench" {
+			// bench has a --namespace of its own and reads the settings
+			// from the flags before its name (benchEnv).
+			continue
+		}
+		cmd.Flags = append(settingFlags(), cmd.Flags...)
 	}
 	return app
 }
