@@ -6,7 +6,8 @@
 #   make test       deps, build, vet, Go tests with -race, then the Perl suite (prove -r t/)
 #                   and a short subset of the fault suite (FAULTS_QUICK, under 90 s)
 #   make faults     the whole fault suite (faults/*.t, about 3 min): real daemon, redis-server,
-#                   dynalite and forked Perl workers under crashes, restarts and hangs
+#                   dynalite and forked Perl workers under crashes, restarts and hangs; then
+#                   Redis Cluster failover and resharding under traffic (CLUSTER_PHASE=10s)
 #   make demo       start redis, dynalite and the daemon under .demo/ and show a lookup
 #   make demo-two   after make demo: a second daemon on the same Redis (coherence, no stampede)
 #   make demo-stop  stop the demo's servers
@@ -57,9 +58,14 @@ test: deps build vet
 	prove -r t/
 	DDBCACHE_FAULTS_QUICK=1 prove $(FAULTS_QUICK)
 
-# Each scenario prints one line "# fault NAME: figures".
+# Each scenario prints one line "# fault NAME: figures". Then the Redis
+# Cluster failover and resharding under traffic, 10 s a phase (make test
+# runs them with 1 s phases); their figures are the "failover:" and
+# "reshard:" lines.
+CLUSTER_PHASE ?= 10s
 faults: deps build
 	prove faults/
+	DDBCACHE_CLUSTER_PHASE=$(CLUSTER_PHASE) $(GO) test -count=1 -v -run 'TestClusterFailover|TestClusterReshard' ./cache
 
 # Each package's fuzz targets, found by go test -list, run one at a time
 # (go test -fuzz takes one target of one package). Only the packages whose

@@ -44,7 +44,7 @@ const (
 //     fillScript, which writes the value (or the negative entry) only if
 //     the lease still holds its TOKEN, and deletes the lease.
 //  3. A write (DDB PUT/DEL, a stream record) first changes DynamoDB, then
-//     runs invalidateScript: it deletes the value, the negative and stale
+//     runs invalidateSource (wait.go): it deletes the value, the negative and stale
 //     entries AND the lease, and sets the :inv marker. So a fill that read
 //     DynamoDB before the write finds its token gone in step 2 and stores
 //     nothing: the old value it read can never overwrite the invalidation
@@ -55,42 +55,82 @@ const (
 //     holder stores it, or take the lease themselves if it vanished (holder
 //     died, or an invalidation removed it). After LeaseWait they stop
 //     waiting and read DynamoDB themselves without storing, rather than fail.
+//  5. An MGET runs the same steps for all its misses at once (fill.go):
+//     one pipeline of acquireScript, one BatchGetItem, one pipeline of
+//     fillScript. Keys leased elsewhere join the batch read unleased when
+//     DynamoDB is read anyway, and are waited for as in step 4 otherwise.
 //
 // So one cold key costs one DynamoDB read however many daemons and callers
 // miss it at once, and no fill outlives an invalidation.
-var (
-	// KEYS: value, lease, neg, inv. ARGV: token, lease ms. Returns
-	// {1, value, pttl} | {2, pttl} (negative) | {3, inv} (lease taken) | {4} (held).
-	acquireScript = rueidis.NewLuaScript(`
-local v = redis.call('GET', KEYS[1])
-if v then return {1, v, redis.call('PTTL', KEYS[1])} end
-local n = redis.call('PTTL', KEYS[3])
-if n ~= -2 then return {2, n} end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {3, redis.call('EXISTS', KEYS[4])}
-end
-return {4}`)
+// Replies of the lease scripts. The Lua text below is built from these
+// constants, so the script and the Go code that reads its reply cannot
+// disagree about a number.
 
-	// KEYS: value, lease, neg, stale. ARGV: token, "v" or "n", value,
-	// ttl ms, stale ms (0: none). Returns 1 if stored, 0 if the lease was lost.
-	fillScript = rueidis.NewLuaScript(`
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+// acquireKind is the first element of acquireScript's reply: what the
+// script found for the key.
+type acquireKind int64
+
+const (
+	// acquiredValue: {1, value, pttl}. The value is in Redis (a fill
+	// stored it since the lookup missed: a lease-race hit).
+	acquiredValue acquireKind = 1
+	// acquiredNegative: {2, pttl}. The negative entry is in Redis.
+	acquiredNegative acquireKind = 2
+	// acquiredLease: {3, inv}. The lease is this caller's now; inv is 1
+	// when the item was invalidated a moment ago (read it consistently).
+	acquiredLease acquireKind = 3
+	// acquireHeld: {4}. Another fill holds the lease.
+	acquireHeld acquireKind = 4
+)
+
+// fillReply is fillScript's reply.
+type fillReply int64
+
+const (
+	// fillLost: the lease was gone (an invalidation took it, or it
+	// expired): nothing was stored, a fill dropped.
+	fillLost fillReply = 0
+	// fillStored: the value or negative entry was stored.
+	fillStored fillReply = 1
+)
+
+// What fillScript stores, its ARGV[2].
+const (
+	fillValue    = "v" // the value (and the stale copy, if any)
+	fillNegative = "n" // the negative entry
+)
+
+var (
+	// KEYS: value, lease, neg, inv. ARGV: token, lease ms. Replies with
+	// an acquireKind first (see there).
+	acquireScript = rueidis.NewLuaScript(fmt.Sprintf(`
+local v = redis.call('GET', KEYS[1])
+if v then return {%d, v, redis.call('PTTL', KEYS[1])} end
+local n = redis.call('PTTL', KEYS[3])
+if n ~= -2 then return {%d, n} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {%d, redis.call('EXISTS', KEYS[4])}
+end
+return {%d}`, acquiredValue, acquiredNegative, acquiredLease, acquireHeld))
+
+	// KEYS: value, lease, neg, stale. ARGV: token, fillValue or
+	// fillNegative, value, ttl ms, stale ms (0: none). Replies a fillReply.
+	fillScript = rueidis.NewLuaScript(fmt.Sprintf(`
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return %d end
 redis.call('DEL', KEYS[2])
-if ARGV[2] == 'v' then
+if ARGV[2] == '%s' then
   redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
   if tonumber(ARGV[5]) > 0 then redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[5]) end
 else
   redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
 end
-return 1`)
+return %d`, fillLost, fillValue, fillStored))
 
-	// KEYS: value, neg, stale, lease, inv. ARGV: marker ms.
-	// Returns how many of value, neg and stale existed.
-	invalidateScript = rueidis.NewLuaScript(`
-local n = redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('DEL', KEYS[4])
-redis.call('SET', KEYS[5], '1', 'PX', ARGV[1])
-return n`)
+	// KEYS: lease. ARGV: token. Deletes the lease only if it still holds
+	// token; replies how many it deleted (0 or 1).
+	releaseScript = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
 )
 
 func leaseKey(vk string) string { return "{" + vk + "}:lease" }
@@ -113,7 +153,7 @@ func (t *tokens) next() string { return t.prefix + "-" + strconv.FormatUint(t.n.
 
 // acquireResult is what acquireScript said.
 type acquireResult struct {
-	kind       int // 1 value, 2 negative, 3 lease taken, 4 lease held elsewhere
+	kind       acquireKind
 	value      []byte
 	ttl        time.Duration // of the value or negative entry found
 	consistent bool          // the key was invalidated a moment ago
@@ -135,19 +175,19 @@ func parseAcquire(res rueidis.RedisResult) (acquireResult, error) {
 	if err != nil {
 		return acquireResult{}, fmt.Errorf("%w: lease: %v", ErrRedis, err)
 	}
-	r := acquireResult{kind: int(kind)}
+	r := acquireResult{kind: acquireKind(kind)}
 	if len(arr) > 1 {
-		switch kind {
-		case 1:
+		switch r.kind {
+		case acquiredValue:
 			r.value, _ = arr[1].AsBytes()
 			if len(arr) > 2 {
 				ms, _ := arr[2].AsInt64()
 				r.ttl = time.Duration(max(ms, 0)) * time.Millisecond
 			}
-		case 2:
+		case acquiredNegative:
 			ms, _ := arr[1].AsInt64()
 			r.ttl = time.Duration(max(ms, 0)) * time.Millisecond
-		case 3:
+		case acquiredLease:
 			n, _ := arr[1].AsInt64()
 			r.consistent = n == 1
 		}
@@ -156,9 +196,9 @@ func parseAcquire(res rueidis.RedisResult) (acquireResult, error) {
 }
 
 func (e *Engine) fillExec(ns *namespace, vk, token string, doc []byte, ttl time.Duration) rueidis.LuaExec {
-	kind, staleMS := "n", int64(0)
+	kind, staleMS := fillNegative, int64(0)
 	if doc != nil {
-		kind = "v"
+		kind = fillValue
 		if ns.StaleIfError > 0 {
 			staleMS = (ns.TTL + ns.StaleIfError).Milliseconds()
 		}
@@ -178,89 +218,6 @@ func entryTTL(ns *namespace, doc []byte) time.Duration {
 	return ns.ttl()
 }
 
-// load is the body of one fill (see the lease scheme above).
-func (e *Engine) load(c rueidis.Client, ns *namespace, k Key, vk string) (Result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), e.opts.LeaseWait+e.opts.LoadTimeout)
-	defer cancel()
-	st := ns.stats
-	token := e.tokens.next()
-	deadline := time.Now().Add(e.opts.LeaseWait)
-	pause := leasePollMin
-	ax := e.acquireExec(vk, token)
-	for {
-		a, err := parseAcquire(acquireScript.Exec(ctx, c, ax.Keys, ax.Args))
-		if err != nil {
-			e.stats.redisErrors.Add(1)
-			return e.loadUnleased(ns, k, vk, false)
-		}
-		switch a.kind {
-		case 1:
-			return Result{Value: a.value, Source: SourceRedis, TTL: a.ttl}, nil
-		case 2:
-			return Result{Source: SourceNegative, TTL: a.ttl}, nil
-		case 3:
-			return e.loadLeased(c, ns, k, vk, token, a.consistent || e.bypass.marked(vk))
-		}
-		if time.Now().After(deadline) {
-			return e.loadUnleased(ns, k, vk, e.bypass.marked(vk))
-		}
-		st.leaseWaits.Add(1)
-		select {
-		case <-time.After(pause):
-		case <-ctx.Done():
-			return Result{}, fmt.Errorf("cache: waiting for the fill of %s: %w", vk, ctx.Err())
-		}
-		pause = min(2*pause, leasePollMax)
-	}
-}
-
-// loadLeased reads DynamoDB as the lease holder and stores the answer if
-// the lease survived.
-func (e *Engine) loadLeased(c rueidis.Client, ns *namespace, k Key, vk, token string, consistent bool) (Result, error) {
-	ctx, cancel := e.loadContext()
-	defer cancel()
-	st := ns.stats
-	st.dynamoReads.Add(1)
-	doc, err := e.opts.Loader.Get(ctx, ns.Table, ns.dynamoKey(k), consistent)
-	if err := e.loaded(err); err != nil {
-		e.releaseLease(c, vk, token)
-		if stale, ok := e.staleCopy(c, ns, vk); ok {
-			return stale, nil
-		}
-		return Result{}, fmt.Errorf("%w: %w", ErrLoad, err)
-	}
-	if e.afterLoad != nil {
-		e.afterLoad(ns.Name, k)
-	}
-	ttl := entryTTL(ns, doc)
-	if ttl > 0 {
-		fx := e.fillExec(ns, vk, token, doc, ttl)
-		stored, err := fillScript.Exec(ctx, c, fx.Keys, fx.Args).AsInt64()
-		switch {
-		case err != nil:
-			e.stats.redisErrors.Add(1)
-			e.log.Warn("cache fill not stored in Redis", "key", vk, "err", err)
-		case stored == 0:
-			st.fillsDropped.Add(1)
-			ttl = 0
-		}
-	}
-	return Result{Value: doc, Source: SourceDynamo, TTL: ttl}, nil
-}
-
-// loadUnleased reads DynamoDB without a lease and stores nothing: a lookup
-// that waited its budget for another daemon's fill, or whose Redis failed.
-func (e *Engine) loadUnleased(ns *namespace, k Key, vk string, consistent bool) (Result, error) {
-	ctx, cancel := e.loadContext()
-	defer cancel()
-	ns.stats.dynamoReads.Add(1)
-	doc, err := e.opts.Loader.Get(ctx, ns.Table, ns.dynamoKey(k), consistent)
-	if err := e.loaded(err); err != nil {
-		return Result{}, fmt.Errorf("%w: %w", ErrLoad, err)
-	}
-	return Result{Value: doc, Source: SourceDynamo}, nil
-}
-
 // releaseLease gives up the lease on vk after a failed read, so that
 // another lookup may try at once rather than after LeaseTTL. It has a
 // context of its own, since the read may have used up the load deadline;
@@ -268,5 +225,5 @@ func (e *Engine) loadUnleased(ns *namespace, k Key, vk string, consistent bool) 
 func (e *Engine) releaseLease(c rueidis.Client, vk, token string) {
 	ctx, cancel := context.WithTimeout(context.Background(), staleTimeout)
 	defer cancel()
-	unlockScript.Exec(ctx, c, []string{leaseKey(vk)}, []string{token}) // a lock's release, by its owner
+	releaseScript.Exec(ctx, c, []string{leaseKey(vk)}, []string{token})
 }

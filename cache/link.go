@@ -2,10 +2,13 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 // Defaults of the Redis liveness watch.
@@ -79,6 +82,32 @@ func (e *Engine) watchRedis() {
 	}
 }
 
+// ping checks that Redis answers. A cluster answers when one of its nodes
+// does: rueidis sends a keyless PING to any node it knows, dead ones
+// included (a killed master stays in the topology after its failover, a
+// dead replica too), and the whole daemon flapped into degraded mode while
+// every slot was served. A slot whose master is down shows in that slot's
+// own commands: a failed invalidation takes the link down until applied.
+func ping(ctx context.Context, c rueidis.Client) error {
+	if c.Mode() != rueidis.ClientModeCluster {
+		return c.Do(ctx, c.B().Ping().Build()).Error()
+	}
+	var first error
+	for _, n := range c.Nodes() {
+		err := n.Do(ctx, n.B().Ping().Build()).Error()
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		first = fmt.Errorf("cache: no Redis Cluster node known")
+	}
+	return first
+}
+
 // probeRedis runs one probe (see watchRedis) and sets the link.
 func (e *Engine) probeRedis() {
 	e.linkMu.Lock()
@@ -90,7 +119,7 @@ func (e *Engine) probeRedis() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
-	if err := c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
+	if err := ping(ctx, c); err != nil {
 		e.setRedisUp(false, err.Error())
 		return
 	}

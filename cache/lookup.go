@@ -2,8 +2,6 @@ package cache
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -53,6 +51,27 @@ type Result struct {
 	Tracked bool
 }
 
+// The lookup path, the same for GET and MGET (a GET is the lookup of one
+// key; only the round trips differ, one command or one pipeline):
+//
+//  1. Redis known down: degradedLookup (degraded.go).
+//  2. The value keys are read through the client-side cache (valueOf).
+//  3. The keys that missed are looked up in the negative cache.
+//  4. Keys whose reads failed go the degraded way, Redis being suspect.
+//  5. The keys still missing are filled from DynamoDB under the lease
+//     scheme (fill.go), in one flight for this daemon's concurrent callers.
+//
+// Every answer is counted once, by count, whichever step gave it.
+
+// outcome is what one read of a key said.
+type outcome uint8
+
+const (
+	found   outcome = iota // the key held an answer
+	absent                 // the key does not exist in Redis
+	failing                // the read failed for a reason other than an error reply
+)
+
 // Get looks one item up: client-side cache, then Redis, then the negative
 // cache, then DynamoDB (once for all concurrent callers of this daemon),
 // storing what DynamoDB said.
@@ -64,37 +83,162 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 	if err := ns.check(k); err != nil {
 		return Result{}, err
 	}
-	st := ns.stats
 	c := e.redis.get()
 	if c == nil || !e.redisUp() {
-		return e.degradedGet(ctx, ns, k)
+		out := make([]Result, 1)
+		if err := e.degradedLookup(ctx, ns, []Key{k}, []int{0}, out); err != nil {
+			return Result{}, err
+		}
+		return out[0], nil
 	}
 	vk := ns.redisKey(k)
 	res, cached := e.read(ctx, c, vk)
-	if v, err := res.AsBytes(); err == nil {
-		ttl := time.Duration(res.CachePTTL()) * time.Millisecond
-		tracked := cached && e.tracked
+	r, o := e.valueOf(res, cached)
+	if o == found { // the hot path: no allocation beyond the read's
+		e.counters(ns).count(r)
+		return r, nil
+	}
+	out := []Result{r}
+	missed, failed := []int{0}, []int(nil)
+	if o == failing {
+		missed, failed = nil, missed
+	}
+	if err := e.resolve(ctx, c, ns, []Key{k}, []string{vk}, missed, failed, out); err != nil {
+		return Result{}, err
+	}
+	return out[0], nil
+}
+
+// MGet looks many items of one namespace up, answering in the order of
+// keys, the way Get looks one up. Hits come from the client-side cache or
+// one pipelined Redis round trip; the misses are filled with one
+// BatchGetItem (chunked by the loader).
+func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result, error) {
+	ns, err := e.namespace(nsName)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if err := ns.check(k); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Result, len(keys))
+	c := e.redis.get()
+	if c == nil || !e.redisUp() {
+		if err := e.degradedLookup(ctx, ns, keys, allIndexes(len(keys)), out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	vks := make([]string, len(keys))
+	for i, k := range keys {
+		vks[i] = ns.redisKey(k)
+	}
+	st := e.counters(ns)
+	var missed, failed []int
+	res, around := e.readMany(ctx, c, vks)
+	for i := range res {
+		var o outcome
+		switch out[i], o = e.valueOf(res[i], around == nil || !around[i]); o {
+		case found:
+			st.count(out[i])
+		case absent:
+			missed = append(missed, i)
+		default:
+			failed = append(failed, i)
+		}
+	}
+	if err := e.resolve(ctx, c, ns, keys, vks, missed, failed, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// valueOf reads the answer of a value key's GET; cached says whether it
+// went through the client-side cache.
+func (e *Engine) valueOf(res rueidis.RedisResult, cached bool) (Result, outcome) {
+	v, err := res.AsBytes()
+	switch {
+	case err == nil:
+		r := Result{Value: v, Source: SourceRedis, TTL: cacheTTL(res), Tracked: cached && e.tracked}
 		if res.IsCacheHit() {
-			st.hitsLocal.Add(1)
-			return Result{Value: v, Source: SourceLocal, TTL: ttl, Tracked: tracked}, nil
+			r.Source = SourceLocal
 		}
-		st.hitsRedis.Add(1)
-		return Result{Value: v, Source: SourceRedis, TTL: max(ttl, 0), Tracked: tracked}, nil
-	} else if !rueidis.IsRedisNil(err) {
+		return r, found
+	case rueidis.IsRedisNil(err):
+		return Result{}, absent
+	}
+	return Result{}, failing
+}
+
+// negativeOf reads the answer of a negative entry's GET.
+func negativeOf(res rueidis.RedisResult) (Result, outcome) {
+	switch err := res.Error(); {
+	case err == nil:
+		return Result{Source: SourceNegative, TTL: cacheTTL(res)}, found
+	case rueidis.IsRedisNil(err):
+		return Result{}, absent
+	}
+	return Result{}, failing
+}
+
+// cacheTTL is the TTL of a key read through the client-side cache, 0 for
+// one read around it.
+func cacheTTL(res rueidis.RedisResult) time.Duration {
+	return time.Duration(max(res.CachePTTL(), 0)) * time.Millisecond
+}
+
+// resolve finishes the lookup of the keys (indexes into keys) whose value
+// was missed and whose read failed (steps 3 to 5 above), writing their
+// answers into out.
+func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, missed, failed []int, out []Result) error {
+	if ns.NegativeTTL > 0 && len(missed) > 0 {
+		nks := make([]string, len(missed))
+		for j, i := range missed {
+			nks[j] = negKey(vks[i])
+		}
+		still := missed[:0:0]
+		res, _ := e.readMany(ctx, c, nks)
+		for j, i := range missed {
+			switch r, o := negativeOf(res[j]); o {
+			case found:
+				out[i] = r
+				e.counters(ns).count(r)
+			case absent:
+				still = append(still, i)
+			default:
+				failed = append(failed, i)
+			}
+		}
+		missed = still
+	}
+	if len(failed) > 0 {
+		e.stats.redisErrors.Add(int64(len(failed)) - 1) // and one in redisFailed
 		e.redisFailed()
-		return e.degradedGet(ctx, ns, k)
-	}
-	if ns.NegativeTTL > 0 {
-		res, _ := e.read(ctx, c, negKey(vk))
-		if err := res.Error(); err == nil {
-			st.negativeHits.Add(1)
-			return Result{Source: SourceNegative, TTL: max(time.Duration(res.CachePTTL())*time.Millisecond, 0)}, nil
-		} else if !rueidis.IsRedisNil(err) {
-			e.redisFailed()
-			return e.degradedGet(ctx, ns, k)
+		if err := e.degradedLookup(ctx, ns, keys, failed, out); err != nil {
+			return err
 		}
 	}
-	return e.fill(ctx, c, ns, k, vk)
+	if len(missed) == 0 {
+		return nil
+	}
+	return e.fill(ctx, c, ns, keys, vks, missed, out)
+}
+
+// count counts one answer in the namespace's statistics. Degraded answers
+// are counted by degradedLookup (degraded_reads, gutter_hits).
+func (st *nsCounters) count(r Result) {
+	switch r.Source {
+	case SourceLocal:
+		st.hitsLocal.Add(1)
+	case SourceRedis:
+		st.hitsRedis.Add(1)
+	case SourceNegative:
+		st.negativeHits.Add(1)
+	case SourceDynamo, SourceStale:
+		st.misses.Add(1)
+	}
 }
 
 // read GETs key through the client-side cache, or straight from Redis when
@@ -107,55 +251,45 @@ func (e *Engine) read(ctx context.Context, c rueidis.Client, key string) (res ru
 	return c.DoCache(ctx, c.B().Get().Key(key).Cache(), DefaultTTL), true
 }
 
-// fill reads a missed item from DynamoDB and stores it. Concurrent fills of
-// one key in this daemon share a single DynamoDB read (singleflight); the
-// waiting callers give up when their own ctx ends, the read goes on for the
-// others.
-func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, k Key, vk string) (Result, error) {
-	ch := e.flights.DoChan(ns.Name+"\x00"+vk, func() (any, error) {
-		return e.load(c, ns, k, vk)
-	})
-	select {
-	case r := <-ch:
-		st := ns.stats
-		if r.Err != nil {
-			st.errors.Add(1)
-			return Result{}, r.Err
+// readMany GETs keys as read does, in one pipelined round trip (one key
+// is one plain read). around is nil when every key was read through the
+// client-side cache, and otherwise says which were not.
+func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) (res []rueidis.RedisResult, around []bool) {
+	res = make([]rueidis.RedisResult, len(keys))
+	if len(keys) == 1 {
+		r, cached := e.read(ctx, c, keys[0])
+		res[0] = r
+		if !cached {
+			around = []bool{true}
 		}
-		res := r.Val.(Result)
-		switch res.Source {
-		case SourceRedis:
-			st.hitsRedis.Add(1)
-		case SourceNegative:
-			st.negativeHits.Add(1)
-		default:
-			st.misses.Add(1)
+		return res, around
+	}
+	var cached []rueidis.CacheableTTL
+	var cachedAt []int
+	var direct rueidis.Commands
+	var directAt []int
+	for i, k := range keys {
+		if e.bypass.marked(k) {
+			direct = append(direct, c.B().Get().Key(k).Build())
+			directAt = append(directAt, i)
+		} else {
+			cached = append(cached, rueidis.CT(c.B().Get().Key(k).Cache(), DefaultTTL))
+			cachedAt = append(cachedAt, i)
 		}
-		return res, nil
-	case <-ctx.Done():
-		ns.stats.errors.Add(1)
-		return Result{}, fmt.Errorf("cache: lookup of %s: %w", vk, ctx.Err())
 	}
-}
-
-// staleTimeout bounds the read of a stale-if-error copy. It has a context
-// of its own: the copy is wanted precisely when DynamoDB used up the
-// request's deadline (a hang, throttling), and must not share it.
-const staleTimeout = 500 * time.Millisecond
-
-// staleCopy returns the stale-if-error copy of vk, if the namespace keeps one.
-func (e *Engine) staleCopy(c rueidis.Client, ns *namespace, vk string) (Result, bool) {
-	if ns.StaleIfError <= 0 {
-		return Result{}, false
+	if len(cached) > 0 {
+		for j, r := range c.DoMultiCache(ctx, cached...) {
+			res[cachedAt[j]] = r
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), staleTimeout)
-	defer cancel()
-	v, err := c.Do(ctx, c.B().Get().Key(staleKey(vk)).Build()).AsBytes()
-	if err != nil {
-		return Result{}, false
+	if len(direct) > 0 {
+		around = make([]bool, len(keys))
+		for j, r := range c.DoMulti(ctx, direct...) {
+			res[directAt[j]] = r
+			around[directAt[j]] = true
+		}
 	}
-	ns.stats.stale.Add(1)
-	return Result{Value: v, Source: SourceStale}, true
+	return res, around
 }
 
 // redisFailed counts a Redis command that failed for a reason other than
@@ -165,67 +299,22 @@ func (e *Engine) redisFailed() {
 	e.link.suspect()
 }
 
-// degradedGet reads DynamoDB directly while Redis fails. Step by step:
-//
-//  1. The gutter may hold DynamoDB's answer of a moment ago (at most
-//     Options.GutterTTL old, and never older than a write of this
-//     daemon): served as it is.
-//  2. Otherwise concurrent lookups of the key in this daemon share one
-//     DynamoDB read (singleflight, as fills do), made under the
-//     Options.DegradedConcurrency bound, so that an outage of Redis does
-//     not turn into a flood of DynamoDB reads.
-//  3. The answer goes into the gutter for the next lookups.
-func (e *Engine) degradedGet(ctx context.Context, ns *namespace, k Key) (Result, error) {
-	st := ns.stats
-	vk := ns.redisKey(k)
-	e.stats.degradedReads.Add(1)
-	if doc, ok := e.gutter.get(vk); ok {
-		st.gutterHits.Add(1)
-		return Result{Value: doc, Source: SourceDegraded}, nil
+func allIndexes(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
 	}
-	ch := e.flights.DoChan("degraded\x00"+ns.Name+"\x00"+vk, func() (any, error) {
-		// The flight serves every waiting caller: it runs under the load
-		// deadline, not the first caller's.
-		lctx, cancel := e.loadContext()
-		defer cancel()
-		release, err := e.acquireDegraded(lctx, st)
-		if err != nil {
-			return nil, err
-		}
-		defer release()
-		epoch := e.gutter.epoch()
-		st.dynamoReads.Add(1)
-		doc, err := e.opts.Loader.Get(lctx, ns.Table, ns.dynamoKey(k), false)
-		if err := e.loaded(err); err != nil {
-			return nil, err
-		}
-		e.gutter.put(vk, doc, epoch)
-		return doc, nil
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			st.errors.Add(1)
-			if errors.Is(r.Err, ErrRedis) {
-				return Result{}, r.Err
-			}
-			return Result{}, fmt.Errorf("%w: %w (and Redis is unavailable)", ErrLoad, r.Err)
-		}
-		doc, _ := r.Val.([]byte)
-		return Result{Value: doc, Source: SourceDegraded}, nil
-	case <-ctx.Done():
-		st.errors.Add(1)
-		return Result{}, fmt.Errorf("cache: lookup of %s while Redis is unavailable: %w", vk, ctx.Err())
-	}
+	return idx
 }
 
-// acquireDegraded takes one of the Options.DegradedConcurrency slots for a
-// DynamoDB read made because Redis failed, waiting until ctx ends.
-func (e *Engine) acquireDegraded(ctx context.Context, st *nsCounters) (release func(), err error) {
-	select {
-	case e.degraded <- struct{}{}:
-		return func() { <-e.degraded }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: and DynamoDB reads are saturated: %w", ErrRedis, ctx.Err())
+// pick returns the elements of s at idx.
+func pick[T any](s []T, idx []int) []T {
+	out := make([]T, len(idx))
+	for j, i := range idx {
+		out[j] = s[i]
 	}
+	return out
 }
+
+// counters returns the statistics of ns.
+func (e *Engine) counters(ns *namespace) *nsCounters { return ns.stats }

@@ -130,8 +130,8 @@ func TestWritesNotifyBeforeReturning(t *testing.T) {
 			_, err := e.Invalidate(ctx, "profile", []cache.Key{{Partition: "i1"}, {Partition: "i2"}})
 			return err
 		}, []string{"user_profile:i1", "user_profile:i2"}},
-		{"InvalidateEvent", func(ctx context.Context) error {
-			_, err := e.InvalidateEvent(ctx, []byte(lambdaEvent))
+		{"InvalidateItems", func(ctx context.Context) error {
+			_, err := e.InvalidateItems(ctx, []cache.TableKeys{{Table: "users", Keys: []map[string]string{{"user_id": "1"}, {"user_id": "2"}}}})
 			return err
 		}, []string{"user_profile:1", "user_profile:2", "sturdy:1", "sturdy:2"}},
 		{"InvalidateTableKeys", func(ctx context.Context) error {

@@ -44,7 +44,25 @@ type RedisOptions struct {
 	DialTimeout time.Duration
 	// CommandTimeout bounds an unanswered command; 0 means DefaultCommandTimeout.
 	CommandTimeout time.Duration
+	// WaitReplicas, when above 0, makes every invalidation wait (Redis
+	// WAIT, on the connection that ran the invalidation script) until that
+	// many replicas of the key's master have it, or WaitTimeout passes: a
+	// master that acknowledged an invalidation and then died could
+	// otherwise be replaced by a replica that still holds the old value.
+	// 0 means no WAIT (standalone Redis without replicas).
+	WaitReplicas int
+	// WaitTimeout bounds that wait; 0 means DefaultWaitTimeout. A wait
+	// that times out is counted (Stats.WaitShort), not an error: the
+	// invalidation is done on the master.
+	WaitTimeout time.Duration
 }
+
+// DefaultWaitReplicas is RedisOptions.WaitReplicas's zero value spelled
+// out for the settings table: no WAIT.
+const DefaultWaitReplicas = 0
+
+// DefaultWaitTimeout bounds RedisOptions.WaitReplicas's WAIT.
+const DefaultWaitTimeout = 100 * time.Millisecond
 
 // redisConn holds the rueidis client, which exists only once Redis has been
 // reached: rueidis.NewClient fails when no address answers, and the daemon
@@ -154,14 +172,15 @@ func (e *Engine) client() (rueidis.Client, error) {
 // (ReservedKey): it fails with ErrReservedKey before reaching Redis.
 // Keys written by a command that is not readOnly bypass the local cache
 // for a while, so the writer reads its own write, and the Notifier hears
-// of them before Forward returns.
-func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readOnly bool) (msg rueidis.RedisMessage, err error) {
+// of them before Forward returns. Redis's answer, error replies included,
+// is the Reply; err is the engine's own failure.
+func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readOnly bool) (reply Reply, err error) {
 	if err := e.refuseReserved(args, keyPos, readOnly); err != nil {
-		return msg, err // the engine's own keys (see reserved.go)
+		return reply, err // the engine's own keys (see reserved.go)
 	}
 	c, err := e.client()
 	if err != nil {
-		return msg, err
+		return reply, err
 	}
 	defer func() {
 		// rueidis panics when a cluster command's keys span slots; Redis
@@ -171,7 +190,8 @@ func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readO
 		}
 	}()
 	var res rueidis.RedisResult
-	if len(args) == 2 && len(keyPos) == 1 && strings.EqualFold(args[0], "GET") {
+	isGet := len(args) == 2 && len(keyPos) == 1 && strings.EqualFold(args[0], "GET")
+	if isGet {
 		res, _ = e.read(ctx, c, args[1]) // served from the client-side cache
 	} else {
 		cmd, written := e.passthrough(c, args, keyPos, readOnly)
@@ -181,11 +201,18 @@ func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readO
 			e.notify(written...)
 		}
 	}
-	msg, err = res.ToMessage()
+	msg, err := res.ToMessage()
 	if _, isReply := rueidis.IsRedisErr(err); err != nil && !isReply && !rueidis.IsRedisNil(err) {
-		return msg, fmt.Errorf("%w: %v", ErrRedis, err)
+		return reply, fmt.Errorf("%w: %v", ErrRedis, err)
 	}
-	return msg, nil
+	switch {
+	case isGet && msg.IsNil(): // the hot path: a GET answers a bulk or a null
+		return Reply{Kind: ReplyNull}, nil
+	case isGet && msg.IsString():
+		v, _ := msg.ToString()
+		return Reply{Kind: ReplyBulk, Str: v}, nil
+	}
+	return replyOf(&msg), nil
 }
 
 // passthrough builds a client's command with its keys marked, and marks

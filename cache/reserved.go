@@ -40,8 +40,9 @@ var itemKeyKinds = []struct {
 
 // statePrefix starts the keys of state that belongs to no one item: the
 // Streams consumers' shard locks and checkpoints
-// (ddbcache:stream:{table}:shard:lock|seq). The Coordinator methods
-// refuse names outside it, so new state cannot escape the reservation.
+// (ddbcache:stream:{table}:shard:lock|seq, see package streams). The
+// state methods (state.go) refuse names outside it, so new state cannot
+// escape the reservation.
 const statePrefix = "ddbcache:"
 
 // ErrReservedKey means a client's command would write a key that the
@@ -92,14 +93,6 @@ func (e *Engine) refuseReserved(args []string, keyPos []int, readOnly bool) erro
 		if what, ok := e.ReservedKey(args[p]); ok {
 			return &reservedKeyError{key: args[p], what: what}
 		}
-	}
-	return nil
-}
-
-// stateName checks that a Coordinator name lies under statePrefix.
-func stateName(name string) error {
-	if !strings.HasPrefix(name, statePrefix) {
-		return fmt.Errorf("cache: state key %q must start with %q, which clients cannot write", name, statePrefix)
 	}
 	return nil
 }

@@ -65,11 +65,11 @@ func TestReservedKey(t *testing.T) {
 	})
 	t.Run("state outside ddbcache: is refused", func(t *testing.T) {
 		ctx := testenv.Context(t)
-		if _, err := e.TryLock(ctx, "stream:users:lock", "me", time.Second); err == nil {
-			t.Error("TryLock accepted a name clients could write")
+		if _, err := e.ClaimState(ctx, "stream:users:lock", "me", time.Second); err == nil {
+			t.Error("ClaimState accepted a name clients could write")
 		}
-		if err := e.SaveCheckpoint(ctx, "seq", "1"); err == nil {
-			t.Error("SaveCheckpoint accepted a name clients could write")
+		if err := e.SetState(ctx, "seq", "1", time.Second); err == nil {
+			t.Error("SetState accepted a name clients could write")
 		}
 	})
 }
@@ -157,12 +157,12 @@ func TestEngineWritesOnlyReservedKeys(t *testing.T) {
 	_, err = e.Invalidate(ctx, "profile", []cache.Key{{Partition: "1"}})
 	must(err)
 	lock, seq := "ddbcache:stream:{users}:shardId-1:lock", "ddbcache:stream:{users}:shardId-1:seq"
-	_, err = e.TryLock(ctx, lock, "me", time.Minute)
+	_, err = e.ClaimState(ctx, lock, "me", time.Minute)
 	must(err)
-	must(e.SaveCheckpoint(ctx, seq, "42"))
-	_, err = e.LoadCheckpoint(ctx, seq)
+	must(e.SetState(ctx, seq, "42", time.Minute))
+	_, err = e.GetState(ctx, seq)
 	must(err)
-	must(e.Unlock(ctx, lock, "me"))
+	must(e.ReleaseState(ctx, lock, "me"))
 	_, err = e.InvalidateTable(ctx, "users")
 	must(err)
 

@@ -12,6 +12,7 @@ type counters struct {
 	mu            sync.Mutex
 	ns            map[string]*nsCounters
 	redisErrors   atomic.Int64
+	waitShort     atomic.Int64 // invalidations fewer replicas acknowledged than WaitReplicas
 	degradedReads atomic.Int64
 }
 
@@ -65,6 +66,9 @@ type Stats struct {
 	RedisErrors int64 `json:"redis_errors"`
 	// DegradedReads counts lookups served from DynamoDB because Redis failed.
 	DegradedReads int64 `json:"degraded_reads"`
+	// WaitShort counts invalidations that fewer replicas than
+	// RedisOptions.WaitReplicas acknowledged within its timeout.
+	WaitShort int64 `json:"wait_short,omitempty"`
 }
 
 // NamespaceStats are one namespace's counters.
@@ -106,6 +110,7 @@ func (e *Engine) Stats() Stats {
 		PendingInvalidations: pendingKeys,
 		PendingWhole:         pendingWhole,
 		RedisErrors:          e.stats.redisErrors.Load(),
+		WaitShort:            e.stats.waitShort.Load(),
 		DegradedReads:        e.stats.degradedReads.Load(),
 	}
 	cr, _ := e.opts.Loader.(CapacityReporter)

@@ -150,7 +150,7 @@ func (e *Engine) invalidate(ctx context.Context, ns *namespace, keys []Key) (int
 	return n, err
 }
 
-// invalidateRedis runs invalidateScript for keys. The keys are marked as
+// invalidateRedis runs the invalidation script (invalidateSource) for keys. The keys are marked as
 // written first, so that from now on this daemon reads them from Redis
 // rather than from a local copy that Redis's tracking push has not
 // evicted yet.
@@ -165,18 +165,7 @@ func (e *Engine) invalidateRedis(ctx context.Context, c rueidis.Client, ns *name
 			Args: []string{marker},
 		}
 	}
-	dropped := 0
-	for _, r := range invalidateScript.ExecMulti(ctx, c, execs...) {
-		n, err := r.AsInt64()
-		if err != nil {
-			e.stats.redisErrors.Add(1)
-			return dropped, fmt.Errorf("%w: cache entries not invalidated: %v", ErrRedis, err)
-		}
-		if n > 0 {
-			dropped++
-		}
-	}
-	return dropped, nil
+	return e.invalidateEval(ctx, c, execs)
 }
 
 // keyOf checks that doc is a JSON object and extracts the namespace's key

@@ -88,6 +88,7 @@ var badValues = map[string][]string{
 	"redis.addrs":                {"", " , "},
 	"redis.client_cache_mb":      {"-1", "0", "lots"},
 	"redis.disable_client_cache": {"maybe"},
+	"redis.wait_replicas":        {"-1", "two"},
 	"listen.unix_mode":           {"0", "0999", "01777", "rw"},
 	"listen.fcgi_mode":           {"0", "rw"},
 	"listen.api_prefix":          {"api"},

@@ -31,6 +31,7 @@ type Config struct {
 		PasswordFile       string
 		ClientCacheMB      int
 		DisableClientCache bool
+		WaitReplicas       int
 	}
 	DynamoDB struct {
 		Region              string
@@ -104,6 +105,8 @@ var settings = []Setting{
 		func(c *Config) *string { return &c.Redis.PasswordFile }, anyString, restart),
 	row("redis.client_cache_mb", "client-cache-mb", "client-side cache per Redis connection, MiB", kindInt, cache.DefaultClientCacheMB,
 		func(c *Config) *int { return &c.Redis.ClientCacheMB }, positiveInt, restart),
+	row("redis.wait_replicas", "wait-replicas", "after an invalidation, WAIT for this many replicas of the key's master; 0 = no WAIT", kindInt, cache.DefaultWaitReplicas,
+		func(c *Config) *int { return &c.Redis.WaitReplicas }, nonNegInt, restart),
 	row("redis.disable_client_cache", "disable-client-cache", "for Redis without RESP3 / CLIENT TRACKING", kindBool, false,
 		func(c *Config) *bool { return &c.Redis.DisableClientCache }, anyBool, restart),
 

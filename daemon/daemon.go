@@ -18,6 +18,7 @@ import (
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/dynamo"
 	api "github.com/ddbcache/ddbcache/fcgi"
+	"github.com/ddbcache/ddbcache/streams"
 	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
 )
@@ -186,9 +187,9 @@ func (d *Daemon) newStreams(ctx context.Context, opts Options) (func(), error) {
 	if len(tables) == 0 {
 		return func() { d.streams = func() {} }, nil
 	}
-	consumer, err := dynamo.NewStreamConsumer(ctx, opts.Dynamo, dynamo.StreamOptions{
+	consumer, err := streams.NewConsumer(ctx, opts.Dynamo, streams.Options{
 		Tables: tables, Endpoint: opts.Streams.Endpoint, Logger: d.log,
-	}, d.engine)
+	}, streams.NewCoordinator(d.engine))
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}

@@ -68,7 +68,7 @@ type Capacity struct {
 
 // New builds a client. It does not contact DynamoDB.
 func New(ctx context.Context, opts Options) (*Client, error) {
-	cfg, err := awsConfig(ctx, opts)
+	cfg, err := AWSConfig(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -80,8 +80,9 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	return &Client{api: api, schemas: map[string]*schema{}, capacity: map[string]*Capacity{}}, nil
 }
 
-// awsConfig loads the AWS configuration that opts describe.
-func awsConfig(ctx context.Context, opts Options) (aws.Config, error) {
+// AWSConfig loads the AWS configuration that opts describe; the Streams
+// consumer (package streams) builds its client from it too.
+func AWSConfig(ctx context.Context, opts Options) (aws.Config, error) {
 	var loadOpts []func(*config.LoadOptions) error
 	if opts.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(opts.Region))

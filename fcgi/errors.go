@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/streams"
 )
 
 // apiError is the JSON body of every error response.
@@ -50,7 +51,7 @@ func classify(err error) (int, string) {
 		return http.StatusBadRequest, "bad_key"
 	case errors.Is(err, cache.ErrBadItem):
 		return http.StatusBadRequest, "bad_item"
-	case errors.Is(err, cache.ErrBadEvent):
+	case errors.Is(err, streams.ErrBadEvent):
 		return http.StatusBadRequest, "bad_event"
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest, "bad_request"

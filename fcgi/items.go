@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/streams"
 )
 
 // xCache is the X-Cache header of each lookup source: a hit came from a
@@ -213,7 +214,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := h.context(r)
 	defer cancel()
-	n, err := h.engine.InvalidateEvent(ctx, body)
+	n, err := streams.InvalidateEvent(ctx, h.engine, body)
 	if err != nil {
 		engineError(w, err)
 		return

@@ -135,18 +135,18 @@ func (s *Server) forward(conn redcon.Conn, name string, sp spec, raw [][]byte) {
 	}
 	ctx, cancel := s.context()
 	defer cancel()
-	msg, err := s.engine.Forward(ctx, args, sp.keyPositions(len(raw)), sp.readOnly)
+	reply, err := s.engine.Forward(ctx, args, sp.keyPositions(len(raw)), sp.readOnly)
 	if err != nil {
 		conn.WriteError(errorReply(err))
 		return
 	}
 	if name == "get" {
-		writeGet(conn, &msg)
+		writeGet(conn, &reply)
 		return
 	}
 	shape := shapePlain
 	if sp.shape != nil {
 		shape = sp.shape(raw)
 	}
-	writeReply(conn, &msg, shape)
+	writeReply(conn, &reply, shape)
 }

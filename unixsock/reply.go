@@ -1,11 +1,9 @@
 package unixsock
 
 import (
-	"encoding/binary"
 	"strings"
-	"sync"
 
-	"github.com/redis/rueidis"
+	"github.com/ddbcache/ddbcache/cache"
 )
 
 // The daemon talks RESP3 to Redis (rueidis needs it for client-side
@@ -23,10 +21,8 @@ import (
 //     RESP3 has one null where RESP2 has $-1 and *-1, and ZRANGE …
 //     WITHSCORES answers [member, score] pairs in RESP3, a flat list in RESP2.
 //
-// rueidis's RedisMessage hides the RESP3 type byte (simple string or bulk,
-// map order) behind accessors, but its CacheMarshal form keeps both: each
-// value is its type byte, an 8-byte big-endian length (or integer), and
-// its bytes or elements. writeReply walks that form.
+// The engine hands the reply over as a cache.Reply, which keeps the RESP3
+// type (status or bulk, map order, a double's text); writeReply writes it.
 
 // replyShape is how Redis shapes one command's RESP2 reply where RESP3
 // and RESP2 differ by more than encoding.
@@ -62,30 +58,6 @@ func shapeWithScores(args [][]byte) replyShape {
 	return shapePlain
 }
 
-// RESP3 type bytes, as rueidis keeps them.
-const (
-	typeBlobString     = '$'
-	typeSimpleString   = '+'
-	typeSimpleErr      = '-'
-	typeBlobErr        = '!'
-	typeInteger        = ':'
-	typeNull           = '_'
-	typeFloat          = ','
-	typeBool           = '#'
-	typeVerbatimString = '='
-	typeBigNumber      = '('
-	typeArray          = '*'
-	typeMap            = '%'
-	typeSet            = '~'
-)
-
-// cacheMarshalHeader is the TTL that CacheMarshal writes before the value.
-const cacheMarshalHeader = 7
-
-// maxPooledReply bounds the buffers kept for reuse, so that one huge reply
-// does not pin its memory.
-const maxPooledReply = 64 << 10
-
 // respWriter is the part of redcon.Conn that relaying uses; redcon.Writer
 // has it too, so the conversion can be tested on a buffer.
 type respWriter interface {
@@ -99,144 +71,59 @@ type respWriter interface {
 	WriteRaw([]byte)
 }
 
-var replyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-// writeReply relays m to a RESP2 client as Redis would have sent it.
-func writeReply(conn respWriter, m *rueidis.RedisMessage, shape replyShape) {
-	bp := replyBuffers.Get().(*[]byte)
-	buf := m.CacheMarshal((*bp)[:0])
-	if len(buf) < cacheMarshalHeader {
-		conn.WriteError("ERR ddbcache cannot relay this reply")
-	} else if _, ok := relay(conn, buf[cacheMarshalHeader:], shape); !ok {
-		// Nothing was written for a value relay could not read: the
-		// reply is either whole or this error.
-		conn.WriteError("ERR ddbcache cannot relay this reply")
-	}
-	if cap(buf) <= maxPooledReply {
-		*bp = buf[:0]
-		replyBuffers.Put(bp)
-	}
-}
-
-// relay writes the value at the start of b and returns what follows it.
-// Values are checked before anything is written, so a malformed buffer
-// (a rueidis format change) writes nothing and reports false.
-func relay(conn respWriter, b []byte, shape replyShape) ([]byte, bool) {
-	if _, ok := skip(b); !ok {
-		return nil, false
-	}
-	return write(conn, b, shape), true
-}
-
-// header splits a value into its type, length and the bytes after the header.
-func header(b []byte) (typ byte, n int64, rest []byte, ok bool) {
-	if len(b) < 9 {
-		return 0, 0, nil, false
-	}
-	return b[0], int64(binary.BigEndian.Uint64(b[1:9])), b[9:], true
-}
-
-// skip returns what follows the value at the start of b, checking its form.
-func skip(b []byte) ([]byte, bool) {
-	typ, n, rest, ok := header(b)
-	if !ok {
-		return nil, false
-	}
-	switch typ {
-	case typeInteger, typeNull, typeBool:
-		return rest, true
-	case typeArray, typeMap, typeSet:
-		for i := int64(0); i < n; i++ {
-			if rest, ok = skip(rest); !ok {
-				return nil, false
-			}
-		}
-		return rest, true
-	case typeBlobString, typeSimpleString, typeSimpleErr, typeBlobErr, typeFloat, typeVerbatimString, typeBigNumber:
-		if n < 0 || n > int64(len(rest)) {
-			return nil, false
-		}
-		return rest[n:], true
-	}
-	return nil, false
-}
-
-// write writes the (checked) value at the start of b and returns what
-// follows it.
-func write(conn respWriter, b []byte, shape replyShape) []byte {
-	typ, n, rest, _ := header(b)
-	switch typ {
-	case typeInteger:
-		conn.WriteInt64(n)
-		return rest
-	case typeBool:
-		conn.WriteInt64(n)
-		return rest
-	case typeNull:
+// writeReply relays r to a RESP2 client as Redis would have sent it.
+func writeReply(conn respWriter, r *cache.Reply, shape replyShape) {
+	switch r.Kind {
+	case cache.ReplyInt, cache.ReplyBool:
+		conn.WriteInt64(r.Int)
+	case cache.ReplyNull:
 		if shape == shapeNullArray {
 			conn.WriteRaw([]byte("*-1\r\n"))
 		} else {
 			conn.WriteNull()
 		}
-		return rest
-	case typeArray, typeSet, typeMap:
-		count := int(n) // of a map, keys and values: rueidis keeps them in one flat list
-		if shape == shapePairs && isPairs(rest, count) {
-			conn.WriteArray(2 * count)
-			for i := 0; i < count; i++ {
-				_, _, rest, _ = header(rest) // the pair's own header
-				rest = write(conn, rest, shapePlain)
-				rest = write(conn, rest, shapePlain)
+	case cache.ReplyArray, cache.ReplySet, cache.ReplyMap:
+		if shape == shapePairs && isPairs(r.Elems) {
+			conn.WriteArray(2 * len(r.Elems))
+			for i := range r.Elems {
+				writeReply(conn, &r.Elems[i].Elems[0], shapePlain)
+				writeReply(conn, &r.Elems[i].Elems[1], shapePlain)
 			}
-			return rest
+			return
 		}
-		conn.WriteArray(count)
-		for i := 0; i < count; i++ {
-			rest = write(conn, rest, shapePlain)
+		conn.WriteArray(len(r.Elems))
+		for i := range r.Elems {
+			writeReply(conn, &r.Elems[i], shapePlain)
 		}
-		return rest
+	case cache.ReplyStatus:
+		conn.WriteString(r.Str)
+	case cache.ReplyError:
+		conn.WriteError(r.Str)
+	default: // bulk, double (Redis's own text), verbatim, big number
+		conn.WriteBulkString(r.Str)
 	}
-	s, rest := rest[:n], rest[n:]
-	switch typ {
-	case typeSimpleString:
-		conn.WriteString(string(s))
-	case typeSimpleErr, typeBlobErr:
-		conn.WriteError(string(s))
-	case typeVerbatimString:
-		if len(s) >= 4 && s[3] == ':' {
-			s = s[4:] // "txt:" or "mkd:": RESP2 has no format
-		}
-		conn.WriteBulk(s)
-	default: // blob string, double (Redis's own text), big number
-		conn.WriteBulk(s)
-	}
-	return rest
 }
 
-// isPairs reports whether the count values at the start of b are all
-// arrays of two.
-func isPairs(b []byte, count int) bool {
-	for i := 0; i < count; i++ {
-		typ, n, _, _ := header(b)
-		if typ != typeArray || n != 2 {
+// isPairs reports whether elems are all arrays of two.
+func isPairs(elems []cache.Reply) bool {
+	for _, e := range elems {
+		if e.Kind != cache.ReplyArray || len(e.Elems) != 2 {
 			return false
 		}
-		b, _ = skip(b)
 	}
 	return true
 }
 
 // writeGet relays the reply of a GET, the hot path (often served from the
-// client-side cache), without copying it: GET answers a bulk or a null,
-// and anything else (WRONGTYPE) goes the general way.
-func writeGet(conn respWriter, m *rueidis.RedisMessage) {
-	switch {
-	case m.IsNil():
+// client-side cache): a bulk or a null, and anything else (WRONGTYPE) the
+// general way.
+func writeGet(conn respWriter, r *cache.Reply) {
+	switch r.Kind {
+	case cache.ReplyNull:
 		conn.WriteNull()
-	case m.IsString():
-		v, _ := m.ToString()
-		conn.WriteBulkString(v)
+	case cache.ReplyBulk:
+		conn.WriteBulkString(r.Str)
 	default:
-		writeReply(conn, m, shapePlain)
+		writeReply(conn, r, shapePlain)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
 	"github.com/ddbcache/ddbcache/internal/testenv"
+	"github.com/ddbcache/ddbcache/streams"
 )
 
 // commandArgs is an example of every allowlisted command; "@k" marks the
@@ -52,10 +53,11 @@ func reservedState(t *testing.T, f *fixture) map[string]string {
 	// takes it (SET lease TOKEN NX PX lease_ttl).
 	f.RDB.Set(ctx, "{user_profile:3}:lease", "0123abcd-1", time.Minute)
 	lock, seq := "ddbcache:stream:{users}:shardId-0001:lock", "ddbcache:stream:{users}:shardId-0001:seq"
-	if _, err := e.TryLock(ctx, lock, "daemon-a", time.Minute); err != nil {
+	coord := streams.NewCoordinator(e)
+	if _, err := coord.TryLock(ctx, lock, "daemon-a", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.SaveCheckpoint(ctx, seq, "49590338271490256608559692538361571095921575989136588898"); err != nil {
+	if err := coord.SaveCheckpoint(ctx, seq, "49590338271490256608559692538361571095921575989136588898"); err != nil {
 		t.Fatal(err)
 	}
 	keys := map[string]string{

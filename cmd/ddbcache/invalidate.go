@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/streams"
 	"github.com/urfave/cli/v2"
 )
 
@@ -77,7 +78,7 @@ func invalidateEvent(c *cli.Context, path string) error {
 		return err
 	}
 	return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
-		n, err := e.InvalidateEvent(ctx, body)
+		n, err := streams.InvalidateEvent(ctx, e, body)
 		if err != nil {
 			return err
 		}

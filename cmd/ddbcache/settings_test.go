@@ -60,6 +60,7 @@ func outOfRangeCases() []outOfRangeCase {
 		{"no Redis address", "redis: { addrs: [] }\n" + goodNamespace, nil, nil, "redis.addrs"},
 		{"negative client cache", "redis: { client_cache_mb: -1 }\n" + goodNamespace, nil, nil, "redis.client_cache_mb"},
 		{"zero client cache", "redis: { client_cache_mb: 0 }\n" + goodNamespace, nil, nil, "redis.client_cache_mb"},
+		{"negative wait_replicas", "redis: { wait_replicas: -1 }\n" + goodNamespace, nil, nil, "redis.wait_replicas"},
 		{"bool that is not", "redis: { disable_client_cache: maybe }\n" + goodNamespace, nil, nil, "redis.disable_client_cache"},
 		{"socket mode above 0777", "listen: { unix_mode: \"01777\" }\n" + goodNamespace, nil, nil, "listen.unix_mode"},
 		{"socket mode 0", "listen: { unix_mode: \"0\" }\n" + goodNamespace, nil, nil, "listen.unix_mode"},

@@ -32,18 +32,59 @@ var Namespaces = []cache.Namespace{
 
 // Fixture is the set of real servers behind a test engine.
 type Fixture struct {
-	Redis  *testenv.RedisServer
-	DDB    *testenv.Dynalite
-	Proxy  *testenv.Counter
-	Loader *dynamo.Client
-	// RDB talks to Redis directly, bypassing the engine.
+	// Redis is the standalone server, nil on a cluster fixture.
+	Redis *testenv.RedisServer
+	// Cluster is the Redis Cluster of NewCluster, nil otherwise.
+	Cluster *testenv.RedisCluster
+	DDB     *testenv.Dynalite
+	Proxy   *testenv.Counter
+	Loader  *dynamo.Client
+	// RDB talks to Redis directly, bypassing the engine; nil on a cluster.
 	RDB *redis.Client
+	// UC is RDB, or a cluster client of Cluster: what works on both.
+	UC redis.UniversalClient
+	// Addrs are the Redis addresses engines are given.
+	Addrs []string
 }
 
 // New starts the servers and creates the tables of Namespaces.
 func New(t testing.TB) *Fixture {
 	t.Helper()
-	f := &Fixture{Redis: testenv.Redis(t), DDB: testenv.StartDynalite(t)}
+	f := &Fixture{Redis: testenv.Redis(t)}
+	f.Addrs = []string{f.Redis.Addr}
+	f.RDB = redis.NewClient(&redis.Options{Addr: f.Redis.Addr})
+	f.UC = f.RDB
+	t.Cleanup(func() { f.RDB.Close() })
+	f.startDynamo(t)
+	return f
+}
+
+// NewCluster is New on the test binary's shared Redis Cluster (emptied
+// first; see testenv.SharedCluster: the package's TestMain must call
+// testenv.Main).
+func NewCluster(t testing.TB) *Fixture {
+	t.Helper()
+	return OnCluster(t, testenv.SharedCluster(t))
+}
+
+// OnCluster is New on cluster c, for tests that need their own (failover,
+// resharding).
+func OnCluster(t testing.TB, c *testenv.RedisCluster) *Fixture {
+	t.Helper()
+	f := &Fixture{Cluster: c, Addrs: c.Addrs(), UC: c.Client(t)}
+	f.startDynamo(t)
+	return f
+}
+
+// Topologies names the Redis topologies a conformance test runs on.
+var Topologies = []struct {
+	Name string
+	New  func(testing.TB) *Fixture
+}{{"standalone", New}, {"cluster", NewCluster}}
+
+func (f *Fixture) startDynamo(t testing.TB) {
+	t.Helper()
+	f.DDB = testenv.StartDynalite(t)
 	f.DDB.CreateTable(t, "users", "user_id", "")
 	f.DDB.CreateTable(t, "events", "account:N", "seq:N")
 	f.Proxy = testenv.CountingProxy(t, f.DDB.Endpoint)
@@ -52,9 +93,6 @@ func New(t testing.TB) *Fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.RDB = redis.NewClient(&redis.Options{Addr: f.Redis.Addr})
-	t.Cleanup(func() { f.RDB.Close() })
-	return f
 }
 
 // Engine starts an engine on the fixture, closed at the end of the test;
@@ -62,7 +100,7 @@ func New(t testing.TB) *Fixture {
 func (f *Fixture) Engine(t testing.TB, mod func(*cache.Options)) *cache.Engine {
 	t.Helper()
 	opts := cache.Options{
-		Redis:       cache.RedisOptions{Addrs: []string{f.Redis.Addr}},
+		Redis:       cache.RedisOptions{Addrs: f.Addrs},
 		Loader:      f.Loader,
 		Namespaces:  Namespaces,
 		LoadTimeout: 2 * time.Second,

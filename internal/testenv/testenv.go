@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // readyTimeout bounds how long a server may take to print its ready line.
@@ -28,13 +30,16 @@ const readyTimeout = 20 * time.Second
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freePort()
 	if err != nil {
-		t.Fatalf("testenv: find a free port: %v", err)
+		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
+
+func listenLocal() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+func portOf(l net.Listener) int { return l.Addr().(*net.TCPAddr).Port }
 
 // RepoRoot returns the repository's root directory.
 func RepoRoot() string {
@@ -78,15 +83,27 @@ func (p *Process) Log() string { return p.log.String() }
 // ready. The process is stopped at the end of the test.
 func start(t testing.TB, ready string, name string, args ...string) *Process {
 	t.Helper()
+	p, err := spawn(ready, name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// spawn is start without a test: it runs name with args and waits until a
+// line of its output contains ready, and kills it if it never is. Servers
+// shared by every test of a binary (SharedCluster) outlive any one test.
+func spawn(ready string, name string, args ...string) (*Process, error) {
 	cmd := exec.Command(name, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatalf("testenv: %s: %v", name, err)
+		return nil, fmt.Errorf("testenv: %s: %w", name, err)
 	}
 	cmd.Stderr = cmd.Stdout
 	p := &Process{name: name, cmd: cmd, done: make(chan struct{}), log: &lockedBuffer{}}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("testenv: start %s: %v", name, err)
+		return nil, fmt.Errorf("testenv: start %s: %w", name, err)
 	}
 	readyCh := make(chan struct{})
 	go func() {
@@ -104,16 +121,15 @@ func start(t testing.TB, ready string, name string, args ...string) *Process {
 		_ = cmd.Wait()
 		close(p.done)
 	}()
-	t.Cleanup(p.Stop)
 	select {
 	case <-readyCh:
-		return p
+		return p, nil
 	case <-p.done:
-		t.Fatalf("testenv: %s exited before it was ready:\n%s", name, p.Log())
+		return nil, fmt.Errorf("testenv: %s exited before it was ready:\n%s", name, p.Log())
 	case <-time.After(readyTimeout):
-		t.Fatalf("testenv: %s not ready after %s:\n%s", name, readyTimeout, p.Log())
+		p.Stop()
+		return nil, fmt.Errorf("testenv: %s not ready after %s:\n%s", name, readyTimeout, p.Log())
 	}
-	return nil
 }
 
 // lockedBuffer collects a process's output for error messages.
@@ -148,9 +164,11 @@ func need(t testing.TB, binary, install string) string {
 type RedisServer struct {
 	*Process
 	// Addr is host:port of the server.
-	Addr string
-	port int
-	t    testing.TB
+	Addr   string
+	port   int
+	t      testing.TB
+	args   []string      // extra arguments (--replicaof)
+	client *redis.Client // of Client
 }
 
 // Redis starts a redis-server on a free loopback port with persistence off.
@@ -166,9 +184,9 @@ func Redis(t testing.TB) *RedisServer {
 func (r *RedisServer) Start() {
 	r.t.Helper()
 	bin := need(r.t, "redis-server", "apt-get install -y redis-server")
-	r.Process = start(r.t, "Ready to accept connections", bin,
-		"--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--logfile", "", "--daemonize", "no", "--protected-mode", "no")
+	args := append([]string{"--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--logfile", "", "--daemonize", "no", "--protected-mode", "no", "--repl-diskless-sync-delay", "0"}, r.args...)
+	r.Process = start(r.t, "Ready to accept connections", bin, args...)
 }
 
 // Dynalite is a private dynalite server, a DynamoDB-compatible server in Node.js.

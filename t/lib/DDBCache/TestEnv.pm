@@ -24,6 +24,7 @@ use DDBCache::TestEnv::Conn;
 use DDBCache::TestEnv::Daemon;
 use DDBCache::TestEnv::Dynamo;
 use DDBCache::TestEnv::Files qw(tempdir write_file slurp tail);
+use DDBCache::TestEnv::Cluster;
 use DDBCache::TestEnv::Processes qw(trap_signals wait_until);
 use DDBCache::TestEnv::Programs qw(which_program redis_command dynalite_command);
 
@@ -41,7 +42,7 @@ my $JSON = JSON::PP->new->utf8->canonical;
 
 sub new {
     my ($class, %args) = @_;
-    my %known = map { $_ => 1 } qw(namespaces config tables redis_aof);
+    my %known = map { $_ => 1 } qw(namespaces config tables redis_aof redis_cluster);
     for my $k (sort keys %args) {
         croak "DDBCache::TestEnv->new: unknown argument '$k'" unless $known{$k};
     }
@@ -63,13 +64,19 @@ sub new {
     $self->{config_path}   = File::Spec->catfile($tmpdir, 'ddbcache.yaml');
     $self->{dynamo}        = DDBCache::TestEnv::Dynamo->new(endpoint => $self->dynamo_endpoint);
 
-    $self->_spawn_redis;
     $self->{procs}->spawn(dynalite => dynalite_command(root => $ROOT, port => $self->{dynalite_port}));
-    $self->_wait_redis;
+    if ($args{redis_cluster}) {
+        $self->{cluster} = DDBCache::TestEnv::Cluster->start(procs => $self->{procs}, dir => $tmpdir,
+            ports => [map { free_port() } 1 .. 12]);
+    } else {
+        $self->_spawn_redis;
+        $self->_wait_redis;
+    }
     $self->{procs}->wait_ready(dynalite => sub { $self->{dynamo}->listening });
 
     my $config = daemon_config(
         redis_port      => $self->{redis_port},
+        redis_addrs     => $self->{cluster} ? [$self->{cluster}->addrs] : undef,
         dynamo_endpoint => $self->dynamo_endpoint,
         socket_path     => $self->{socket_path},
         namespaces      => $args{namespaces},
@@ -88,6 +95,7 @@ sub new {
 # ---- accessors -----------------------------------------------------------
 
 sub socket_path     { return $_[0]{socket_path} }
+sub cluster         { return $_[0]{cluster} }
 sub redis_port      { return $_[0]{redis_port} }
 sub dynamo_endpoint { return "http://127.0.0.1:$_[0]{dynalite_port}" }
 sub daemon_log      { return $_[0]{daemon_log} }
@@ -119,6 +127,7 @@ sub connect {    ## no critic (ProhibitBuiltinHomonyms)
 
 sub redis_cmd {
     my ($self, @args) = @_;
+    croak 'DDBCache::TestEnv: redis_cmd: a cluster has no one node; use cluster->cmd_on' if $self->{cluster};
     $self->{redis_conn} ||= DDBCache::TestEnv::Conn->new(host => '127.0.0.1', port => $self->{redis_port});
     return $self->{redis_conn}->cmd(@args);
 }
@@ -312,7 +321,8 @@ sub stop {
         $self->{$c}->close if $self->{$c};
     }
     $_->close for values %{ $self->{stats_conns} || {} };
-    for my $name ((map { $_->name } @{ $self->{extra_daemons} || [] }), qw(daemon dynalite redis)) {
+    my @redis = $self->{cluster} ? $self->{cluster}->names : ('redis');
+    for my $name ((map { $_->name } @{ $self->{extra_daemons} || [] }), qw(daemon dynalite), @redis) {
         $self->{procs}->stop($name);
     }
     if ($ENV{DDBCACHE_TEST_KEEP}) {
@@ -418,6 +428,10 @@ per distinct table of the namespaces, with string (C<S>) key attributes.
 C<redis_aof> - true: redis-server keeps an append-only file in C<tmpdir>, so
 that C<stop_redis> and C<start_redis> bring it back with its data, as a
 persistent Redis would.
+
+C<redis_cluster> - true: the daemon runs on a private Redis Cluster of 3
+masters and 3 replicas (L<DDBCache::TestEnv::Cluster>, reached through
+C<cluster>) instead of one redis-server; C<redis_cmd> then dies.
 
 =item socket_path, redis_port, dynamo_endpoint, daemon_log, config_path, tmpdir, repo_root
 

@@ -35,7 +35,7 @@ sub daemon_config {
         if (defined $ns) { $namespaces->{$name} = $ns } else { delete $namespaces->{$name} }
     }
     return merge_config({
-        redis      => { addrs => ["127.0.0.1:$args{redis_port}"] },
+        redis      => { addrs => $args{redis_addrs} // ["127.0.0.1:$args{redis_port}"] },
         dynamodb   => { region => 'us-east-1', endpoint => $args{dynamo_endpoint} },
         listen     => { unix => $args{socket_path} },
         namespaces => $namespaces,

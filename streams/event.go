@@ -1,4 +1,4 @@
-package cache
+package streams
 
 import (
 	"context"
@@ -6,11 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ddbcache/ddbcache/cache"
 )
 
 // ErrBadEvent means a stream event is not the JSON that AWS Lambda receives
 // from a DynamoDB stream.
-var ErrBadEvent = errors.New("cache: bad stream event")
+var ErrBadEvent = errors.New("streams: bad stream event")
+
+// Invalidator drops the cache entries of changed items; cache.Engine
+// implements it.
+type Invalidator interface {
+	// InvalidateItems checks every key first and invalidates nothing
+	// when one does not fit (the error wraps cache.ErrBadKey).
+	InvalidateItems(ctx context.Context, items []cache.TableKeys) (int, error)
+}
 
 // streamEvent is the part of a Lambda DynamoDB-stream event that matters:
 // which table changed and the keys of the changed items.
@@ -30,90 +40,46 @@ type streamEvent struct {
 // in every namespace on the record's table. It returns how many cache
 // entries were dropped. A malformed event changes nothing and returns
 // ErrBadEvent.
-func (e *Engine) InvalidateEvent(ctx context.Context, body []byte) (int, error) {
+func InvalidateEvent(ctx context.Context, inv Invalidator, body []byte) (int, error) {
+	items, err := ParseEvent(body)
+	if err != nil {
+		return 0, err
+	}
+	n, err := inv.InvalidateItems(ctx, items)
+	if errors.Is(err, cache.ErrBadKey) {
+		return n, fmt.Errorf("%w: %v", ErrBadEvent, err) // a bad event, not a bad key of a request
+	}
+	return n, err
+}
+
+// ParseEvent returns the items a Lambda DynamoDB-stream event names, one
+// TableKeys a record, or ErrBadEvent.
+func ParseEvent(body []byte) ([]cache.TableKeys, error) {
 	var ev streamEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrBadEvent, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadEvent, err)
 	}
 	if ev.Records == nil {
-		return 0, fmt.Errorf("%w: no Records", ErrBadEvent)
+		return nil, fmt.Errorf("%w: no Records", ErrBadEvent)
 	}
-	var targets []target
+	items := make([]cache.TableKeys, 0, len(ev.Records))
 	for i, r := range ev.Records {
 		switch r.EventName {
 		case "INSERT", "MODIFY", "REMOVE":
 		default:
-			return 0, fmt.Errorf("%w: record %d: eventName %q is not INSERT, MODIFY or REMOVE", ErrBadEvent, i, r.EventName)
+			return nil, fmt.Errorf("%w: record %d: eventName %q is not INSERT, MODIFY or REMOVE", ErrBadEvent, i, r.EventName)
 		}
 		table, err := tableOfARN(r.EventSourceARN)
 		if err != nil {
-			return 0, fmt.Errorf("%w: record %d: %v", ErrBadEvent, i, err)
+			return nil, fmt.Errorf("%w: record %d: %v", ErrBadEvent, i, err)
 		}
 		keys, err := streamKeys(r.DynamoDB.Keys)
 		if err != nil {
-			return 0, fmt.Errorf("%w: record %d: %v", ErrBadEvent, i, err)
+			return nil, fmt.Errorf("%w: record %d: %v", ErrBadEvent, i, err)
 		}
-		t, err := e.targets(table, []map[string]string{keys})
-		if err != nil {
-			return 0, fmt.Errorf("%w: record %d: %v", ErrBadEvent, i, err)
-		}
-		targets = append(targets, t...)
+		items = append(items, cache.TableKeys{Table: table, Keys: []map[string]string{keys}})
 	}
-	return e.invalidateTargets(ctx, targets)
-}
-
-// target is keys to invalidate in one namespace.
-type target struct {
-	ns   *namespace
-	keys []Key
-}
-
-// targets maps item keys of table (attribute name → text) to the keys of
-// every namespace on that table. A key that does not fit a namespace is
-// an error, and nothing is invalidated.
-func (e *Engine) targets(table string, items []map[string]string) ([]target, error) {
-	var out []target
-	for _, ns := range e.nsMap() {
-		if ns.Table != table {
-			continue
-		}
-		t := target{ns: ns}
-		for _, item := range items {
-			k := Key{Partition: item[ns.PartitionKey]}
-			if ns.SortKey != "" {
-				k.Sort = item[ns.SortKey]
-			}
-			if err := ns.check(k); err != nil {
-				return nil, fmt.Errorf("keys %v do not fit namespace '%s': %w", item, ns.Name, err)
-			}
-			t.keys = append(t.keys, k)
-		}
-		out = append(out, t)
-	}
-	return out, nil
-}
-
-func (e *Engine) invalidateTargets(ctx context.Context, targets []target) (int, error) {
-	dropped := 0
-	for _, t := range targets {
-		n, err := e.invalidate(ctx, t.ns, t.keys)
-		dropped += n
-		if err != nil {
-			return dropped, err
-		}
-	}
-	return dropped, nil
-}
-
-// InvalidateTableKeys invalidates items of table, given by their key
-// attributes as text, in every namespace on the table. The DynamoDB
-// Streams consumer calls it for each batch of records.
-func (e *Engine) InvalidateTableKeys(ctx context.Context, table string, keys []map[string]string) (int, error) {
-	targets, err := e.targets(table, keys)
-	if err != nil {
-		return 0, fmt.Errorf("cache: %w", err)
-	}
-	return e.invalidateTargets(ctx, targets)
+	return items, nil
 }
 
 // tableOfARN returns the table name of a stream or table ARN:

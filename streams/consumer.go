@@ -1,4 +1,8 @@
-package dynamo
+// Package streams turns DynamoDB Streams into cache invalidations: a
+// consumer of the tables' streams that the daemons share shard by shard
+// (locks and checkpoints kept in Redis through the cache engine), and the
+// parsing of the events AWS Lambda receives from a stream.
+package streams
 
 import (
 	"context"
@@ -16,43 +20,30 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/ddbcache/ddbcache/dynamo"
 )
 
-// Defaults for StreamOptions fields left at their zero value.
+// Defaults for Options fields left at their zero value.
 const (
-	DefaultStreamPoll    = time.Second
-	DefaultStreamLockTTL = 5 * time.Second
-	streamBackoffMax     = 10 * time.Second
+	DefaultPoll      = time.Second
+	DefaultLockTTL   = 5 * time.Second
+	streamBackoffMax = 10 * time.Second
 	// shardDone is the checkpoint of a closed shard read to its end.
 	shardDone = "END"
 )
 
-// Coordinator is what the stream consumers of all daemons share: a lock
-// per shard so that one daemon reads it, checkpoints, and the cache they
-// invalidate. cache.Engine implements it over Redis.
-type Coordinator interface {
-	// TryLock takes or renews a lock for ttl and reports whether owner holds it.
-	TryLock(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
-	Unlock(ctx context.Context, name, owner string) error
-	LoadCheckpoint(ctx context.Context, name string) (string, error)
-	SaveCheckpoint(ctx context.Context, name, value string) error
-	// InvalidateTableKeys invalidates items by key attributes (name → text).
-	InvalidateTableKeys(ctx context.Context, table string, keys []map[string]string) (int, error)
-	// InvalidateTable drops every cached item of a table.
-	InvalidateTable(ctx context.Context, table string) (int, error)
-}
-
-// StreamOptions configures a StreamConsumer.
-type StreamOptions struct {
+// Options configures a Consumer.
+type Options struct {
 	// Tables are the tables whose stream is consumed.
 	Tables []string
 	// Endpoint overrides the DynamoDB Streams URL; "" means AWS.
 	Endpoint string
 	// Poll is the pause between reads of a shard with no new records and
-	// between scans for new shards; 0 means DefaultStreamPoll.
+	// between scans for new shards; 0 means DefaultPoll.
 	Poll time.Duration
 	// LockTTL is how long a shard stays locked by a daemon that stopped
-	// renewing (died); 0 means DefaultStreamLockTTL.
+	// renewing (died); 0 means DefaultLockTTL.
 	LockTTL time.Duration
 	// Owner names this daemon in locks; "" means host-pid-random.
 	Owner string
@@ -60,8 +51,8 @@ type StreamOptions struct {
 	Logger *slog.Logger
 }
 
-// StreamStats counts what the consumer did.
-type StreamStats struct {
+// Stats counts what the consumer did.
+type Stats struct {
 	Records       int64 `json:"records"`
 	Invalidations int64 `json:"invalidations"`
 	Gaps          int64 `json:"gaps"`
@@ -69,13 +60,13 @@ type StreamStats struct {
 	ShardsOwned   int64 `json:"shards_owned"`
 }
 
-// StreamConsumer turns the records of tables' DynamoDB Streams into cache
+// Consumer turns the records of tables' DynamoDB Streams into cache
 // invalidations. Every daemon may run one; each shard is read by one
 // daemon at a time (the Coordinator's lock), parents before children, and
 // closed shards to their end. Run it with Run.
-type StreamConsumer struct {
+type Consumer struct {
 	api   *dynamodbstreams.Client
-	opts  StreamOptions
+	opts  Options
 	coord Coordinator
 	log   *slog.Logger
 
@@ -86,20 +77,20 @@ type StreamConsumer struct {
 	records, invalidations, gaps, errs, owned atomic.Int64
 }
 
-// NewStreamConsumer builds a consumer; the AWS settings come from opts.
-func NewStreamConsumer(ctx context.Context, opts Options, sopts StreamOptions, coord Coordinator) (*StreamConsumer, error) {
+// NewConsumer builds a consumer; the AWS settings come from opts.
+func NewConsumer(ctx context.Context, opts dynamo.Options, sopts Options, coord Coordinator) (*Consumer, error) {
 	if len(sopts.Tables) == 0 {
-		return nil, errors.New("dynamo: stream consumer without tables")
+		return nil, errors.New("streams: stream consumer without tables")
 	}
-	cfg, err := awsConfig(ctx, opts)
+	cfg, err := dynamo.AWSConfig(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	if sopts.Poll == 0 {
-		sopts.Poll = DefaultStreamPoll
+		sopts.Poll = DefaultPoll
 	}
 	if sopts.LockTTL == 0 {
-		sopts.LockTTL = DefaultStreamLockTTL
+		sopts.LockTTL = DefaultLockTTL
 	}
 	if sopts.Owner == "" {
 		host, _ := os.Hostname()
@@ -115,12 +106,12 @@ func NewStreamConsumer(ctx context.Context, opts Options, sopts StreamOptions, c
 			o.BaseEndpoint = aws.String(sopts.Endpoint)
 		}
 	})
-	return &StreamConsumer{api: api, opts: sopts, coord: coord, log: sopts.Logger, running: map[string]bool{}}, nil
+	return &Consumer{api: api, opts: sopts, coord: coord, log: sopts.Logger, running: map[string]bool{}}, nil
 }
 
 // Stats returns the consumer's counters.
-func (s *StreamConsumer) Stats() StreamStats {
-	return StreamStats{Records: s.records.Load(), Invalidations: s.invalidations.Load(),
+func (s *Consumer) Stats() Stats {
+	return Stats{Records: s.records.Load(), Invalidations: s.invalidations.Load(),
 		Gaps: s.gaps.Load(), Errors: s.errs.Load(), ShardsOwned: s.owned.Load()}
 }
 
@@ -128,7 +119,7 @@ func (s *StreamConsumer) Stats() StreamStats {
 // lock, until ctx ends. When ctx ends it gives its locks back, so that
 // another daemon takes the shards over at once; the locks of a daemon that
 // dies expire after LockTTL instead.
-func (s *StreamConsumer) Run(ctx context.Context) {
+func (s *Consumer) Run(ctx context.Context) {
 	for {
 		for _, table := range s.opts.Tables {
 			if err := s.scan(ctx, table); err != nil && ctx.Err() == nil {
@@ -145,24 +136,15 @@ func (s *StreamConsumer) Run(ctx context.Context) {
 	}
 }
 
-// lockName and checkpointName are the Coordinator names of a shard; the
-// table in braces keeps one table's stream state in one cluster slot.
-func lockName(table, shard string) string {
-	return "ddbcache:stream:{" + table + "}:" + shard + ":lock"
-}
-func checkpointName(table, shard string) string {
-	return "ddbcache:stream:{" + table + "}:" + shard + ":seq"
-}
-
 // scan finds the table's stream and starts a reader for each shard that is
 // ready (its parent read to the end, or gone) and that this daemon locks.
-func (s *StreamConsumer) scan(ctx context.Context, table string) error {
+func (s *Consumer) scan(ctx context.Context, table string) error {
 	ls, err := s.api.ListStreams(ctx, &dynamodbstreams.ListStreamsInput{TableName: aws.String(table)})
 	if err != nil {
-		return fmt.Errorf("dynamo: ListStreams %s: %w", table, err)
+		return fmt.Errorf("streams: ListStreams %s: %w", table, err)
 	}
 	if len(ls.Streams) == 0 {
-		return fmt.Errorf("dynamo: table %s has no stream (enable one with StreamViewType KEYS_ONLY or more)", table)
+		return fmt.Errorf("streams: table %s has no stream (enable one with StreamViewType KEYS_ONLY or more)", table)
 	}
 	arn := aws.ToString(ls.Streams[0].StreamArn)
 	shards, err := s.shards(ctx, arn)
@@ -207,13 +189,13 @@ func (s *StreamConsumer) scan(ctx context.Context, table string) error {
 }
 
 // shards lists all shards of a stream, following DescribeStream's pages.
-func (s *StreamConsumer) shards(ctx context.Context, arn string) ([]types.Shard, error) {
+func (s *Consumer) shards(ctx context.Context, arn string) ([]types.Shard, error) {
 	var out []types.Shard
 	var start *string
 	for {
 		d, err := s.api.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(arn), ExclusiveStartShardId: start})
 		if err != nil {
-			return nil, fmt.Errorf("dynamo: DescribeStream %s: %w", arn, err)
+			return nil, fmt.Errorf("streams: DescribeStream %s: %w", arn, err)
 		}
 		out = append(out, d.StreamDescription.Shards...)
 		start = d.StreamDescription.LastEvaluatedShardId
@@ -223,13 +205,13 @@ func (s *StreamConsumer) shards(ctx context.Context, arn string) ([]types.Shard,
 	}
 }
 
-func (s *StreamConsumer) isRunning(id string) bool {
+func (s *Consumer) isRunning(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.running[id]
 }
 
-func (s *StreamConsumer) setRunning(id string, on bool) {
+func (s *Consumer) setRunning(id string, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if on {

@@ -1,4 +1,4 @@
-package dynamo_test
+package streams_test
 
 import (
 	"context"
@@ -15,20 +15,21 @@ import (
 	"github.com/ddbcache/ddbcache/dynamo"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
 	"github.com/ddbcache/ddbcache/internal/testenv"
+	"github.com/ddbcache/ddbcache/streams"
 )
 
 // consumer runs a stream consumer on engine until stop (a clean stop: it
 // gives its shard locks back) or crash (the daemon dies: its locks stay
 // until they expire) is called; both wait for it to end.
 type consumer struct {
-	*dynamo.StreamConsumer
+	*streams.Consumer
 	stop, crash func()
 }
 
 // crashable is the engine as the consumer's Coordinator, except that a
 // dead daemon cannot give a lock back.
 type crashable struct {
-	*cache.Engine
+	streams.Coordinator
 	dead atomic.Bool
 }
 
@@ -36,15 +37,15 @@ func (c *crashable) Unlock(ctx context.Context, name, owner string) error {
 	if c.dead.Load() {
 		return errors.New("the daemon is dead")
 	}
-	return c.Engine.Unlock(ctx, name, owner)
+	return c.Coordinator.Unlock(ctx, name, owner)
 }
 
 func startConsumer(t *testing.T, f *enginetest.Fixture, fs *fakeStreams, e *cache.Engine, owner string, lockTTL time.Duration) *consumer {
 	t.Helper()
-	coord := &crashable{Engine: e}
-	c, err := dynamo.NewStreamConsumer(context.Background(),
+	coord := &crashable{Coordinator: streams.NewCoordinator(e)}
+	c, err := streams.NewConsumer(context.Background(),
 		dynamo.Options{Endpoint: f.Proxy.URL, Region: "us-east-1"},
-		dynamo.StreamOptions{Tables: []string{"users"}, Endpoint: fs.URL, Poll: 20 * time.Millisecond,
+		streams.Options{Tables: []string{"users"}, Endpoint: fs.URL, Poll: 20 * time.Millisecond,
 			LockTTL: lockTTL, Owner: owner},
 		coord)
 	if err != nil {
@@ -57,7 +58,7 @@ func startConsumer(t *testing.T, f *enginetest.Fixture, fs *fakeStreams, e *cach
 	stop := func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
 	crash := func() { coord.dead.Store(true); stop() }
-	return &consumer{StreamConsumer: c, stop: stop, crash: crash}
+	return &consumer{Consumer: c, stop: stop, crash: crash}
 }
 
 // cached looks id up on every engine until each serves it locally.
@@ -181,7 +182,7 @@ func TestStreamParentsFirstAndClosedShards(t *testing.T) {
 	if ip < 0 || ic < 0 || ip > ic {
 		t.Errorf("parent not read before child: %q", log)
 	}
-	cp, err := e.LoadCheckpoint(testenv.Context(t), "ddbcache:stream:{users}:shard-p:seq")
+	cp, err := streams.NewCoordinator(e).LoadCheckpoint(testenv.Context(t), "ddbcache:stream:{users}:shard-p:seq")
 	if err != nil || cp != "END" {
 		t.Errorf("closed parent's checkpoint %q, %v; want END", cp, err)
 	}
@@ -199,7 +200,7 @@ func TestStreamGapInvalidatesNamespace(t *testing.T) {
 		cached(t, id, e)
 	}
 	// A checkpoint older than the trim horizon: records were lost.
-	if err := e.SaveCheckpoint(ctx, "ddbcache:stream:{users}:shard-1:seq", "50"); err != nil {
+	if err := streams.NewCoordinator(e).SaveCheckpoint(ctx, "ddbcache:stream:{users}:shard-1:seq", "50"); err != nil {
 		t.Fatal(err)
 	}
 	c := startConsumer(t, f, fs, e, "daemon", time.Second)
@@ -238,7 +239,7 @@ func TestStreamExpiredIteratorResumes(t *testing.T) {
 	fs.record(shard, 101, "MODIFY", "10")
 	startConsumer(t, f, fs, e, "daemon", time.Second)
 	enginetest.WaitFor(t, "the first record's checkpoint", func() bool {
-		cp, _ := e.LoadCheckpoint(testenv.Context(t), "ddbcache:stream:{users}:shard-1:seq")
+		cp, _ := streams.NewCoordinator(e).LoadCheckpoint(testenv.Context(t), "ddbcache:stream:{users}:shard-1:seq")
 		return cp == "101"
 	})
 	cached(t, "10", e)

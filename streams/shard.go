@@ -1,4 +1,4 @@
-package dynamo
+package streams
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // read consumes one shard while this daemon holds its lock: records become
 // invalidations, the last sequence number becomes the checkpoint, and a
 // closed shard read to its end is checkpointed as done.
-func (s *StreamConsumer) read(ctx context.Context, table, arn, shard string) {
+func (s *Consumer) read(ctx context.Context, table, arn, shard string) {
 	defer s.wg.Done()
 	defer s.setRunning(table+"/"+shard, false)
 	defer s.release(ctx, table, shard)
@@ -46,7 +46,7 @@ func (s *StreamConsumer) read(ctx context.Context, table, arn, shard string) {
 			it, err = s.iteratorOf(ctx, arn, shard, types.ShardIteratorTypeTrimHorizon, "")
 			continue
 		case err != nil:
-			err = fmt.Errorf("dynamo: GetRecords: %w", err)
+			err = fmt.Errorf("streams: GetRecords: %w", err)
 			continue
 		}
 		backoff = s.opts.Poll
@@ -78,7 +78,7 @@ func (s *StreamConsumer) read(ctx context.Context, table, arn, shard string) {
 // after LockTTL; the checkpoint holds the last records applied, and the
 // next reader starts after it. A daemon that dies cannot release, and
 // its locks expire instead.
-func (s *StreamConsumer) release(ctx context.Context, table, shard string) {
+func (s *Consumer) release(ctx context.Context, table, shard string) {
 	if ctx.Err() == nil {
 		return // the shard ended or its lock was lost: nothing to give back
 	}
@@ -95,7 +95,7 @@ const releaseTimeout = time.Second
 
 // apply invalidates the items of records and saves the checkpoint. A
 // record whose keys do not fit is logged and skipped, never fatal.
-func (s *StreamConsumer) apply(ctx context.Context, table, shard string, records []types.Record) error {
+func (s *Consumer) apply(ctx context.Context, table, shard string, records []types.Record) error {
 	if len(records) == 0 {
 		return nil
 	}
@@ -135,7 +135,7 @@ func (s *StreamConsumer) apply(ctx context.Context, table, shard string, records
 // iterator returns a shard iterator after the checkpoint, or at the trim
 // horizon for a shard never read. A checkpoint the stream no longer holds
 // is a gap.
-func (s *StreamConsumer) iterator(ctx context.Context, table, arn, shard string) (string, error) {
+func (s *Consumer) iterator(ctx context.Context, table, arn, shard string) (string, error) {
 	cp, err := s.coord.LoadCheckpoint(ctx, checkpointName(table, shard))
 	if err != nil {
 		return "", err
@@ -152,21 +152,21 @@ func (s *StreamConsumer) iterator(ctx context.Context, table, arn, shard string)
 	return it, err
 }
 
-func (s *StreamConsumer) iteratorOf(ctx context.Context, arn, shard string, typ types.ShardIteratorType, seq string) (string, error) {
+func (s *Consumer) iteratorOf(ctx context.Context, arn, shard string, typ types.ShardIteratorType, seq string) (string, error) {
 	in := &dynamodbstreams.GetShardIteratorInput{StreamArn: aws.String(arn), ShardId: aws.String(shard), ShardIteratorType: typ}
 	if seq != "" {
 		in.SequenceNumber = aws.String(seq)
 	}
 	out, err := s.api.GetShardIterator(ctx, in)
 	if err != nil {
-		return "", fmt.Errorf("dynamo: GetShardIterator %s %s: %w", shard, typ, err)
+		return "", fmt.Errorf("streams: GetShardIterator %s %s: %w", shard, typ, err)
 	}
 	return aws.ToString(out.ShardIterator), nil
 }
 
 // gap handles records the consumer cannot have seen: since it cannot know
 // which items changed, it invalidates the whole table's cache.
-func (s *StreamConsumer) gap(ctx context.Context, table, shard, why string) {
+func (s *Consumer) gap(ctx context.Context, table, shard, why string) {
 	s.gaps.Add(1)
 	n, err := s.coord.InvalidateTable(ctx, table)
 	s.log.Warn("stream: gap in the stream; invalidated the whole table's cache", "table", table, "shard", shard,

@@ -1,4 +1,4 @@
-package dynamo_test
+package streams_test
 
 import (
 	"encoding/json"

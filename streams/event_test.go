@@ -1,4 +1,4 @@
-package cache_test
+package streams_test
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
 	"github.com/ddbcache/ddbcache/internal/testenv"
+	"github.com/ddbcache/ddbcache/streams"
 )
 
 // lambdaEvent is a DynamoDB stream event as AWS Lambda receives it.
@@ -42,7 +43,7 @@ func TestInvalidateEvent(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := e.InvalidateEvent(ctx, []byte(tc.body)); !errors.Is(err, cache.ErrBadEvent) {
+			if _, err := streams.InvalidateEvent(ctx, e, []byte(tc.body)); !errors.Is(err, streams.ErrBadEvent) {
 				t.Errorf("err = %v, want ErrBadEvent", err)
 			}
 		})
@@ -50,7 +51,7 @@ func TestInvalidateEvent(t *testing.T) {
 	if n := f.RDB.Exists(ctx, "user_profile:3", "sturdy:3").Val(); n != 2 {
 		t.Fatalf("a rejected event invalidated something (%d of 2 entries left)", n)
 	}
-	n, err := e.InvalidateEvent(ctx, []byte(lambdaEvent))
+	n, err := streams.InvalidateEvent(ctx, e, []byte(lambdaEvent))
 	if err != nil || n != 4 {
 		t.Fatalf("InvalidateEvent = %d, %v; want 4 entries (2 items × 2 namespaces on users)", n, err)
 	}

@@ -1,0 +1,199 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// fill fills the missed keys (indexes into keys) from DynamoDB, writing
+// their answers into out. Concurrent fills of the same keys in this daemon
+// share one flight (singleflight); the waiting callers give up when their
+// own ctx ends, the flight goes on for the others.
+func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, missed []int, out []Result) error {
+	fkeys, fvks := pick(keys, missed), pick(vks, missed)
+	ch := e.flights.DoChan(ns.Name+"\x00"+strings.Join(fvks, "\x00"), func() (any, error) {
+		return e.load(c, ns, fkeys, fvks)
+	})
+	st := e.counters(ns)
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			st.errors.Add(1)
+			return r.Err
+		}
+		for j, res := range r.Val.([]Result) {
+			out[missed[j]] = res
+			st.count(res)
+		}
+		return nil
+	case <-ctx.Done():
+		st.errors.Add(1)
+		return fmt.Errorf("cache: lookup of %s: %w", fvks[0], ctx.Err())
+	}
+}
+
+// load is the body of one fill flight: the lease scheme of lease.go for
+// each key, the DynamoDB reads of all keys in one request.
+//
+//  1. acquireScript runs for every key still undecided, in one pipeline:
+//     each key is answered from Redis (filled meanwhile, a lease-race
+//     hit), answered negative, leased to this flight, or leased elsewhere.
+//  2. Keys leased elsewhere are waited for (polling with backoff, up to
+//     LeaseWait) only while nothing else is to be read: once DynamoDB
+//     must be read anyway, they join that read unleased rather than
+//     delay it key by key. After LeaseWait they are read unleased too.
+//  3. loadAndStore reads them all and stores the leased ones.
+func (e *Engine) load(c rueidis.Client, ns *namespace, keys []Key, vks []string) ([]Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.LeaseWait+e.opts.LoadTimeout)
+	defer cancel()
+	out := make([]Result, len(keys))
+	tokens := make([]string, len(keys))
+	for i := range tokens {
+		tokens[i] = e.tokens.next()
+	}
+	leased := make([]bool, len(keys))
+	var toRead []int
+	consistent := false
+	undecided := allIndexes(len(keys))
+	deadline := time.Now().Add(e.opts.LeaseWait)
+	for pause := leasePollMin; ; pause = min(2*pause, leasePollMax) {
+		var held []int
+		for j, res := range e.acquire(ctx, c, vks, tokens, undecided) {
+			i := undecided[j]
+			a, err := parseAcquire(res)
+			switch {
+			case err != nil:
+				e.stats.redisErrors.Add(1)
+				toRead = append(toRead, i)
+			case a.kind == acquiredValue:
+				out[i] = Result{Value: a.value, Source: SourceRedis, TTL: a.ttl}
+			case a.kind == acquiredNegative:
+				out[i] = Result{Source: SourceNegative, TTL: a.ttl}
+			case a.kind == acquiredLease:
+				leased[i] = true
+				consistent = consistent || a.consistent
+				toRead = append(toRead, i)
+			default: // acquireHeld
+				held = append(held, i)
+			}
+		}
+		if len(held) == 0 || len(toRead) > 0 || time.Now().After(deadline) {
+			toRead = append(toRead, held...)
+			break
+		}
+		e.counters(ns).leaseWaits.Add(1)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cache: waiting for the fill of %s: %w", vks[held[0]], ctx.Err())
+		}
+		undecided = held
+	}
+	if len(toRead) == 0 {
+		return out, nil
+	}
+	for _, i := range toRead {
+		consistent = consistent || e.bypass.marked(vks[i])
+	}
+	return out, e.loadAndStore(c, ns, keys, vks, tokens, leased, toRead, consistent, out)
+}
+
+// acquire runs acquireScript for the keys at idx: one EVALSHA for one
+// key, one pipeline for more.
+func (e *Engine) acquire(ctx context.Context, c rueidis.Client, vks, tokens []string, idx []int) []rueidis.RedisResult {
+	execs := make([]rueidis.LuaExec, len(idx))
+	for j, i := range idx {
+		execs[j] = e.acquireExec(vks[i], tokens[i])
+	}
+	return execScript(ctx, c, acquireScript, execs)
+}
+
+// execScript runs script once per exec: Exec for one (ExecMulti loads the
+// script on every node first), ExecMulti for more.
+func execScript(ctx context.Context, c rueidis.Client, script *rueidis.Lua, execs []rueidis.LuaExec) []rueidis.RedisResult {
+	switch len(execs) {
+	case 0:
+		return nil
+	case 1:
+		return []rueidis.RedisResult{script.Exec(ctx, c, execs[0].Keys, execs[0].Args)}
+	}
+	return script.ExecMulti(ctx, c, execs...)
+}
+
+// loadAndStore reads the items at idx from DynamoDB in one request and
+// stores, with fillScript, those whose lease this flight holds. When
+// DynamoDB fails, the leases go back, and every key must have a
+// stale-if-error copy or the lookup fails.
+func (e *Engine) loadAndStore(c rueidis.Client, ns *namespace, keys []Key, vks, tokens []string, leased []bool, idx []int, consistent bool, out []Result) error {
+	ctx, cancel := e.loadContext()
+	defer cancel()
+	docs, err := e.loadDocs(ctx, ns, pick(keys, idx), consistent)
+	if err != nil {
+		for _, i := range idx {
+			if leased[i] {
+				e.releaseLease(c, vks[i], tokens[i])
+			}
+		}
+		for _, i := range idx {
+			stale, ok := e.staleCopy(c, ns, vks[i])
+			if !ok {
+				return fmt.Errorf("%w: %w", ErrLoad, err)
+			}
+			out[i] = stale
+		}
+		return nil
+	}
+	if e.afterLoad != nil {
+		for _, i := range idx {
+			e.afterLoad(ns.Name, keys[i])
+		}
+	}
+	var fills []rueidis.LuaExec
+	var filled []int
+	for j, i := range idx {
+		out[i] = Result{Value: docs[j], Source: SourceDynamo}
+		if ttl := entryTTL(ns, docs[j]); leased[i] && ttl > 0 {
+			out[i].TTL = ttl
+			fills = append(fills, e.fillExec(ns, vks[i], tokens[i], docs[j], ttl))
+			filled = append(filled, i)
+		}
+	}
+	for j, res := range execScript(ctx, c, fillScript, fills) {
+		i := filled[j]
+		stored, err := res.AsInt64()
+		switch {
+		case err != nil:
+			out[i].TTL = 0
+			e.stats.redisErrors.Add(1)
+			e.log.Warn("cache fill not stored in Redis", "key", vks[i], "err", err)
+		case fillReply(stored) == fillLost:
+			out[i].TTL = 0
+			e.counters(ns).fillsDropped.Add(1)
+		}
+	}
+	return nil
+}
+
+// staleTimeout bounds the read of a stale-if-error copy. It has a context
+// of its own: the copy is wanted precisely when DynamoDB used up the
+// request's deadline (a hang, throttling), and must not share it.
+const staleTimeout = 500 * time.Millisecond
+
+// staleCopy returns the stale-if-error copy of vk, if the namespace keeps one.
+func (e *Engine) staleCopy(c rueidis.Client, ns *namespace, vk string) (Result, bool) {
+	if ns.StaleIfError <= 0 {
+		return Result{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), staleTimeout)
+	defer cancel()
+	v, err := c.Do(ctx, c.B().Get().Key(staleKey(vk)).Build()).AsBytes()
+	if err != nil {
+		return Result{}, false
+	}
+	e.counters(ns).stale.Add(1)
+	return Result{Value: v, Source: SourceStale}, true
+}

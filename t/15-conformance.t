@@ -1,0 +1,87 @@
+#!/usr/bin/perl
+# The one conformance table (internal/conformance/cases.json, which the Go
+# tests run through the RESP socket and the HTTP API) through the Perl
+# client, on standalone Redis and on a Redis Cluster of 3 masters and 3
+# replicas: each case's "resp" command through $client->redis, and every
+# DDB GET again through $client->get, decoded.
+use strict;
+use warnings;
+use utf8;
+
+use FindBin;
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../perl/lib";
+
+use Encode qw(encode_utf8);
+use File::Spec;
+use JSON::PP;
+use Test::More;
+use DDBCache::Client;
+use DDBCache::TestEnv;
+use DDBCache::TestEnv::Files qw(slurp);
+
+my $JSON  = JSON::PP->new->utf8->canonical;
+my $table = $JSON->decode(slurp(File::Spec->catfile($FindBin::Bin, qw(.. internal conformance cases.json))));
+
+my %MACRO = ('${big}' => 'x' x (70 << 10), '${keys1001}' => '[' . ('"k",' x 1000) . '"k"]');
+sub expand { my ($s) = @_; $s =~ s/(\$\{\w+\})/$MACRO{$1} \/\/ $1/ge; return $s }
+
+# The events namespace of the Go fixture: a sort key, numbers.
+my %events = (table => 'events', partition_key => 'account', sort_key => 'seq');
+
+for my $topology (qw(standalone cluster)) {
+    subtest $topology => sub {
+        my $env = DDBCache::TestEnv->new(
+            redis_cluster => $topology eq 'cluster',
+            namespaces    => { events => \%events },
+            config        => { limits => { max_value_bytes => 64 << 10 } },
+            tables        => [
+                { name => 'users',  partition_key => 'user_id' },
+                { name => 'events', partition_key => 'account', partition_type => 'N', sort_key => 'seq', sort_type => 'N' },
+            ],
+        );
+        for my $u (@{ $table->{seed} }) {
+            $env->put_item(users => { map { $_ => { S => $u->{$_} } } keys %$u });
+        }
+        my $client = $env->client(timeout => 5);
+        run_cases($client, $topology);
+        $env->stop;
+    };
+}
+
+sub run_cases {
+    my ($client, $topology) = @_;
+    for my $case (@{ $table->{cases} }) {
+        my $want = $case->{resp} or next;
+        if ($topology eq 'cluster' && $case->{cluster}) {
+            $want = { %$want, reply => undef, error => undef, %{ $case->{cluster} } };
+        }
+        my @args = map { expand($_) } @{ $want->{args} };
+        my $got  = eval { $client->redis(@args) };
+        my $err  = $@;
+        if (defined $want->{error} && length $want->{error}) {
+            like($err, qr/\Q$want->{error}\E/, "$case->{name}: the error");
+        } elsif ($want->{one_of}) {
+            ok((grep { $JSON->encode($_) eq $JSON->encode($got) } @{ $want->{one_of} }), "$case->{name}: one of the replies")
+                or diag("got " . $JSON->encode($got) . " $err");
+        } else {
+            is_deeply($got, bytes($want->{reply}), "$case->{name}: the reply") or diag($err);
+        }
+        if (@args > 1 && uc $args[0] eq 'DDB' && uc $args[1] eq 'GET' && !$want->{error}) {
+            my $item = $client->get(@args[2 .. $#args]);
+            is_deeply($item, defined $want->{reply} ? $JSON->decode(encode_utf8($want->{reply})) : undef,
+                "$case->{name}: \$client->get, decoded");
+        }
+        ok(eval { $client->ping }, "$case->{name}: the client still answers PING") or diag($@);
+    }
+    return;
+}
+
+# bytes turns a reply of the table into what the client returns: strings
+# as UTF-8 bytes (the daemon's replies are bytes), lists element-wise.
+sub bytes {
+    my ($v) = @_;
+    return [map { bytes($_) } @$v] if ref $v eq 'ARRAY';
+    return defined $v ? encode_utf8($v) : undef;
+}
+
+done_testing;
