@@ -23,6 +23,10 @@ export PATH := /usr/local/go/bin:$(or $(PATH),/usr/local/sbin:/usr/local/bin:/us
 GO      ?= go
 BIN     := bin/ddbcache
 PKG     := ./cmd/ddbcache
+# ddbcache --version prints these (and the Go version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # The fault scenarios make test runs: a cold start, daemon restarts, one Redis kill.
 FAULTS_QUICK := faults/01-cold-start.t faults/02-daemon-restart.t faults/03-redis-kill.t
 
@@ -33,7 +37,7 @@ FUZZSHORT ?= 3s
 .PHONY: build deps vet test faults fuzz fuzz-short demo demo-two demo-stop bench bench-run clean
 
 build:
-	$(GO) build -o $(BIN) $(PKG)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
 
 deps:
 	bash scripts/deps.sh

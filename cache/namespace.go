@@ -211,3 +211,10 @@ func (ns *namespace) ttl() time.Duration {
 // hashes its whole name, "{user_profile:42}:neg" hashes "user_profile:42".
 func negKey(vk string) string   { return "{" + vk + "}:neg" }
 func staleKey(vk string) string { return "{" + vk + "}:stale" }
+
+// Validate reports what New would refuse in ns, without connecting to
+// anything: `ddbcache check-config` checks a file with it.
+func (ns Namespace) Validate() error {
+	_, err := compile(ns)
+	return err
+}

@@ -13,6 +13,9 @@ import (
 
 // Defaults for RedisOptions fields left at their zero value.
 const (
+	// DefaultRedisAddr is the Redis server a daemon beside the app uses
+	// when none is configured: the local one.
+	DefaultRedisAddr     = "127.0.0.1:6379"
 	DefaultClientCacheMB = 128
 	DefaultDialTimeout   = 2 * time.Second
 	// DefaultCommandTimeout bounds a Redis round trip that does not answer.
@@ -57,6 +60,10 @@ type RedisOptions struct {
 	// invalidation is done on the master.
 	WaitTimeout time.Duration
 }
+
+// DefaultWaitReplicas is RedisOptions.WaitReplicas's zero value spelled
+// out for the settings table: no WAIT.
+const DefaultWaitReplicas = 0
 
 // DefaultWaitTimeout bounds RedisOptions.WaitReplicas's WAIT.
 const DefaultWaitTimeout = 100 * time.Millisecond

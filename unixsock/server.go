@@ -25,7 +25,11 @@ import (
 const (
 	DefaultMode     = sockfile.DefaultMode
 	DefaultMaxConns = 4096
-	DefaultTimeout  = 5 * time.Second
+	// DefaultPath is where the daemon's socket lives when none is
+	// configured: the systemd unit's RuntimeDirectory. Options.Path has
+	// no default (""), the daemon's configuration has this one.
+	DefaultPath    = "/run/ddbcache/ddbcache.sock"
+	DefaultTimeout = 5 * time.Second
 	// DefaultIdleTimeout closes a connection with no command for this
 	// long; Perl workers keep theirs open between requests.
 	DefaultIdleTimeout = 5 * time.Minute

@@ -22,9 +22,10 @@ func benchEnv(c *cli.Context) (bench.Env, error) {
 	}
 	// The global flags are the arguments before the command name.
 	global := os.Args[1 : len(os.Args)-app.Args().Len()]
+	o := s.daemonOptions()
 	return bench.Env{
-		RedisAddrs: s.engine.Redis.Addrs, RedisUsername: s.engine.Redis.Username, RedisPassword: s.engine.Redis.Password,
-		Dynamo: s.dynamo, Namespaces: s.engine.Namespaces, Socket: s.sock.Path, SocketPassword: s.sock.Password,
+		RedisAddrs: o.Engine.Redis.Addrs, RedisUsername: o.Engine.Redis.Username, RedisPassword: o.Engine.Redis.Password,
+		Dynamo: o.Dynamo, Namespaces: o.Engine.Namespaces, Socket: o.Socket.Path, SocketPassword: o.Socket.Password,
 		Self: os.Args[0], GlobalArgs: global,
 	}, nil
 }

@@ -13,19 +13,19 @@ import (
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/daemon"
 	"github.com/ddbcache/ddbcache/dynamo"
-	"github.com/ddbcache/ddbcache/streams"
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 )
 
 // newEngine builds the DynamoDB client and the cache engine.
 func newEngine(ctx context.Context, s *settings) (*cache.Engine, error) {
-	ddb, err := dynamo.New(ctx, s.dynamo)
+	opts := s.daemonOptions()
+	ddb, err := dynamo.New(ctx, opts.Dynamo)
 	if err != nil {
 		return nil, err
 	}
-	s.engine.Loader = ddb
-	return cache.New(s.engine)
+	opts.Engine.Loader = ddb
+	return cache.New(opts.Engine)
 }
 
 func serveCommand() *cli.Command {
@@ -118,7 +118,7 @@ func getCommand() *cli.Command {
 		ArgsUsage: "NAMESPACE KEY [SORTKEY]",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 && c.NArg() != 3 {
-				return fmt.Errorf("get takes NAMESPACE KEY [SORTKEY]")
+				return usageErrorf(c, "get takes NAMESPACE KEY [SORTKEY]")
 			}
 			return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
 				res, err := e.Get(ctx, c.Args().Get(0), cache.Key{Partition: c.Args().Get(1), Sort: c.Args().Get(2)})
@@ -142,54 +142,10 @@ func putCommand() *cli.Command {
 		ArgsUsage: "NAMESPACE JSON",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
-				return fmt.Errorf("put takes NAMESPACE JSON")
+				return usageErrorf(c, "put takes NAMESPACE JSON")
 			}
 			return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
 				return e.Put(ctx, c.Args().Get(0), []byte(c.Args().Get(1)))
-			})
-		},
-	}
-}
-
-func invalidateCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "invalidate",
-		Usage:     "drop cache entries (no DynamoDB write), by key or from a DynamoDB stream event",
-		ArgsUsage: "NAMESPACE KEY… | --event FILE",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "event", Usage: "a DynamoDB Streams event as AWS Lambda receives it " +
-			`({"Records":[{"eventName":"MODIFY","eventSourceARN":…,"dynamodb":{"Keys":…}}]}); - reads standard input`}},
-		Action: func(c *cli.Context) error {
-			if ev := c.String("event"); ev != "" {
-				if c.NArg() != 0 {
-					return fmt.Errorf("invalidate --event takes no other arguments")
-				}
-				body, err := readFileOrStdin(ev)
-				if err != nil {
-					return err
-				}
-				return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
-					n, err := streams.InvalidateEvent(ctx, e, body)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "%d\n", n)
-					return nil
-				})
-			}
-			if c.NArg() < 2 {
-				return fmt.Errorf("invalidate takes NAMESPACE KEY… or --event FILE")
-			}
-			return withEngine(c, func(ctx context.Context, e *cache.Engine) error {
-				var keys []cache.Key
-				for _, k := range c.Args().Slice()[1:] {
-					keys = append(keys, cache.Key{Partition: k})
-				}
-				n, err := e.Invalidate(ctx, c.Args().Get(0), keys)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(c.App.Writer, "%d\n", n)
-				return nil
 			})
 		},
 	}
@@ -212,12 +168,16 @@ func statsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: s.sock.Path, Protocol: 2,
-				Password: s.sock.Password, DisableIdentity: true})
+			opts := &redis.Options{Network: "unix", Addr: s.cfg.Listen.Unix, Protocol: 2,
+				Username: s.cfg.Listen.Username, Password: s.cfg.Listen.Password, DisableIdentity: true}
+			if opts.Addr == "" {
+				opts.Network, opts.Addr = "tcp", s.cfg.Listen.TCP
+			}
+			rdb := redis.NewClient(opts)
 			defer rdb.Close()
 			out, err := rdb.Do(c.Context, "DDB", "STATS").Text()
 			if err != nil {
-				return fmt.Errorf("stats from %s: %w", s.sock.Path, err)
+				return fmt.Errorf("stats from %s: %w", opts.Addr, err)
 			}
 			fmt.Fprintln(c.App.Writer, out)
 			return nil

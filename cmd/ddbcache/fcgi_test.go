@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddbcache/ddbcache/config"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
 	"github.com/ddbcache/ddbcache/internal/testenv"
 	"github.com/redis/go-redis/v9"
@@ -25,16 +26,16 @@ import (
 
 // TestShippedConfig checks that deploy/ddbcache.yaml loads.
 func TestShippedConfig(t *testing.T) {
-	cfg, err := loadConfig(filepath.Join(testenv.RepoRoot(), "deploy", "ddbcache.yaml"))
+	cfg, err := config.Load(filepath.Join(testenv.RepoRoot(), "deploy", "ddbcache.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := cfg.settings()
-	if err != nil {
+	if err := cfg.Resolve(); err != nil {
 		t.Fatal(err)
 	}
-	if s.web.FCGI != "/run/ddbcache/fcgi.sock" || s.web.FCGIMode != 0o660 || s.api.Prefix != "/api" || s.web.HTTP == "" {
-		t.Errorf("listen settings %+v %+v", s.web, s.api)
+	o := cfg.Options(nil)
+	if o.Web.FCGI != "/run/ddbcache/fcgi.sock" || o.Web.FCGIMode != 0o660 || o.API.Prefix != "/api" || o.Web.HTTP == "" {
+		t.Errorf("listen settings %+v %+v", o.Web, o.API)
 	}
 }
 

@@ -413,7 +413,7 @@ configuration.
 Starts everything and returns the environment. Arguments, all optional:
 
 C<namespaces> - a hash of namespace name to namespace configuration (the
-keys of F<cmd/ddbcache/config.go>); it adds to or replaces the default
+keys of F<config/namespace.go>); it adds to or replaces the default
 namespace C<profile> (table C<users>, partition key C<user_id>, redis_key
 C<user_profile:{user_id}>, ttl 1h, ttl_jitter 10%, negative_ttl 30s). A name
 mapped to C<undef> removes that namespace.

@@ -124,7 +124,7 @@ DDBCache::TestEnv::Config - build, merge and write the test daemon's configurati
 =head1 DESCRIPTION
 
 Functions, exported on request, on the configuration as a nested hash with
-the keys of F<cmd/ddbcache/config.go>. L<DDBCache::TestEnv> imports
+the keys of F<config/table.go> (the README's settings table). L<DDBCache::TestEnv> imports
 C<merge_config>, so C<DDBCache::TestEnv::merge_config> is this one.
 
 =head1 FUNCTIONS
@@ -167,6 +167,6 @@ of strings.
 
 =head1 SEE ALSO
 
-L<DDBCache::TestEnv>, F<cmd/ddbcache/config.go>.
+L<DDBCache::TestEnv>, F<config/table.go> (the README's settings table).
 
 =cut
