@@ -194,7 +194,7 @@ func (d *Daemon) startStreams(ctx context.Context, opts Options) error {
 func (d *Daemon) newStreams(ctx context.Context, opts Options) (func(), error) {
 	tables := opts.Streams.Tables
 	if len(tables) == 0 {
-		return func() { d.streams = func() {} }, nil
+		return func() { d.streams = func() {}; d.consumer.Store(nil) }, nil
 	}
 	consumer, err := streams.NewConsumer(ctx, opts.Dynamo, streams.Options{
 		Tables: tables, Endpoint: opts.Streams.Endpoint, Logger: d.log,
