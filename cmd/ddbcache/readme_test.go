@@ -291,6 +291,7 @@ func TestReadmeExamples(t *testing.T) {
 			}
 			env := []string{"DDBCACHE_SOCKET=" + filepath.Join(dir, ".demo", "ddbcache.sock")}
 			runIn(t, dir, env, "perl", "-I"+lib, "-Mstrict", "-Mwarnings=FATAL,all", script)
+			checkPerlPut(t, dir)
 		default:
 			t.Errorf("README.md:%d: a marked block of kind %q: the test runs console and perl", f.line, f.info)
 		}
@@ -313,4 +314,18 @@ func runIn(t *testing.T, dir string, env []string, name string, args ...string) 
 		t.Errorf("%s %s: %v\nstdout: %s\nstderr: %s", name, strings.Join(args, " "), err, o.String(), e.String())
 	}
 	return o.String()
+}
+
+// checkPerlPut checks what the README's Perl snippet wrote: its literal
+// 'Zoë' must reach DynamoDB as text, which takes the snippet's `use utf8`
+// (without it the bytes are taken as Latin-1 and stored as "ZoÃ«").
+func checkPerlPut(t *testing.T, dir string) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Network: "unix", Addr: filepath.Join(dir, ".demo", "ddbcache.sock"),
+		Protocol: 2, DisableIdentity: true})
+	defer c.Close()
+	got, err := c.Do(context.Background(), "DDB", "GET", "profile", "42").Text()
+	if want := `{"name":"Zoë","user_id":"42"}`; err != nil || got != want {
+		t.Errorf("after the README's Perl snippet, DDB GET profile 42 = %q, %v; want %s", got, err, want)
+	}
 }
