@@ -108,6 +108,30 @@ subtest 'put, then get sees it; put_json' => sub {
     is($ddb->get(profile => 'c5')->{name}, 'Eve', 'the negative entry was dropped');
 };
 
+# The README's "Byte strings" paragraph: put's JSON encoder takes a byte
+# string (no UTF-8 flag) as Latin-1, one character per byte; put_json and
+# keys send bytes as they are.
+subtest 'put takes byte strings as Latin-1; decoded text, put_json and keys as UTF-8' => sub {
+    my $octets = "Zo\xc3\xab";    # 'Zoë' as UTF-8 bytes, as legacy code reads it from a file or DBI
+    ok(!utf8::is_utf8($octets), 'a byte string');
+    ok($ddb->put(profile => { user_id => 'b1', name => $octets }), 'put of a byte string');
+    is($ddb->get(profile => 'b1')->{name}, "Zo\x{c3}\x{ab}", 'comes back as two Latin-1 characters (ZoÃ«)');
+    is($env->get_item(users => { user_id => { S => 'b1' } })->{name}{S}, "Zo\x{c3}\x{ab}",
+        'and is so in DynamoDB: double-encoded');
+
+    my $text = $octets;
+    utf8::decode($text);
+    ok($ddb->put(profile => { user_id => 'b2', name => $text }), 'put after utf8::decode');
+    is($ddb->get(profile => 'b2')->{name}, 'Zoë', 'comes back as the text');
+    is($ddb->get_json(profile => 'b2'), qq({"name":"Zo\xc3\xab","user_id":"b2"}), 'stored as UTF-8 bytes');
+
+    ok($ddb->put_json(profile => qq({"user_id":"b3","name":"$octets"})), 'put_json of UTF-8 bytes');
+    is($ddb->get(profile => 'b3')->{name}, 'Zoë', 'are taken as they are');
+
+    ok($ddb->put(profile => { user_id => 'Zoë', name => 'key' }), 'an item keyed by text');
+    is($ddb->get(profile => $octets)->{name}, 'key', 'a byte-string key finds it');
+};
+
 subtest 'delete' => sub {
     is($ddb->get(profile => 'c5')->{name}, 'Eve', 'cached');
     is($ddb->delete(profile => 'c5'), 1, 'delete of an existing item returns 1');
