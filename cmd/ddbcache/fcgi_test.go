@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -100,14 +98,7 @@ dynamodb: { endpoint: %q }
 listen: { unix: %q, fcgi: %q, fcgi_mode: "0640", http: %q, api_prefix: /api }
 limits: { timeout: 10s, load_timeout: 8s }
 `, f.Redis.Addr, g.url, socket, fsock, httpAddr)+goodNamespace)
-	d := &process{cmd: exec.Command(binary, "--config", cfg, "serve"), socket: socket, stderr: &bytes.Buffer{}, done: make(chan struct{})}
-	d.cmd.Env = cleanEnv()
-	d.cmd.Stderr = d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() { _ = d.cmd.Process.Kill(); <-d.done })
+	d := spawn(t, []string{"--config", cfg, "serve"}, socket)
 	get := func(path string) (int, string) {
 		res, err := http.Get("http://" + httpAddr + path)
 		if err != nil {

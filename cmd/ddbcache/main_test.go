@@ -125,7 +125,7 @@ func TestBadConfigExitsWithOneLineReason(t *testing.T) {
 type process struct {
 	cmd    *exec.Cmd
 	socket string
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 	done   chan struct{}
 }
 
@@ -136,11 +136,11 @@ func startDaemon(t *testing.T, f *enginetest.Fixture, socket string, env ...stri
 	return startDaemonArgs(t, []string{"--config", writeConfigFor(t, f, socket), "serve"}, socket, env...)
 }
 
-// startDaemonArgs starts the binary with args and waits until its socket
-// answers PING.
-func startDaemonArgs(t *testing.T, args []string, socket string, env ...string) *process {
+// spawn starts the binary with args (its socket, if any, at socket) and
+// kills it when the test ends; it does not wait for readiness.
+func spawn(t *testing.T, args []string, socket string, env ...string) *process {
 	t.Helper()
-	d := &process{cmd: exec.Command(binary, args...), socket: socket, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	d := &process{cmd: exec.Command(binary, args...), socket: socket, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	d.cmd.Env = append(cleanEnv(), env...)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
@@ -148,6 +148,14 @@ func startDaemonArgs(t *testing.T, args []string, socket string, env ...string) 
 	}
 	go func() { _ = d.cmd.Wait(); close(d.done) }()
 	t.Cleanup(func() { _ = d.cmd.Process.Kill(); <-d.done })
+	return d
+}
+
+// startDaemonArgs starts the binary with args and waits until its socket
+// answers PING.
+func startDaemonArgs(t *testing.T, args []string, socket string, env ...string) *process {
+	t.Helper()
+	d := spawn(t, args, socket, env...)
 	c := redis.NewClient(&redis.Options{Network: "unix", Addr: socket, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
 	defer c.Close()
 	enginetest.WaitFor(t, "the daemon's socket", func() bool {

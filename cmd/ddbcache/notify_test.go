@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -35,15 +34,7 @@ func TestSystemdNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No readiness poll here: the datagram is the readiness signal.
-	d := &hupDaemon{config: config, log: &lockedBuffer{}, done: make(chan struct{})}
-	d.cmd = exec.Command(binary, "--config", config, "serve")
-	d.cmd.Env = append(cleanEnv(), "NOTIFY_SOCKET="+notifyPath)
-	d.cmd.Stderr = d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() { _ = d.cmd.Process.Kill(); <-d.done })
+	d := &hupDaemon{process: spawn(t, []string{"--config", config, "serve"}, socket, "NOTIFY_SOCKET="+notifyPath), config: config}
 
 	read := func(want string) {
 		t.Helper()
@@ -51,7 +42,7 @@ func TestSystemdNotify(t *testing.T) {
 		_ = ln.SetReadDeadline(time.Now().Add(15 * time.Second))
 		n, err := ln.Read(buf)
 		if err != nil {
-			t.Fatalf("waiting for %s: %v; daemon log:\n%s", want, err, d.log)
+			t.Fatalf("waiting for %s: %v; daemon log:\n%s", want, err, d.stderr)
 		}
 		if got := string(buf[:n]); !strings.HasPrefix(got, want) {
 			t.Fatalf("notification %q, want %s", got, want)

@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -41,38 +39,22 @@ func (l *lockedBuffer) String() string {
 // hupDaemon is a `ddbcache serve` whose configuration file the test
 // rewrites and then sends SIGHUP.
 type hupDaemon struct {
-	cmd    *exec.Cmd
+	*process
 	config string
-	log    *lockedBuffer
-	done   chan struct{}
 }
 
 // startHUPDaemon starts the binary on config (a file the test may rewrite)
 // and waits until socket answers PING.
 func startHUPDaemon(t *testing.T, config, socket string, env ...string) *hupDaemon {
 	t.Helper()
-	d := &hupDaemon{cmd: exec.Command(binary, "--config", config, "serve"), config: config, log: &lockedBuffer{}, done: make(chan struct{})}
-	d.cmd.Env = append(cleanEnv(), env...)
-	d.cmd.Stderr = d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() { _ = d.cmd.Process.Kill(); <-d.done })
-	c := redis.NewClient(&redis.Options{Network: "unix", Addr: socket, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
-	defer c.Close()
-	enginetest.WaitFor(t, "the daemon's socket", func() bool {
-		d.alive(t)
-		return c.Ping(context.Background()).Val() == "PONG"
-	})
-	return d
+	return &hupDaemon{process: startDaemonArgs(t, []string{"--config", config, "serve"}, socket, env...), config: config}
 }
 
 func (d *hupDaemon) alive(t *testing.T) {
 	t.Helper()
 	select {
 	case <-d.done:
-		t.Fatalf("daemon exited: %s", d.log)
+		t.Fatalf("daemon exited: %s", d.stderr)
 	default:
 	}
 }
@@ -85,14 +67,14 @@ func (d *hupDaemon) reload(t *testing.T, yaml, want string) string {
 	if err := os.WriteFile(d.config, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	from := len(d.log.String())
+	from := len(d.stderr.String())
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	var since string
 	enginetest.WaitFor(t, "the reload's log line "+want, func() bool {
 		d.alive(t)
-		since = d.log.String()[from:]
+		since = d.stderr.String()[from:]
 		return strings.Contains(since, want)
 	})
 	return since
@@ -162,7 +144,7 @@ func TestReload(t *testing.T) {
 		})
 	}
 	t.Run("the debug level, the JSON format and the new read timeout are in force", func(t *testing.T) {
-		from := len(d.log.String())
+		from := len(d.stderr.String())
 		nc, err := net.Dial("unix", socket)
 		if err != nil {
 			t.Fatal(err)
@@ -172,7 +154,7 @@ func TestReload(t *testing.T) {
 			t.Fatal(err)
 		}
 		enginetest.WaitFor(t, "a debug line", func() bool {
-			return strings.Contains(d.log.String()[from:], `"level":"DEBUG"`)
+			return strings.Contains(d.stderr.String()[from:], `"level":"DEBUG"`)
 		})
 	})
 }
