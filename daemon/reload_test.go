@@ -70,6 +70,9 @@ func TestReloadRefuses(t *testing.T) {
 	log := &syncBuffer{}
 	base := options(f, dir, log)
 	d := start(t, base)
+	// Run logs "ddbcache serving" once it serves; wait for it, so that the
+	// line does not land in a case's log below.
+	enginetest.WaitFor(t, "the daemon's serving line", func() bool { return strings.Contains(log.String(), "ddbcache serving") })
 	cases := []struct {
 		name, want string
 		mod        func(*daemon.Options)
