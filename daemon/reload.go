@@ -34,17 +34,8 @@ func (d *Daemon) Reload(opts Options) error {
 		return errors.New("daemon: reload after shutdown")
 	default:
 	}
-	changed := changedFields(d.given, opts)
-	if !hasWeb(d.given) && !hasWeb(opts) {
-		changed = dropPrefix(changed, "Web.") // no web front: its timeouts do not matter
-	}
-	var refused []string
-	for _, p := range changed {
-		if !reloadable[p] {
-			refused = append(refused, p)
-		}
-	}
-	if len(refused) > 0 {
+	changed := changes(d.given, opts)
+	if refused := refusedFields(changed); len(refused) > 0 {
 		n := names(refused)
 		d.log.Error("configuration not reloaded: these settings need a restart; the running configuration stays", "settings", strings.Join(n, ", "))
 		return fmt.Errorf("%w: %s", ErrNotReloadable, strings.Join(n, ", "))
@@ -115,6 +106,35 @@ func (d *Daemon) apply(opts Options, startStreams func()) error {
 		startStreams()
 	}
 	return nil
+}
+
+// Refused names the settings that differ between old and new and that a
+// running daemon cannot take: a Reload from old to new is refused with
+// ErrNotReloadable naming them. The configuration's settings table keeps
+// a reload column of its own, and a test checks that the two agree.
+func Refused(old, new Options) []string {
+	return names(refusedFields(changes(old, new)))
+}
+
+// changes are the paths of the Options fields that differ; without a web
+// front (before or after) its timeouts do not matter.
+func changes(old, new Options) []string {
+	changed := changedFields(old, new)
+	if !hasWeb(old) && !hasWeb(new) {
+		changed = dropPrefix(changed, "Web.")
+	}
+	return changed
+}
+
+// refusedFields are the paths in changed that Reload cannot apply.
+func refusedFields(changed []string) []string {
+	var refused []string
+	for _, p := range changed {
+		if !reloadable[p] {
+			refused = append(refused, p)
+		}
+	}
+	return refused
 }
 
 // hasWeb reports whether opts have a FastCGI or HTTP front.
