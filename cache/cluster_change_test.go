@@ -286,6 +286,8 @@ func TestClusterDeadReplica(t *testing.T) {
 	e := f.Engine(t, func(o *cache.Options) { o.ProbeInterval = 10 * time.Millisecond })
 	c.ReplicaOf(t, c.MasterOf(t, "a")).Stop()
 	down := 0
+	// Sampling, not synchronizing: the link is looked at every 5 ms for a
+	// second, and every look must find it up.
 	for end := time.Now().Add(time.Second); time.Now().Before(end); <-time.After(5 * time.Millisecond) {
 		if !e.Stats().RedisConnected {
 			down++

@@ -5,67 +5,30 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/fcgi"
+	"github.com/ddbcache/ddbcache/internal/promtest"
 	"github.com/ddbcache/ddbcache/metrics"
 	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 )
 
 // scrape fetches /metrics and parses it with the Prometheus text parser.
 func (a *api) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	res, err := http.Get(a.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
-		t.Fatalf("/metrics: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(res.Body)
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
-	return fams
+	return promtest.Scrape(t, a.url+"/metrics")
 }
 
 // value returns the value of the sample of family name whose labels
-// include want ("k", "v" pairs), or -1 when there is none. For a histogram
-// it is the sample count.
+// include want ("k", "v" pairs), or -1 when there is none.
 func value(fams map[string]*dto.MetricFamily, name string, want ...string) float64 {
-	f := fams[name]
-	if f == nil {
-		return -1
-	}
-next:
-	for _, m := range f.Metric {
-		labels := map[string]string{}
-		for _, l := range m.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for i := 0; i+1 < len(want); i += 2 {
-			if labels[want[i]] != want[i+1] {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
+	if v, ok := promtest.Sample(fams, name, want...); ok {
+		return v
 	}
 	return -1
 }

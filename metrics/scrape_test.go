@@ -15,11 +15,10 @@ import (
 	"github.com/ddbcache/ddbcache/dynamo"
 	api "github.com/ddbcache/ddbcache/fcgi"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
+	"github.com/ddbcache/ddbcache/internal/promtest"
 	"github.com/ddbcache/ddbcache/internal/testenv"
 	"github.com/ddbcache/ddbcache/unixsock"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -79,49 +78,11 @@ func (r *running) workload(t *testing.T) {
 // scrape fetches /metrics and parses it with Prometheus's text parser.
 func (r *running) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	res, err := http.Get(r.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(res.Body)
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
-	return fams
+	return promtest.Scrape(t, r.url+"/metrics")
 }
 
-// sample is the value of family name's sample whose labels include want
-// ("k", "v" pairs); ok is false when there is none. For a histogram it is
-// the count of observations.
-func sample(fams map[string]*dto.MetricFamily, name string, want ...string) (v float64, ok bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.Metric {
-		labels := map[string]string{}
-		for _, l := range m.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for i := 0; i+1 < len(want); i += 2 {
-			if labels[want[i]] != want[i+1] {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
-}
+// sample is promtest.Sample, named short for the tables below.
+var sample = promtest.Sample
 
 // TestStatsAgree: after a workload, every counter that `DDB STATS` and
 // /metrics both report has the same value in both. The table is the

@@ -228,7 +228,7 @@ func assertIdle(t *testing.T, pid int, d *process) {
 	var used time.Duration
 	for i := 0; i < 5; i++ {
 		start := readUsage(t, pid)
-		time.Sleep(idleWindow)
+		time.Sleep(idleWindow) // the window the CPU is measured over, not a synchronizer
 		if used = readUsage(t, pid).cpu - start.cpu; used <= idleCPU {
 			return
 		}

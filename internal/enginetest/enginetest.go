@@ -132,11 +132,7 @@ func UserJSON(id, name string) string { return fmt.Sprintf(`{"name":%q,"user_id"
 // on a process outside the test, not a sleep standing in for one.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := testenv.Poll(15*time.Second, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }

@@ -217,20 +217,26 @@ func (c *RedisCluster) WaitOK(t testing.TB, replicas int) {
 // signal when gossip has converged.
 func (c *RedisCluster) waitOK(replicas int) error {
 	var last string
-	if err := poll(func() bool { last = c.notOK(replicas); return last == "" }); err != nil {
+	if err := Poll(clusterTimeout, func() bool { last = c.notOK(replicas); return last == "" }); err != nil {
 		return fmt.Errorf("testenv: cluster not ok after %s: %s", clusterTimeout, last)
 	}
 	return nil
 }
 
-// poll calls cond every 20ms until it holds, for up to clusterTimeout.
-func poll(cond func() bool) error {
-	deadline := time.Now().Add(clusterTimeout)
+// pollInterval is how often Poll checks its condition.
+const pollInterval = 20 * time.Millisecond
+
+// Poll calls cond every pollInterval until it holds, for up to timeout: a
+// readiness check on a process outside the test (Redis signals nothing
+// when a cluster forms or a replica's sync ends), not a sleep standing in
+// for one.
+func Poll(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("testenv: timed out")
+			return fmt.Errorf("testenv: timed out after %s", timeout)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
 	return nil
 }

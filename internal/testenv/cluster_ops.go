@@ -44,7 +44,7 @@ func (c *RedisCluster) Failover(t testing.TB, replica *ClusterNode) {
 // waitRole polls until n says it has role.
 func (c *RedisCluster) waitRole(t testing.TB, n *ClusterNode, role string) {
 	t.Helper()
-	if err := poll(func() bool { return n.Role(t) == role }); err != nil {
+	if err := Poll(clusterTimeout, func() bool { return n.Role(t) == role }); err != nil {
 		t.Fatalf("testenv: %s never became %s", n.Addr, role)
 	}
 }

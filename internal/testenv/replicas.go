@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -28,13 +27,9 @@ func Replicated(t testing.TB, n int) *ReplicaSet {
 		r.Start()
 		rs.Replicas = append(rs.Replicas, r)
 	}
-	deadline := time.Now().Add(clusterTimeout)
 	for _, r := range rs.Replicas {
-		for !strings.Contains(r.info(t, "replication"), "master_link_status:up") {
-			if time.Now().After(deadline) {
-				t.Fatalf("testenv: replica %s not linked after %s:\n%s", r.Addr, clusterTimeout, r.Log())
-			}
-			time.Sleep(20 * time.Millisecond) // polled: Redis signals nothing when the sync ends
+		if err := Poll(clusterTimeout, func() bool { return strings.Contains(r.info(t, "replication"), "master_link_status:up") }); err != nil {
+			t.Fatalf("testenv: replica %s not linked: %v\n%s", r.Addr, err, r.Log())
 		}
 	}
 	return rs
