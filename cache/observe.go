@@ -47,25 +47,27 @@ func (c observedClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) 
 
 // DoCache implements rueidis.Client.
 func (c observedClient) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
-	op, start := commandName(cmd.Commands()), time.Now()
+	start := time.Now()
 	res := c.Client.DoCache(ctx, cmd, ttl)
 	if !res.IsCacheHit() {
-		c.report(op, start, res.Error())
+		c.report(commandName(cmd.Commands()), start, res.Error())
 	}
 	return res
 }
 
 // DoMultiCache implements rueidis.Client.
 func (c observedClient) DoMultiCache(ctx context.Context, multi ...rueidis.CacheableTTL) []rueidis.RedisResult {
-	names := make([][]string, len(multi))
-	for i, m := range multi {
-		names[i] = m.Cmd.Commands()
-	}
-	op, start := pipelineName(names), time.Now()
+	start := time.Now()
 	res := c.Client.DoMultiCache(ctx, multi...)
 	for _, r := range res {
 		if !r.IsCacheHit() {
-			c.report(op, start, firstError(res))
+			// Named only now: a batch the client-side cache answered whole
+			// (the hot path) costs no slice of names.
+			names := make([][]string, len(multi))
+			for i, m := range multi {
+				names[i] = m.Cmd.Commands()
+			}
+			c.report(pipelineName(names), start, firstError(res))
 			break
 		}
 	}
