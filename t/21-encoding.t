@@ -27,8 +27,8 @@ my $ddb = $env->client(timeout => 5, local_cache => 0);
 # dynamo_s($id, $attr): the S value DynamoDB holds, as characters.
 sub dynamo_s {
     my ($id, $attr) = @_;
-    my $item = $env->get_item(users => { user_id => { S => $id } }) or return undef;
-    return $item->{$attr} && $item->{$attr}{S};
+    my $item = $env->get_item(users => { user_id => { S => $id } });
+    return $item && $item->{$attr} ? $item->{$attr}{S} : undef;
 }
 
 my $upgraded = "Zo\xeb";
