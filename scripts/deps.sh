@@ -6,7 +6,8 @@
 #                    Cpanel::JSON::XS) and perlcritic; prometheus (promtool
 #                    checks deploy/prometheus) and systemd (systemd-analyze
 #                    checks deploy/systemd); CHI (the CHI::Driver::DDBCache
-#                    tests), Test::Kwalitee and cpanminus (t/07-dist.t);
+#                    tests), Test::Kwalitee, CPAN::Changes and cpanminus
+#                    (t/07-dist.t);
 #   npm package:     dynalite@4.0.0 (a DynamoDB-compatible server) under .deps/.
 #
 # Idempotent: each piece is checked first (command -v / dpkg -s), and apt-get
@@ -70,6 +71,7 @@ libfcgi-procmanager-perl perl -MFCGI::ProcManager -e1
 libchi-perl             perl -MCHI -e1
 libtest-kwalitee-perl   perl -MTest::Kwalitee -e1
 cpanminus               command -v cpanm
+libcpan-changes-perl    perl -MTest::CPAN::Changes -e1
 EOF
 
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -418,9 +418,12 @@ L<DDBCache::Manual::Encoding>.
 
 =head1 LICENSE
 
-Copyright (C) the ddbcache developers.
+This software is Copyright (c) the ddbcache developers.
 
-Licensed under the Apache License, Version 2.0; see the F<LICENSE> file
-of the distribution.
+This is free software, licensed under:
+
+  The Apache License, Version 2.0, January 2004
+
+See the F<LICENSE> file of the distribution.
 
 =cut

@@ -119,4 +119,14 @@ L<DDBCache::Client/ERRORS>) are the application's to catch.
 
 L<DDBCache::Client>, L<Plack::Middleware>, L<Plack::Builder>.
 
+=head1 LICENSE
+
+This software is Copyright (c) the ddbcache developers.
+
+This is free software, licensed under:
+
+  The Apache License, Version 2.0, January 2004
+
+See the F<LICENSE> file of the distribution.
+
 =cut
