@@ -45,7 +45,7 @@ sub user {
 
 sub dynamo_user {
     my ($id) = @_;
-    my $item = $env->get_item(users => { user_id => { S => $id } });
+    my $item = $env->get_item(users => { user_id => { S => "$id" } });
     return $item ? { map { $_ => $item->{$_}{S} // $item->{$_}{N} } keys %$item } : undef;
 }
 
@@ -147,6 +147,9 @@ subtest 'set writes the item to DynamoDB' => sub {
         ['key attribute filled in',   's1', { name => 'Ann' },                   { user_id => 's1', name => 'Ann' }],
         ['key attribute agrees',      's2', { user_id => 's2', name => 'Bob' }, { user_id => 's2', name => 'Bob' }],
         ['text with wide characters', 's3', { name => 'Zoë 🙂' },                 { user_id => 's3', name => 'Zoë 🙂' }],
+        # ddbcache keys are DynamoDB strings (S): a Perl number must not become an N.
+        ['a number as the key',       7,    { name => 'Num' },                   { user_id => '7', name => 'Num' }],
+        ['a number in the item',      8,    { user_id => 8, name => 'Num' },     { user_id => '8', name => 'Num' }],
     );
     for my $case (@cases) {
         my ($name, $key, $value, $want) = @$case;

@@ -152,7 +152,9 @@ sub store {
 # _item_for($key, $value): the item that set($key, $value) writes: $value,
 # a hash, with the namespace's key attributes filled in from $key where it
 # lacks them. A key attribute that disagrees with $key croaks: get($key)
-# would not find the item afterwards.
+# would not find the item afterwards. Key attributes are written as
+# strings: ddbcache keys are DynamoDB strings (S), and the JSON encoder
+# would make a Perl number (set(5, ...)) an N, which DynamoDB refuses.
 sub _item_for {
     my ($self, $key, $value) = @_;
     croak __PACKAGE__ . ': set takes an item (a hash reference) as its value, got '
@@ -167,11 +169,9 @@ sub _item_for {
         unless @names == @parts;
     for my $i (0 .. $#names) {
         my $have = $item{ $names[$i] };
-        if (!defined $have) {
-            $item{ $names[$i] } = $parts[$i];
-        } elsif ($have ne $parts[$i]) {
-            croak __PACKAGE__ . ": the item's $names[$i] '$have' is not its key '$parts[$i]'";
-        }
+        croak __PACKAGE__ . ": the item's $names[$i] '$have' is not its key '$parts[$i]'"
+            if defined $have && $have ne $parts[$i];
+        $item{ $names[$i] } = "$parts[$i]";
     }
     return \%item;
 }
