@@ -263,6 +263,40 @@ subtest 'what a read-through cache of a table does not do' => sub {
     ok($cache->get('g1', expire_if => sub { 0 }), '... both ways');
 };
 
+# get takes a short way when nothing asks for CHI's machinery (see get in
+# the driver); with CHI's stats on it takes CHI's. Both must answer alike.
+subtest "the driver's get and CHI's get agree" => sub {
+    my $fast = cache();
+    CHI->stats->enable;
+    my $full = cache();
+    my $orders_full = cache(namespace => 'orders');
+    CHI->stats->disable;
+    my $orders_fast = cache(namespace => 'orders');
+    ok(!$fast->{ns_stats} && $full->{ns_stats}, 'one cache without CHI stats, one with');
+    my @cases = (
+        ['an item',                 $fast,        $full,        'g1'],
+        ['no such item',            $fast,        $full,        'nobody'],
+        ['a text key',              $fast,        $full,        '東京-1'],
+        ['a pair',                  $orders_fast, $orders_full, ['u1', '2']],
+        ['a pair as a string',      $orders_fast, $orders_full, "u1$;1"],
+        ['a bad key',               $orders_fast, $orders_full, ['u1']],
+        ['a key the daemon refuses', $orders_fast, $orders_full, 'u1'],
+    );
+    for my $case (@cases) {
+        my ($name, $a, $b, $key) = @$case;
+        my @got = map {
+            my $cache = $_;
+            my $v = eval { $cache->get($key) };
+            (my $err = $@) =~ s/ at \S+ line \d+\.?\n//;
+            [$v, $err];
+        } $a, $b;
+        is_deeply($got[0], $got[1], "$name: the same value or error") or diag explain \@got;
+    }
+    my $stats = CHI->stats->data->{DDBCache}{profile};
+    cmp_ok($stats->{hits} // 0, '>=', 2, "CHI's get counted its hits: " . ($stats->{hits} // 0));
+    CHI->stats->clear;
+};
+
 subtest 'errors are not misses' => sub {
     dies_like(sub { cache(namespace => 'nope')->get(1) },
         qr/error during cache get for namespace='nope', key='1', cache='DDBCache': DDBCache::Client: DDB GET: ERR unknown namespace 'nope'/,

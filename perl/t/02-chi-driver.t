@@ -6,7 +6,9 @@
 use strict;
 use warnings;
 
+use File::Spec;
 use File::Temp qw(tempdir);
+use FindBin;
 use Test::More;
 
 if (!eval { require CHI; 1 }) {
@@ -47,5 +49,27 @@ for my $method (qw(clear get_keys get_namespaces purge dump_as_hash is_empty)) {
 }
 my $ok = eval { $cache->get(1); 1 };
 like($@, qr/error during cache get .*cannot connect to \Q$dir\E\/none\.sock/, 'get without a daemon dies');
+
+my $expiring = CHI->new(driver => 'DDBCache', namespace => 'profile', socket => "$dir/none.sock", expires_in => '1 min');
+isa_ok($expiring, 'CHI::Driver::DDBCache', "CHI's expires_in is accepted (and ignored: ddbcache owns expiry)");
+
+# The POD of the driver and of the encoding manual: no errors, and the
+# sections users look for.
+require Pod::Checker;
+my %sections = (
+    'CHI/Driver/DDBCache.pm'  => [qw(NAME SYNOPSIS DESCRIPTION METHODS ERRORS), 'SEE ALSO', 'LICENSE'],
+    'DDBCache/Manual/Encoding.pod' => [qw(NAME SYNOPSIS DESCRIPTION), 'SEE ALSO', 'LICENSE'],
+);
+for my $file (sort keys %sections) {
+    my $path = "$FindBin::Bin/../lib/$file";
+    my $checker = Pod::Checker->new(-warnings => 2);
+    open my $out, '>', File::Spec->devnull or die "devnull: $!";
+    $checker->parse_from_file($path, $out);
+    is($checker->num_errors, 0, "$file: no POD errors");
+    is($checker->num_warnings, 0, "$file: no POD warnings");
+    open my $fh, '<', $path or die "$path: $!";
+    my $text = do { local $/; <$fh> };
+    like($text, qr/^=head1 \Q$_\E$/m, "$file: =head1 $_") for @{ $sections{$file} };
+}
 
 done_testing;
