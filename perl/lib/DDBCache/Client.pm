@@ -25,6 +25,10 @@ our $DEFAULT_TIMEOUT = 6;
 our $DEFAULT_LOCAL_CACHE = 1000;
 our $DEFAULT_LOCAL_TTL   = 30;
 
+# The most bytes of values (their JSON's length) that the local cache holds,
+# whatever local_cache says: large items fill it long before 1000 of them.
+our $DEFAULT_LOCAL_CACHE_BYTES = 64 * 1024 * 1024;
+
 # Seconds that a call waits for the daemon's socket to come back (a
 # restart), and the pause between two tries (see "FORK, RESTART, TIMEOUTS").
 our $DEFAULT_RECONNECT = 2;
@@ -44,6 +48,16 @@ use constant {
     # Seconds before a client tries again to open a tracking connection
     # that the daemon could not give it (too many clients, a restart).
     TRACK_RETRY => 1,
+    # Adapting (see "Adapting" in the POD): every ADAPT_WINDOW misses the
+    # hit ratio of the window is looked at; below ADAPT_OFF (ADAPT_ON in
+    # the window right after a bypass) the next ADAPT_BYPASS lookups, then
+    # twice as many each time in a row, up to 64 times as many, bypass the
+    # local cache.
+    ADAPT_WINDOW    => 1000,
+    ADAPT_OFF       => 0.20,
+    ADAPT_ON        => 0.30,
+    ADAPT_BYPASS    => 10_000,
+    ADAPT_MAX_SHIFT => 6,
 };
 
 # ---- JSON backend --------------------------------------------------------
@@ -79,7 +93,7 @@ sub json_backend { return $JSON_CLASS }
 
 # ---- construction --------------------------------------------------------
 
-my %NEW_ARGS = map { $_ => 1 } qw(socket timeout namespace password local_cache local_ttl reconnect every);
+my %NEW_ARGS = map { $_ => 1 } qw(socket timeout namespace password local_cache local_cache_bytes local_ttl local_adapt reconnect every);
 
 sub new {
     my $class = shift;
@@ -119,6 +133,16 @@ sub new {
         . _show($local)
         unless defined $local && !ref $local && $local =~ /\A[0-9]+\z/;
 
+    my $local_bytes = exists $args{local_cache_bytes} ? $args{local_cache_bytes} : $DEFAULT_LOCAL_CACHE_BYTES;
+    croak 'DDBCache::Client->new: local_cache_bytes must be a number of bytes (an integer, 0 turns the local cache off), got '
+        . _show($local_bytes)
+        unless defined $local_bytes && !ref $local_bytes && $local_bytes =~ /\A[0-9]+\z/;
+    $local = 0 unless $local_bytes;
+
+    my $adapt = exists $args{local_adapt} ? $args{local_adapt} : 1;
+    croak 'DDBCache::Client->new: local_adapt must be 0 or 1, got ' . _show($adapt)
+        unless defined $adapt && !ref $adapt && $adapt =~ /\A[01]\z/;
+
     my $local_ttl = exists $args{local_ttl} ? $args{local_ttl} : $DEFAULT_LOCAL_TTL;
     croak 'DDBCache::Client->new: local_ttl must be a number of seconds above 0, got ' . _show($local_ttl)
         unless defined $local_ttl && !ref $local_ttl && looks_like_number($local_ttl)
@@ -150,14 +174,24 @@ sub new {
         # The local cache. local_max is 0 when it is off (asked for, or the
         # daemon cannot track). lc: "ns\0key[\0sort]" => [JSON, expiry
         # (epoch seconds), Redis value key, serial]; lc_rk: Redis value key
-        # => { local key => 1 }, for the daemon's invalidations; lc_order:
-        # (local key, serial) pairs in the order inserted, for eviction.
-        local_max => 0 + $local,
-        local_ttl => 0 + $local_ttl,
-        lc        => {},
-        lc_rk     => {},
-        lc_order  => [],
-        lserial   => 0,
+        # => local key, or { local key => 1 } for several, for the daemon's
+        # invalidations; lc_order: (local key, serial) pairs in the order
+        # inserted, for eviction; lc_bytes: the held values' lengths, summed.
+        local_max   => 0 + $local,
+        local_bytes => 0 + $local_bytes,
+        local_ttl   => 0 + $local_ttl,
+        lc          => {},
+        lc_rk       => {},
+        lc_order    => [],
+        lc_bytes    => 0,
+        lserial     => 0,
+        # Adapting: lookups left to bypass the local cache, misses and the
+        # hits count at the start of the window, bypasses in a row.
+        adapt    => 0 + $adapt,
+        bypass   => 0,
+        aw_miss  => 0,
+        aw_hits  => 0,
+        aw_shift => 0,
         # The tracking connection: its handle, the process that opened it,
         # the part of a push read so far, when to try again to open one.
         tfh         => undef,
@@ -168,7 +202,8 @@ sub new {
         lhits  => 0,
         lmiss  => 0,
         linval => 0,
-        lflush => 0,
+        lflush  => 0,
+        lbypass => 0,
     }, $class;
 }
 
@@ -207,28 +242,51 @@ sub _lookup_sub {
         my ($self, $ns, $key) = @_;
         my ($fh, $prefix, $entry, $local);
         if ($self->{local_max}) {
-            if (   @_ == 3
+            if ($self->{bypass}) {
+                # The local cache does not pay now (see "Adapting" in the
+                # POD): a plain DDB GET, below.
+                $self->{lbypass}++;
+                $self->_bypass_end unless --$self->{bypass};
+            } elsif (@_ == 3
                 && ($fh = $self->{tfh})
                 && $self->{tpid} == $$
                 && defined $key && !ref $key && index($key, "\0") < 0
                 && defined $ns && !ref $ns)
             {
-                # Pending invalidations first: a write acknowledged before
-                # this call has had its push written to this socket. undef
-                # is EAGAIN, nothing pending: $! is not looked at, as Perl
-                # makes its message each time (a third of this path's cost).
-                # No other error can come from a Unix socket that we never
-                # write to after DDB TRACK; one that did would be seen by
-                # _local_get, which every entry goes through within local_ttl.
-                my $n = sysread $fh, $self->{tbuf}, READ_SIZE, length $self->{tbuf};
-                $self->_drain($n) if defined $n;
-                if (($entry = $self->{lc}{"$ns\0$key"}) && $entry->[1] > Time::HiRes::time()) {
-                    $self->{lhits}++;
-                    return $decode && defined $entry->[0] ? $decode_json->($entry->[0]) : $entry->[0];
+                # A held entry: pending invalidations first, a write
+                # acknowledged before this call has had its push written to
+                # this socket. undef is EAGAIN, nothing pending: $! is not
+                # looked at, as Perl makes its message each time (a third
+                # of this path's cost). No other error can come from a Unix
+                # socket that we never write to after DDB TRACK; one that
+                # did would be seen by _local_get, which every entry goes
+                # through within local_ttl. No entry: nothing to drain for,
+                # as a push can only drop entries (a push about this key
+                # read after the reply drops the value just kept: safe).
+                my $lkey = "$ns\0$key";
+                if ($self->{lc}{$lkey}) {
+                    my $n = sysread $fh, $self->{tbuf}, READ_SIZE, length $self->{tbuf};
+                    $self->_drain($n) if defined $n;
+                    if (($entry = $self->{lc}{$lkey}) && $entry->[1] > Time::HiRes::time()) {
+                        $self->{lhits}++;
+                        return $decode && defined $entry->[0] ? $decode_json->($entry->[0]) : $entry->[0];
+                    }
+                }
+                # A miss: DDB GETC inline, as the plain lookup below (one
+                # send, one sysread, the reply split in place), for no more
+                # than a DDB GET costs.
+                if (   $self->{tfh}
+                    && ($fh = $self->{fh})
+                    && $self->{pid} == $self->{tpid}
+                    && !utf8::is_utf8($key)
+                    && ($prefix = $self->{getc_prefix}{$ns}))
+                {
+                    my $json = $self->_getc($fh, $prefix, $lkey, $key);
+                    return $decode && defined $json ? $decode_json->($json) : $json;
                 }
             }
             return $decode && defined $local ? $decode_json->($local) : $local
-                if (@_ == 3 || @_ == 4) && $self->_local_get(\$local, @_[1 .. $#_]);
+                if !$self->{bypass} && (@_ == 3 || @_ == 4) && $self->_local_get(\$local, @_[1 .. $#_]);
         }
         if (   @_ == 3
             && ($fh = $self->{fh})
@@ -263,6 +321,82 @@ sub _lookup_sub {
     };
 }
 
+# _getc($fh, $prefix, $lkey, $key): the local cache's miss path, for a plain
+# key on this process's open connections: sends DDB GETC, reads its reply
+# (one sysread for the usual whole reply, split in place by _getc_split;
+# anything else through the general reader), keeps the value when the daemon
+# says it may, and returns the item's JSON (undef: no such item).
+sub _getc {
+    my ($self, $fh, $prefix, $lkey, $key) = @_;
+    my $req = $prefix . '$' . length($key) . "\r\n" . $key . "\r\n";
+    local $SIG{PIPE} = 'IGNORE' unless NOSIGNAL;
+    my $sent = send $fh, $req, NOSIGNAL;
+    my @reply;
+    if (defined $sent && $sent == length $req) {
+        my $buf = '';
+        my $n   = sysread $fh, $buf, READ_SIZE;
+        @reply = _getc_split($buf) if $n;
+        if (!@reply) {
+            my $r = $n ? $self->_read_reply('DDB GET', $buf) : $self->_read_failed('DDB GET', $n);
+            $r = $self->_retry('DDB GET', $req, 1) if ref $r && $r == $LOST;
+            @reply = _getc_checked($r);
+        }
+    } else {
+        my $lost = $self->_send_rest('DDB GET', $req, $sent);
+        my $r = $lost ? $self->_retry('DDB GET', $req, 1) : $self->_read_reply('DDB GET', '');
+        $r = $self->_retry('DDB GET', $req, 1) if ref $r && $r == $LOST;
+        @reply = _getc_checked($r);
+    }
+    $self->_adapt if ++$self->{aw_miss} >= ADAPT_WINDOW;
+    # Misses do not drain the tracking connection (see get); every 64th
+    # does, so that pushes do not pile up when few lookups hit.
+    $self->_drain_now unless ++$self->{lmiss} & 63;
+    # max-age > 0 only for a value that the daemon will push an
+    # invalidation for when it changes.
+    $self->_local_store($lkey, @reply) if $reply[2] > 0 && $self->{tfh};
+    return $reply[0];
+}
+
+# _getc_split($buf): (value or undef, Redis key, max-age) when $buf holds
+# exactly one whole DDB GETC reply, *3 of a bulk (or nil), a bulk and an
+# integer; else the empty list (a reply in pieces, an error: the general
+# reader's business).
+sub _getc_split {
+    return if substr($_[0], 0, 5) ne "*3\r\n\$";
+    my $i = index $_[0], "\r\n", 5;
+    return if $i < 6;
+    my $vlen = substr $_[0], 5, $i - 5;
+    my ($value, $p);
+    if ($vlen eq '-1') {
+        $p = $i + 2;
+    } else {
+        return if $vlen =~ /[^0-9]/;
+        $p = $i + 4 + $vlen;
+        return if $p + 4 > length $_[0] || substr($_[0], $p - 2, 2) ne "\r\n";
+        $value = substr $_[0], $i + 2, $vlen;
+    }
+    return if substr($_[0], $p, 1) ne '$';
+    my $j = index $_[0], "\r\n", $p;
+    return if $j < 0;
+    my $klen = substr $_[0], $p + 1, $j - $p - 1;
+    return if $klen eq '' || $klen =~ /[^0-9]/;
+    my $q = $j + 4 + $klen;
+    return if $q + 3 > length $_[0] || substr($_[0], $q - 2, 3) ne "\r\n:" || substr($_[0], -2) ne "\r\n";
+    my $max_age = substr $_[0], $q + 1, length($_[0]) - $q - 3;
+    return if $max_age eq '' || $max_age =~ /[^0-9]/;
+    return ($value, substr($_[0], $j + 2, $klen), 0 + $max_age);
+}
+
+# _getc_checked($reply): a DDB GETC reply from the general reader as
+# (value, Redis key, max-age); croaks on anything else.
+sub _getc_checked {
+    my ($reply) = @_;
+    croak 'DDBCache::Client: DDB GETC: protocol error: expected [value, key, max-age], got ' . _show($reply)
+        unless ref $reply eq 'ARRAY' && @$reply == 3 && defined $reply->[1] && !ref $reply->[1]
+        && defined $reply->[2] && looks_like_number($reply->[2]);
+    return @$reply;
+}
+
 {
     no warnings 'once';    ## no critic (ProhibitNoWarnings)
     *get      = _lookup_sub(1);
@@ -286,6 +420,15 @@ sub _get_prefix {
     # caller makes up names.
     $self->{get_prefix} = {} if keys %{ $self->{get_prefix} || {} } >= 64;
     $self->{get_prefix}{$ns} = $prefix;
+    return;
+}
+
+# _getc_prefix($ns): the start of a `DDB GETC ns key` request, up to the key.
+sub _getc_prefix {
+    my ($self, $ns) = @_;
+    (my $prefix = _request('DDB', 'GETC', $ns)) =~ s/\A\*3/*4/;
+    $self->{getc_prefix} = {} if keys %{ $self->{getc_prefix} || {} } >= 64;
+    $self->{getc_prefix}{$ns} = $prefix;
     return;
 }
 
@@ -380,6 +523,9 @@ sub local_stats {
         invalidations => $self->{linval},
         flushes       => $self->{lflush},
         entries       => scalar keys %{ $self->{lc} },
+        bytes         => $self->{lc_bytes},
+        bypassed      => $self->{lbypass},
+        bypassing     => $self->{bypass} ? 1 : 0,
         enabled       => $self->{local_max} ? 1 : 0,
     };
 }
@@ -468,10 +614,14 @@ sub _local_get {
         unless ref $reply eq 'ARRAY' && @$reply == 3 && defined $reply->[1] && !ref $reply->[1]
         && defined $reply->[2] && looks_like_number($reply->[2]);
     $self->{lmiss}++;
+    $self->_adapt if ++$self->{aw_miss} >= ADAPT_WINDOW;
     my ($json, $rkey, $max_age) = @$reply;
     # max-age > 0 only for a value that the daemon will push an
     # invalidation for when it changes.
     $self->_local_store($lkey, $json, $rkey, $max_age) if $max_age > 0 && $self->{tfh};
+    # This daemon knows GETC: the next misses in the namespace take the
+    # inline path (see _getc).
+    $self->_getc_prefix($args[0]) if @args == 2 && !$self->{select} && !exists $self->{getc_prefix}{ $args[0] };
     $$out = $json;
     return 1;
 }
@@ -588,53 +738,66 @@ sub _apply_pushes {
 sub _invalidate_local {
     my ($self, $rkeys) = @_;
     return $self->_local_flush unless defined $rkeys;
-    my ($lc, $rk) = @$self{qw(lc lc_rk)};
+    my $rk = $self->{lc_rk};
     for my $rkey (@$rkeys) {
         next unless defined $rkey && !ref $rkey;
-        my $lkeys = delete $rk->{$rkey} or next;    # keys not held are ignored
-        for my $lkey (keys %$lkeys) {
-            $self->{linval}++ if delete $lc->{$lkey};
+        my $have = $rk->{$rkey} // next;    # keys not held are ignored
+        for my $lkey (ref $have ? keys %$have : $have) {
+            next unless $self->{lc}{$lkey};
+            $self->_local_forget($lkey);
+            $self->{linval}++;
         }
     }
     return;
 }
 
 # _local_store($lkey, $json, $rkey, $max_age_ms) keeps a value for
-# min(max-age, local_ttl), evicting the oldest inserted entry when full.
+# min(max-age, local_ttl), first evicting the entries inserted first while
+# the cache holds local_max entries or the value would take it over
+# local_bytes (the values' lengths, summed in lc_bytes). A value longer
+# than local_bytes on its own is not kept. lc_rk maps a Redis key to its
+# one local key (the usual case, no hash to make) or to a hash of them.
 sub _local_store {
     my ($self, $lkey, $json, $rkey, $max_age) = @_;
     my $ttl = $max_age / 1000;
     $ttl = $self->{local_ttl} if $ttl > $self->{local_ttl};
-    my $lc  = $self->{lc};
-    my $old = $lc->{$lkey};
-    if ($old) {
-        $self->_local_unlink($lkey, $old->[2]);    # replaced where it stands in the order
-    } else {
-        $self->_local_evict if keys %$lc >= $self->{local_max};
-        push @{ $self->{lc_order} }, $lkey, ++$self->{lserial};
-        $self->_local_compact if @{ $self->{lc_order} } > 4 * $self->{local_max} + 64;
+    my $size = defined $json ? length $json : 0;
+    my ($lc, $rk, $order) = @$self{qw(lc lc_rk lc_order)};
+    $self->_local_forget($lkey) if $lc->{$lkey};    # an expired entry, read again
+    return if $size > $self->{local_bytes};
+    # Evict the entries inserted first. lc_order holds (key, serial) pairs; a
+    # pair whose entry was dropped meanwhile (or dropped and inserted again:
+    # another serial) is skipped. Inline: this runs on most misses of a full cache.
+    while (%$lc && (keys %$lc >= $self->{local_max} || $self->{lc_bytes} + $size > $self->{local_bytes})) {
+        my ($okey, $serial) = splice @$order, 0, 2;
+        my $old = $lc->{$okey};
+        next unless $old && $old->[3] == $serial;
+        delete $lc->{$okey};
+        $self->{lc_bytes} -= length $old->[0] if defined $old->[0];
+        my $have = $rk->{ $old->[2] };
+        if (ref $have) {
+            delete $have->{$okey};
+            delete $rk->{ $old->[2] } unless %$have;
+        } elsif (defined $have && $have eq $okey) {
+            delete $rk->{ $old->[2] };
+        }
     }
-    $lc->{$lkey} = [$json, Time::HiRes::time() + $ttl, $rkey, $old ? $old->[3] : $self->{lserial}];
-    $self->{lc_rk}{$rkey}{$lkey} = 1;
+    push @$order, $lkey, ++$self->{lserial};
+    $self->_local_compact if @$order > 4 * $self->{local_max} + 64;
+    $lc->{$lkey} = [$json, Time::HiRes::time() + $ttl, $rkey, $self->{lserial}];
+    $self->{lc_bytes} += $size;
+    my $have = $rk->{$rkey};
+    if (!defined $have) {
+        $rk->{$rkey} = $lkey;
+    } elsif (ref $have) {
+        $have->{$lkey} = 1;
+    } elsif ($have ne $lkey) {
+        $rk->{$rkey} = { $have => 1, $lkey => 1 };
+    }
     return;
 }
 
-# _local_evict drops the entry inserted first. lc_order holds (key, serial)
-# pairs; a pair whose entry was dropped meanwhile (or dropped and inserted
-# again: another serial) is skipped.
-sub _local_evict {
-    my ($self) = @_;
-    my ($lc, $order) = @$self{qw(lc lc_order)};
-    while (my ($lkey, $serial) = splice @$order, 0, 2) {
-        my $entry = $lc->{$lkey};
-        next unless $entry && $entry->[3] == $serial;
-        $self->_local_forget($lkey);
-        return;
-    }
-    return;
-}
-
-# _local_compact drops the pairs of lc_order that _local_evict would skip,
+# _local_compact drops the pairs of lc_order that eviction would skip,
 # so that invalidated entries do not make it grow without bound.
 sub _local_compact {
     my ($self) = @_;
@@ -648,26 +811,56 @@ sub _local_compact {
     return;
 }
 
+# _local_forget($lkey) drops one entry, if held, and its lc_rk link.
 sub _local_forget {
     my ($self, $lkey) = @_;
     my $entry = delete $self->{lc}{$lkey} or return;
-    $self->_local_unlink($lkey, $entry->[2]);
+    $self->{lc_bytes} -= length $entry->[0] if defined $entry->[0];
+    my ($rk, $rkey) = ($self->{lc_rk}, $entry->[2]);
+    my $have = $rk->{$rkey};
+    if (ref $have) {
+        delete $have->{$lkey};
+        delete $rk->{$rkey} unless %$have;
+    } elsif (defined $have && $have eq $lkey) {
+        delete $rk->{$rkey};
+    }
     return;
 }
 
-sub _local_unlink {
-    my ($self, $lkey, $rkey) = @_;
-    my $rk = $self->{lc_rk};
-    my $lkeys = $rk->{$rkey} or return;
-    delete $lkeys->{$lkey};
-    delete $rk->{$rkey} unless %$lkeys;
+# ---- adapting: a local cache that does not pay steps aside ---------------
+
+# _adapt, every ADAPT_WINDOW misses: when the hit ratio of the window was
+# below ADAPT_OFF (ADAPT_ON right after a bypass: the hysteresis), the next
+# lookups bypass the local cache, as plain DDB GETs, ADAPT_BYPASS of them
+# the first time and twice as many each time in a row after (at most
+# ADAPT_BYPASS << ADAPT_MAX_SHIFT). Entries and the tracking connection are
+# kept meanwhile, so the window after a bypass measures a warm cache.
+sub _adapt {
+    my ($self) = @_;
+    return $self->{aw_miss} = 0 unless $self->{adapt};
+    my $hits  = $self->{lhits} - $self->{aw_hits};
+    my $ratio = $hits / ($hits + $self->{aw_miss});
+    if ($ratio < ($self->{aw_shift} ? ADAPT_ON : ADAPT_OFF)) {
+        $self->{bypass} = ADAPT_BYPASS << $self->{aw_shift};
+        $self->{aw_shift}++ if $self->{aw_shift} < ADAPT_MAX_SHIFT;
+    } else {
+        $self->{aw_shift} = 0;
+    }
+    @$self{qw(aw_miss aw_hits)} = (0, $self->{lhits});
+    return;
+}
+
+# _bypass_end: the bypass is over; the next window starts now.
+sub _bypass_end {
+    my ($self) = @_;
+    @$self{qw(bypass aw_miss aw_hits)} = (0, 0, $self->{lhits});
     return;
 }
 
 sub _local_flush {
     my ($self) = @_;
     $self->{lflush}++;
-    @$self{qw(lc lc_rk lc_order)} = ({}, {}, []);
+    @$self{qw(lc lc_rk lc_order lc_bytes)} = ({}, {}, [], 0);
     return;
 }
 
@@ -688,7 +881,7 @@ sub _local_off {
     my ($self) = @_;
     $self->_local_reset if $self->{tfh};
     $self->{local_max} = 0;
-    @$self{qw(lc lc_rk lc_order)} = ({}, {}, []);
+    @$self{qw(lc lc_rk lc_order lc_bytes)} = ({}, {}, [], 0);
     return;
 }
 
@@ -790,7 +983,7 @@ sub _connect_once {
     $self->{fh}     = $fh;
     $self->{pid}    = $$;
     $self->{select} = !$sockopts;
-    delete $self->{get_prefix} if $self->{select};
+    delete @$self{qw(get_prefix getc_prefix)} if $self->{select};
     if (defined $self->{password}) {
         # A refused password must not leave an unauthenticated connection.
         my $ok = eval { $self->_exchange('AUTH', _request('AUTH', $self->{password})) };
@@ -1057,6 +1250,17 @@ C<local_cache> - how many items the client keeps in this process's memory
 (an integer; default 1000). C<0> turns the local cache off: every lookup is
 then a round trip to the daemon. See L</"LOCAL CACHE">.
 
+C<local_cache_bytes> - the most bytes of values (the items' JSON text, its
+length summed over the items held) that the local cache holds, whatever
+C<local_cache> allows: 1000 items of 100 KB would be 100 MB per worker.
+An integer; default 64 MiB (C<$DDBCache::Client::DEFAULT_LOCAL_CACHE_BYTES>);
+an item larger than this on its own is served but not kept; C<0> turns the
+local cache off.
+
+C<local_adapt> - C<1> (the default): the local cache steps aside while it
+hits too seldom to pay for what it costs on a miss (see L</"LOCAL CACHE">,
+B<Adapting>); C<0>: it never does.
+
 C<local_ttl> - the most seconds (fractions allowed; above 0) that an item
 is used from the local cache before it is read from the daemon again, even
 when the daemon said nothing about it. Default 30.
@@ -1149,14 +1353,19 @@ pooled connections, and answers others with an error, which croaks.
 
 The local cache's counters, for this process, as a hash reference:
 
-    { hits => 9120, misses => 88, invalidations => 3, flushes => 1, entries => 85, enabled => 1 }
+    { hits => 9120, misses => 88, invalidations => 3, flushes => 1, entries => 85,
+      bytes => 24650, bypassed => 0, bypassing => 0, enabled => 1 }
 
 C<hits>: lookups served from the local cache; C<misses>: lookups sent to
 the daemon while the local cache was on (whether their answer could be
 kept or not); C<invalidations>: entries dropped because the daemon said
 their item changed; C<flushes>: times all entries were dropped at once (the
 daemon said so, restarted, or the process forked); C<entries>: items held
-now; C<enabled>: 1 while the local cache is on, 0 when it is off
+now; C<bytes>: the length of their values, summed (at most
+C<local_cache_bytes>); C<bypassed>: lookups sent to the daemon as plain
+C<DDB GET>s because the local cache did not pay (B<Adapting> in
+L</"LOCAL CACHE">; they are not C<misses>); C<bypassing>: 1 while it is
+bypassed now; C<enabled>: 1 while the local cache is on, 0 when it is off
 (C<< local_cache => 0 >>, or a daemon that cannot track, see
 L</"LOCAL CACHE">). Counters start at 0 in C<new> and are inherited by a
 forked child. Makes no request.
@@ -1235,8 +1444,32 @@ says 0, and lookups are plain C<DDB GET>s.
 
 B<Costs.> Each process that looks items up holds a second connection to
 the daemon (it counts against the daemon's C<max_conns>), and up to
-C<local_cache> items' JSON text; when that many are held, the one inserted
-first is dropped. C<mget> neither uses nor fills the local cache.
+C<local_cache> items' JSON text, and no more than C<local_cache_bytes> of
+it; when either is reached, the items inserted first are dropped. C<mget>
+neither uses nor fills the local cache. A miss costs about what a plain
+C<DDB GET> costs: one C<send> and one C<sysread> of C<DDB GETC>, whose
+reply is split in place; the tracking connection is read only when a held
+item is about to be served (and on every 64th miss, so that pushes do not
+pile up); an eviction is a few hash operations.
+
+B<Adapting.> What a miss costs on top of a plain lookup (the slightly
+longer reply, keeping the value, evicting another) is paid back only if
+enough lookups hit: on a small machine a hit costs a fifth of a round
+trip, and the two break even somewhere between 10 and 25 % of hits. So,
+unless C<< local_adapt => 0 >>, the client looks at the hit ratio of every
+1000 misses: below 20 %, the next 10 000 lookups bypass the local cache
+(plain C<DDB GET>s, counted as C<bypassed>); then 1000 misses more are
+looked at, and the local cache stays on only if at least 30 % of those
+lookups hit (the difference between 20 and 30 % is the hysteresis that
+keeps it from switching on and off at the boundary); if not, it is
+bypassed again, for twice as long each time in a row, up to 640 000
+lookups. Entries and the tracking connection are kept while bypassing
+(the push that an invalidation makes is read, and acted on, before an
+entry is used again), so the look after a bypass sees a warm cache.
+A Zipf(0.99) workload over 100 000 items (about 45 % of hits with the
+default 1000 items) keeps it on; a uniform one over as many steps aside
+after the first 1000 misses. C<perl/bench/lookup.pl --zipf> compares the
+default client with C<< local_cache => 0 >>.
 
 =head1 FORK, RESTART, TIMEOUTS
 
@@ -1329,7 +1562,7 @@ off (see L</"LOCAL CACHE">); pushes that arrive together with the reply to
 C<DDB TRACK> are pushes like any other; only what would fail a lookup anyway (no
 daemon, a timeout, a refused password) croaks, with the lookup's message.
 
-=item C<< DDBCache::Client->new: unknown argument 'sock' (known: every, local_cache, local_ttl, namespace, password, reconnect, socket, timeout) >>
+=item C<< DDBCache::Client->new: unknown argument 'sock' (known: every, local_adapt, local_cache, local_cache_bytes, local_ttl, namespace, password, reconnect, socket, timeout) >>
 
 Also C<< local_cache must be a number of items (an integer, 0 turns the
 local cache off), got '-1' >> and C<< local_ttl must be a number of seconds
