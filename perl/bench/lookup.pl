@@ -32,6 +32,7 @@ use Sys::Hostname qw(hostname);
 use Time::HiRes qw(time);
 
 use DDBCache::Client;
+use DDBCache::RESP ();
 
 my %opt = (
     rounds    => 40,
@@ -91,7 +92,7 @@ my @redis_keys = map { sprintf $opt{redis_key}, $_ } @ids;
 # socket, and a decode. It is the floor for any round trip to the daemon,
 # so (a0) - (d) is what DDBCache::Client itself costs on top of one.
 my $bare = bare_socket($opt{socket});
-my @bare_requests = map { DDBCache::Client::_request('DDB', 'GET', $ns, $_) } @ids;
+my @bare_requests = map { DDBCache::RESP::encode_request('DDB', 'GET', $ns, $_) } @ids;
 my $bare_get = sub {
     my $buf = '';
     send($bare, $bare_requests[ $_[0] ], 0) or die "lookup.pl: send: $!\n";
@@ -336,14 +337,17 @@ sub redis_version {
     return 'Redis ' . ($info->{redis_version} // '?');
 }
 
-sub cpus {
-    open my $fh, '<', '/proc/cpuinfo' or return 0;
-    return scalar grep { /^processor\s*:/ } <$fh>;
+sub cpuinfo {
+    open my $fh, '<', '/proc/cpuinfo' or return ();
+    my @lines = <$fh>;
+    close $fh;
+    return @lines;
 }
 
+sub cpus { return scalar grep { /^processor\s*:/ } cpuinfo() }
+
 sub cpu_model {
-    open my $fh, '<', '/proc/cpuinfo' or return '';
-    for (<$fh>) { return $1 if /^model name\s*:\s*(.+?)\s*$/ }
+    for (cpuinfo()) { return $1 if /^model name\s*:\s*(.+?)\s*$/ }
     return '';
 }
 
