@@ -38,14 +38,16 @@ for (my $i = 0; $i < @ids; $i += 25) {
 }
 
 # hot($client, $id): looks the item up until the local cache serves it (the
-# first read, from DynamoDB, is not kept), for at most 5 s; returns whether
-# it did, and dies if a lookup returns anything but the item.
+# first read, from DynamoDB, is not kept; nor, in a full cache, the first
+# miss), for at most 5 s; returns whether it did, and dies if a lookup
+# returns anything but the item.
 sub hot {
     my ($c, $id) = @_;
     return defined time_until(5, sub {
         my $hits = $c->local_stats->{hits};
         my $item = $c->get(profile => $id);
-        die "get($id) returned the wrong item\n" unless $item && $item->{user_id} eq $id && length $item->{blob} == $BLOB;
+        die "get($id) returned the wrong item\n"
+            unless $item && $item->{user_id} eq $id && (!exists $item->{blob} || length $item->{blob} == $BLOB);
         return $c->local_stats->{hits} > $hits;
     });
 }
@@ -138,12 +140,16 @@ sub cycle {
 }
 
 subtest 'a local cache that does not hit steps aside, and comes back' => sub {
-    my $c = $env->client(local_cache => 10);    # 50 items in turn through 10: no hits
+    # 50 items in turn through 1 entry: 2 % of hits (the entry that the
+    # admission keeps; without it, none).
+    my $c = $env->client(local_cache => 1);
     cycle($c, 1100);
     my $s = $c->local_stats;
-    is($s->{bypassing}, 1, 'after 1000 misses at a hit ratio of 0 the local cache is bypassed');
+    cmp_ok($s->{hits}, '<=', 0.03 * 1100, "few hits ($s->{hits})");
+    is($s->{bypassing}, 1, 'after 1000 misses at that hit ratio the local cache is bypassed');
     cmp_ok($s->{misses}, '<=', 1001, '... having counted the misses of one window');
-    cmp_ok($s->{bypassed}, '>=', 99, '... and the lookups since go to the daemon as plain lookups');
+    cmp_ok($s->{bypassed}, '>', 0, '... and the lookups since go to the daemon as plain lookups');
+    is($s->{hits} + $s->{misses} + $s->{bypassed}, 1100, '... every lookup a hit, a miss or bypassed');
     my $daemon = $env->stats('profile');
     cycle($c, 1000);
     my $after = $env->stats('profile');
@@ -164,12 +170,28 @@ subtest 'a local cache that does not hit steps aside, and comes back' => sub {
     is($c->local_stats->{bypassing}, 0, '... and the local cache stays on');
 };
 
+subtest 'a full local cache keeps a key at its second miss, not its first' => sub {
+    my $c = $env->client(local_cache => 2, local_adapt => 0);
+    ok(hot($c, $small[$_]), "$small[$_] is held: there is room") for 0, 1;
+    my $s = $c->local_stats;
+    $c->get(profile => $small[2]) for 1 .. 2;
+    is($c->local_stats->{misses}, $s->{misses} + 2, 'a third item misses twice');
+    $c->get(profile => $small[2]);
+    is($c->local_stats->{hits}, $s->{hits} + 1, '... and is then held');
+    is($c->local_stats->{entries}, 2, '... in place of one of the two');
+    $c->get(profile => $small[$_]) for 3 .. 20;    # each read once
+    $s = $c->local_stats;
+    $c->get(profile => $small[2]);
+    is($c->local_stats->{hits}, $s->{hits} + 1, 'items read once do not evict it');
+};
+
 subtest 'local_adapt => 0: the local cache never steps aside' => sub {
-    my $c = $env->client(local_cache => 10, local_adapt => 0);
+    my $c = $env->client(local_cache => 1, local_adapt => 0);
     cycle($c, 1500);
     my $s = $c->local_stats;
     is_deeply([@$s{qw(bypassing bypassed)}], [0, 0], 'no bypass');
-    is($s->{misses}, 1500, 'every lookup a miss');
+    is($s->{hits} + $s->{misses}, 1500, 'every lookup a hit or a miss');
+    cmp_ok($s->{misses}, '>=', 1400, '... mostly misses');
 };
 
 subtest 'bad local_cache_bytes and local_adapt values croak' => sub {

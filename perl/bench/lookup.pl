@@ -51,6 +51,9 @@ GetOptions(
 ) or usage(2);
 usage(0) if $opt{help};
 $opt{lookups} //= $opt{zipf} ? 200_000 : 20_000;
+for my $s (split /,/, $opt{zipf_s}) {
+    die "lookup.pl: --zipf-s: '$s' is not a number >= 0\n" unless $s =~ /\A[0-9]*\.?[0-9]+\z/;
+}
 die "lookup.pl: --lookups, --rounds and --keys must be positive\n"
     if grep { $opt{$_} < 1 } qw(lookups rounds keys);
 die "lookup.pl: --lookups ($opt{lookups}) must be at least --rounds ($opt{rounds})\n" if $opt{lookups} < $opt{rounds};
@@ -244,10 +247,7 @@ sub zipf_bench {
         strftime('%Y-%m-%d %H:%M UTC', gmtime), $^V, DDBCache::Client->json_backend, scalar @$ids,
         $opt{lookups}, $opt{rounds};
     printf "%-6s %-28s %10s %10s %10s %8s\n", 's', 'client', 'lookups/s', 'CPU us', 'ratio', 'local hit';
-    for my $s (split /,/, $opt{zipf_s}) {
-        die "lookup.pl: --zipf-s: '$s' is not a number >= 0\n" unless $s =~ /\A[0-9]*\.?[0-9]+\z/;
-        zipf_compare($ids, $s);
-    }
+    zipf_compare($ids, $_) for split /,/, $opt{zipf_s};
     return;
 }
 
@@ -288,8 +288,7 @@ sub zipf_compare {
             $local ? sprintf('%.1f%%', 100 * $hits / $lookups) : '';
     }
     printf "#      local cache: %d hits, %d misses, %d bypassed (adaptive: %s)\n", $hits, $misses,
-        $lookups - $hits - $misses, ($after->{bypassing} ? 'bypassing now' : 'caching now')
-        if exists $after->{bypassing};
+        $after->{bypassed} - $before->{bypassed}, ($after->{bypassing} ? 'bypassing now' : 'caching now');
     return;
 }
 

@@ -688,7 +688,12 @@ says 0, and lookups are plain C<DDB GET>s.
 B<Costs.> Each process that looks items up holds a second connection to
 the daemon (it counts against the daemon's C<max_conns>), and up to
 C<local_cache> items' JSON text, and no more than C<local_cache_bytes> of
-it; when either is reached, the items inserted first are dropped. C<mget>
+it; when either is reached, the items inserted first are dropped. A full
+local cache keeps an item at its second miss among the last
+2 x C<local_cache> items that missed, not at its first: items read once
+(most of a long tail) then neither cost an eviction nor push a hot item
+out (with Zipf(0.99) over 100 000 items this took the hit ratio from 45 to
+55 %). C<mget>
 neither uses nor fills the local cache. A miss costs about what a plain
 C<DDB GET> costs: one C<send> and one C<sysread> of C<DDB GETC>, whose
 reply is split in place; the tracking connection is read only when a held

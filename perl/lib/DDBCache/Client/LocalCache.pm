@@ -58,6 +58,7 @@ sub new {
         lc_order => [],
         lc_bytes => 0,
         lserial  => 0,
+        seen     => {},
         # The tracking connection: its handle, the process that opened it,
         # the part of a push read so far, when to try again to open one.
         tfh         => undef,
@@ -303,6 +304,17 @@ sub store {
     my ($lc, $rk, $order) = @$self{qw(lc lc_rk lc_order)};
     $self->forget($lkey) if $lc->{$lkey};    # an expired entry, read again
     return if $size > $self->{bytes};
+    # Admission, once the cache is full: a key is kept at its second miss
+    # among the last 2 x max keys that missed, not its first, so that keys
+    # read once (most of a long tail) neither cost an eviction nor evict a
+    # hot key. seen is that memory, emptied when it holds 2 x max keys.
+    if (keys %$lc >= $self->{max} || $self->{lc_bytes} + $size > $self->{bytes}) {
+        if (!delete $self->{seen}{$lkey}) {
+            $self->{seen} = {} if keys %{ $self->{seen} } >= 2 * $self->{max};
+            $self->{seen}{$lkey} = 1;
+            return;
+        }
+    }
     # Evict the entries inserted first. lc_order holds (key, serial) pairs; a
     # pair whose entry was dropped meanwhile (or dropped and inserted again:
     # another serial) is skipped. Inline: this runs on most misses of a full cache.
@@ -552,7 +564,8 @@ Drops the entries of items with those Redis keys; C<undef> drops all.
 
 Keeps a value for min(max-age, C<ttl>), evicting the entries inserted first
 while C<max> entries are held or the value would take the cache over
-C<bytes>. A value longer than C<bytes> is not kept.
+C<bytes>. A value longer than C<bytes> is not kept; in a full cache, a key
+is kept only at its second miss among the last 2 x C<max> keys that missed.
 
 =item forget($lkey)
 
