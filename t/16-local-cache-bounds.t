@@ -52,11 +52,13 @@ sub hot {
     });
 }
 
-# status_kb($field): a field of /proc/self/status, in bytes.
+# status_bytes($field): a field of /proc/self/status (VmRSS, VmHWM), in bytes.
 sub status_bytes {
     my ($field) = @_;
     open my $fh, '<', '/proc/self/status' or die "cannot read /proc/self/status: $!\n";
-    while (<$fh>) { return 1024 * $1 if /^\Q$field\E:\s+([0-9]+) kB/ }
+    my @lines = <$fh>;
+    close $fh;
+    for (@lines) { return 1024 * $1 if /^\Q$field\E:\s+([0-9]+) kB/ }
     die "no $field in /proc/self/status\n";
 }
 
