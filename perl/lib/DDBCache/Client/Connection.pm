@@ -232,7 +232,7 @@ sub read_reply {    ## no critic (RequireFinalReturn): its loop returns or croak
 
 # read_failed($what, $n) deals with a sysread that returned 0 or undef:
 # returns $LOST for a closed or broken connection, croaks on a timeout, and
-# after a signal returns '' (from _read_reply) or reads on (elsewhere).
+# after a signal returns '' (from read_reply) or reads on (elsewhere).
 sub read_failed {
     my ($self, $what, $n, $in_loop) = @_;
     return $self->_lost('the daemon closed the connection', 1) if defined $n;

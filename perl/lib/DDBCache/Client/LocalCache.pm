@@ -160,7 +160,7 @@ sub get {
     # invalidation for when it changes.
     $self->store($lkey, $json, $rkey, $max_age) if $max_age > 0 && $self->{tfh};
     # This daemon knows GETC: the next misses in the namespace take the
-    # inline path (see _getc).
+    # inline path (see miss).
     $self->_getc_prefix($args[0]) if @args == 2 && !$conn->{select} && !exists $self->{getc_prefix}{ $args[0] };
     $$out = $json;
     return 1;
@@ -183,7 +183,7 @@ sub track_open {
     $track->dial;
     # The daemon may push as soon as it has subscribed the connection, right
     # behind the +OK: the first read can hold the +OK and pushes, or a part
-    # of one. What follows the reply is kept for _drain, not taken for a
+    # of one. What follows the reply is kept for drain, not taken for a
     # protocol error.
     my ($reply, $pushes);
     my $ok = eval { $reply = $track->exchange('DDB GET', encode_request('DDB', 'TRACK'), \$pushes); 1 };
