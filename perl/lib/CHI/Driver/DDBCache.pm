@@ -371,7 +371,45 @@ L<DDBCache::Client>'s (see L<DDBCache::Client/ERRORS>).
 
 =head1 METHODS
 
-The methods are L<CHI>'s; the mapping above says what each does here.
+The methods are L<CHI>'s; the mapping above says what each does here. The
+ones this driver defines, which CHI calls and code rarely does:
+
+=over
+
+=item new(namespace => $ns, socket => $path, ...)
+
+CHI's constructor, with the options below; C<on_get_error> and
+C<on_set_error> default to C<die>, and C<l1_cache>, C<mirror_cache> and
+C<max_size> croak.
+
+=item on_get_error, on_set_error, serializer
+
+Attributes: the first two as in CHI, with C<die> as default; C<serializer>
+is none, since values are items that the daemon stores.
+
+=item transform_key($key)
+
+Returns the key unchanged (a C<[$key, $sort]> pair as C<"$key$;$sort">):
+the daemon must see the DynamoDB key, not a digest of it.
+
+=item fetch($key), fetch_multi_hashref(\@keys)
+
+C<DDB GET> and C<DDB MGET>, wrapped in CHI's cache objects.
+
+=item store($key, $object)
+
+C<set>'s back end: C<DDB PUT>, C<DDB INVALIDATE> or a refusal, by C<on_set>.
+
+=item remove($key), remove_multi(\@keys), expire($key)
+
+C<DDB INVALIDATE>, or C<DDB DEL> with C<< on_remove => 'delete' >>.
+
+=item append, dump_as_hash, get_keys, get_namespaces, is_empty, purge
+
+Croak: a read-through cache of a DynamoDB table cannot list, clear or
+append to what it holds.
+
+=back
 
 =head1 CONSTRUCTOR OPTIONS
 
