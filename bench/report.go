@@ -36,6 +36,8 @@ type Settings struct {
 	Seed        uint64  `json:"seed"`
 	Namespace   string  `json:"namespace"`
 	Spawned     bool    `json:"spawned_daemon"`
+	// Front is "fcgi" when the lookups went through nginx (--front).
+	Front string `json:"front"`
 }
 
 // RTTReport compares Redis round trips with and without the relay.
@@ -76,6 +78,13 @@ type TargetReport struct {
 	DaemonCPU100k   float64 `json:"daemon_cpu_s_per_100k"`
 	ClientPeakMiB   float64 `json:"client_peak_rss_mib"`
 	DaemonPeakMiB   float64 `json:"daemon_peak_rss_mib"`
+	// With --front fcgi: the CPU per request of the processes behind
+	// nginx (the daemon, or the Perl app's manager and workers) and of
+	// nginx itself, and the backend's memory; zero otherwise.
+	BackendCPUUS   float64 `json:"backend_cpu_us_per_request"`
+	NginxCPUUS     float64 `json:"nginx_cpu_us_per_request"`
+	BackendPeakMiB float64 `json:"backend_peak_rss_mib"`
+	BackendProcs   int     `json:"backend_procs"`
 	// Percentiles is the latency curve that --plot draws.
 	Percentiles []Percentile `json:"percentiles"`
 }
@@ -124,7 +133,10 @@ func (t *target) report() TargetReport {
 		r.RedisCmdsPerOp = float64(res.redisCalls) / float64(r.Ops)
 		r.ClientCPU100k = res.clientCPU.Seconds() * per100k
 		r.DaemonCPU100k = res.daemonCPU.Seconds() * per100k
+		r.BackendCPUUS = float64(res.front.backendCPU.Microseconds()) / float64(r.Ops)
+		r.NginxCPUUS = float64(res.front.nginxCPU.Microseconds()) / float64(r.Ops)
 	}
+	r.BackendPeakMiB, r.BackendProcs = float64(res.front.backendRSS)/(1<<20), res.front.backendProcs
 	for _, p := range curvePercentiles() {
 		r.Percentiles = append(r.Percentiles, Percentile{Percentile: p, LatencyUS: float64(h.ValueAtQuantile(p))})
 	}
@@ -191,6 +203,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("daemon cpu s/100k", num("%.2f", func(t TargetReport) float64 { return t.DaemonCPU100k }))
 	row("client peak rss MiB", num("%.1f", func(t TargetReport) float64 { return t.ClientPeakMiB }))
 	row("daemon peak rss MiB", num("%.1f", func(t TargetReport) float64 { return t.DaemonPeakMiB }))
+	if r.Settings.Front != "" {
+		row("backend cpu µs/request", num("%.1f", func(t TargetReport) float64 { return t.BackendCPUUS }))
+		row("nginx cpu µs/request", num("%.1f", func(t TargetReport) float64 { return t.NginxCPUUS }))
+		row("backend peak rss MiB", num("%.1f", func(t TargetReport) float64 { return t.BackendPeakMiB }))
+		row("backend processes", num("%.0f", func(t TargetReport) float64 { return float64(t.BackendProcs) }))
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}

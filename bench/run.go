@@ -32,6 +32,7 @@ type result struct {
 	daemonCPU  time.Duration
 	clientRSS  int64 // peak over the rounds, bytes
 	daemonRSS  int64
+	front      frontUsage // with --front fcgi
 }
 
 // target is one compared client path and its results.
@@ -39,8 +40,12 @@ type target struct {
 	name string
 	op   opFunc      // the Go targets' operation; nil for Perl
 	perl *perlTarget // the Perl targets
-	ctr  counters
-	res  result
+	// backend and frontProc are, with --front fcgi, the processes
+	// answering this target's requests and nginx; zero otherwise.
+	backend   procTree
+	frontProc procTree
+	ctr       counters
+	res       result
 }
 
 // seedFor derives a worker's seed from the run's, so that every target
@@ -94,6 +99,7 @@ func (b *Bench) runRound(ctx context.Context, t *target, r round) error {
 	}
 	recs := &recorders{}
 	stop := b.progress.start(t.name, r, recs)
+	fb := t.frontBefore()
 	start := time.Now()
 	var perlUsage procUsage
 	if t.perl != nil {
@@ -118,6 +124,7 @@ func (b *Bench) runRound(ctx context.Context, t *target, r round) error {
 	if r.index < 0 {
 		return nil
 	}
+	t.frontAfter(fb)
 	h, errs, first := recs.snapshot()
 	res := &t.res
 	res.hist.Merge(h)
