@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
@@ -85,6 +86,7 @@ type Bench struct {
 	progress   progress
 	targets    []*target
 	rtt        RTTReport
+	coldNext   atomic.Int64 // keys --dist cold has handed out
 	closers    []func()
 }
 

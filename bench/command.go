@@ -29,7 +29,7 @@ const (
 func Flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "keys", Value: DefaultKeys, Usage: "number of distinct keys (" + KeyPrefix + "0 … " + KeyPrefix + "N-1)"},
-		&cli.StringFlag{Name: "dist", Value: string(Uniform), Usage: "key choice: uniform or zipf"},
+		&cli.StringFlag{Name: "dist", Value: string(Uniform), Usage: "key choice: uniform, zipf, or cold (each lookup a key not looked up before: all misses; needs --requests, --keys above --requests × targets, no warm-up)"},
 		&cli.Float64Flag{Name: "zipf-s", Value: DefaultZipfS, Usage: "Zipf exponent s > 0 (key of rank r drawn ∝ 1/r^s)"},
 		&cli.IntFlag{Name: "item-size", Value: DefaultItemSize, Usage: "item size in `BYTES` of JSON (for --seed-data and writes)"},
 		&cli.Float64Flag{Name: "write-ratio", Value: 0, Usage: "share of operations that are writes, 0…1 (DDB PUT; PutItem + DEL for direct)"},
@@ -119,8 +119,12 @@ func (o *Options) Validate() error {
 	switch {
 	case o.Keys <= 0:
 		return fmt.Errorf("bench: --keys must be positive, got %d", o.Keys)
-	case o.Dist != Uniform && o.Dist != Zipf:
-		return fmt.Errorf("bench: --dist %q: want uniform or zipf", o.Dist)
+	case o.Dist != Uniform && o.Dist != Zipf && o.Dist != Cold:
+		return fmt.Errorf("bench: --dist %q: want uniform, zipf or cold", o.Dist)
+	case o.Dist == Cold && o.Requests == 0:
+		return errors.New("bench: --dist cold needs --requests (a duration would run out of cold keys)")
+	case o.Dist == Cold && o.Keys <= o.Requests*len(o.Targets):
+		return fmt.Errorf("bench: --dist cold: --keys %d must exceed --requests × targets (%d)", o.Keys, o.Requests*len(o.Targets))
 	case o.Dist == Zipf && !(o.ZipfS > 0):
 		return fmt.Errorf("bench: --zipf-s must be positive, got %g", o.ZipfS)
 	case o.ItemSize < 32 || o.ItemSize > 400_000:

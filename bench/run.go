@@ -63,7 +63,7 @@ func (b *Bench) runGo(ctx context.Context, t *target, r round, recs *recorders) 
 	left.Store(r.requests)
 	deadline := time.Now().Add(r.duration)
 	for w := range b.opts.Concurrency {
-		ch, err := NewChooser(b.opts.Dist, b.opts.Keys, b.opts.ZipfS, seedFor(b.opts.Seed, r, w))
+		ch, err := b.chooser(r, w)
 		if err != nil {
 			return err
 		}
@@ -205,7 +205,8 @@ func (b *Bench) measure(ctx context.Context) (snapshot, error) {
 // round k the targets take turns starting with target k mod n, so that
 // a machine that slows down or speeds up during the run affects all alike.
 func (b *Bench) runAll(ctx context.Context) error {
-	if b.opts.Warmup > 0 {
+	// A cold workload has nothing to warm up: it would use up keys.
+	if b.opts.Warmup > 0 && b.opts.Dist != Cold {
 		for _, t := range b.targets {
 			if err := b.runRound(ctx, t, round{index: -1, duration: b.opts.Warmup}); err != nil {
 				return fmt.Errorf("bench: warm-up of %s: %w", t.name, err)
@@ -227,4 +228,12 @@ func (b *Bench) runAll(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// chooser is worker w's key chooser for round r.
+func (b *Bench) chooser(r round, w int) (*Chooser, error) {
+	if b.opts.Dist == Cold {
+		return ColdChooser(b.opts.Keys, seedFor(b.opts.Seed, r, w), &b.coldNext)
+	}
+	return NewChooser(b.opts.Dist, b.opts.Keys, b.opts.ZipfS, seedFor(b.opts.Seed, r, w))
 }
