@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,9 @@ import (
 
 	"github.com/ddbcache/ddbcache/internal/testenv"
 )
+
+// update rewrites the golden section: go test ./bench -run TestMarkdownDeterministic -update
+var update = flag.Bool("update", false, "rewrite testdata/report/section.md")
 
 // fixtureCells reads the fixed reports under testdata/report.
 func fixtureCells(t *testing.T) []NamedReport {
@@ -47,12 +51,17 @@ func TestMarkdownDeterministic(t *testing.T) {
 		}
 	}
 	golden := filepath.Join("testdata", "report", "section.md")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got != string(want) {
-		t.Errorf("section differs from %s (regenerate it if the change is meant):\n%s", golden, got)
+		t.Errorf("section differs from %s (if the change is meant: go test ./bench -run TestMarkdownDeterministic -update):\n%s", golden, got)
 	}
 }
 

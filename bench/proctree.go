@@ -171,16 +171,19 @@ func (t *target) frontBefore() frontSnap {
 	return frontSnap{backend: t.backend.cpu(), nginx: t.frontProc.cpu()}
 }
 
-// frontAfter adds a measured round's usage since s.
-func (t *target) frontAfter(s frontSnap) {
+// frontAfter adds a measured round's usage since s and returns the
+// backend's CPU in it.
+func (t *target) frontAfter(s frontSnap) time.Duration {
 	if t.backend.root <= 0 {
-		return
+		return 0
 	}
 	u := &t.res.front
-	u.backendCPU += t.backend.cpu() - s.backend
+	cpu := t.backend.cpu() - s.backend
+	u.backendCPU += cpu
 	u.nginxCPU += t.frontProc.cpu() - s.nginx
 	rss, n := t.backend.peakRSS()
 	if rss > u.backendRSS {
 		u.backendRSS, u.backendProcs = rss, n
 	}
+	return cpu
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -85,6 +86,11 @@ type TargetReport struct {
 	NginxCPUUS     float64 `json:"nginx_cpu_us_per_request"`
 	BackendPeakMiB float64 `json:"backend_peak_rss_mib"`
 	BackendProcs   int     `json:"backend_procs"`
+	// The medians over the rounds of the throughput and (with --front)
+	// of the backend's CPU per request, and each round's throughput.
+	ThroughputMedian   float64   `json:"throughput_median_per_s"`
+	BackendCPUUSMedian float64   `json:"backend_cpu_us_per_request_median"`
+	RoundThroughputs   []float64 `json:"round_throughputs_per_s"`
 	// Percentiles is the latency curve that --plot draws.
 	Percentiles []Percentile `json:"percentiles"`
 }
@@ -137,6 +143,7 @@ func (t *target) report() TargetReport {
 		r.NginxCPUUS = float64(res.front.nginxCPU.Microseconds()) / float64(r.Ops)
 	}
 	r.BackendPeakMiB, r.BackendProcs = float64(res.front.backendRSS)/(1<<20), res.front.backendProcs
+	r.RoundThroughputs, r.ThroughputMedian, r.BackendCPUUSMedian = res.roundMedians()
 	for _, p := range curvePercentiles() {
 		r.Percentiles = append(r.Percentiles, Percentile{Percentile: p, LatencyUS: float64(h.ValueAtQuantile(p))})
 	}
@@ -186,6 +193,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("target", func(t TargetReport) string { return t.Name })
 	row("lookups", num("%.0f", func(t TargetReport) float64 { return float64(t.Ops) }))
 	row("throughput/s", num("%.0f", func(t TargetReport) float64 { return t.Throughput }))
+	row("median of rounds/s", num("%.0f", func(t TargetReport) float64 { return t.ThroughputMedian }))
 	row("mean µs", num("%.0f", func(t TargetReport) float64 { return t.MeanUS }))
 	row("p50 µs", num("%.0f", func(t TargetReport) float64 { return t.P50US }))
 	row("p95 µs", num("%.0f", func(t TargetReport) float64 { return t.P95US }))
@@ -205,6 +213,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("daemon peak rss MiB", num("%.1f", func(t TargetReport) float64 { return t.DaemonPeakMiB }))
 	if r.Settings.Front != "" {
 		row("backend cpu µs/request", num("%.1f", func(t TargetReport) float64 { return t.BackendCPUUS }))
+		row("  median of rounds", num("%.1f", func(t TargetReport) float64 { return t.BackendCPUUSMedian }))
 		row("nginx cpu µs/request", num("%.1f", func(t TargetReport) float64 { return t.NginxCPUUS }))
 		row("backend peak rss MiB", num("%.1f", func(t TargetReport) float64 { return t.BackendPeakMiB }))
 		row("backend processes", num("%.0f", func(t TargetReport) float64 { return float64(t.BackendProcs) }))
@@ -218,4 +227,32 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// roundMedians returns each round's throughput and the medians over the
+// rounds of the throughput and of the backend's CPU µs per request.
+func (res *result) roundMedians() (rates []float64, rate, cpuUS float64) {
+	var cpus []float64
+	for _, f := range res.rounds {
+		if f.elapsed > 0 {
+			rates = append(rates, float64(f.ops)/f.elapsed.Seconds())
+		}
+		if f.ops > 0 {
+			cpus = append(cpus, float64(f.backendCPU.Microseconds())/float64(f.ops))
+		}
+	}
+	return rates, median(rates), median(cpus)
+}
+
+// median is the middle value (the mean of the two middle ones), 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }

@@ -33,6 +33,15 @@ type result struct {
 	clientRSS  int64 // peak over the rounds, bytes
 	daemonRSS  int64
 	front      frontUsage // with --front fcgi
+	rounds     []roundFigures
+}
+
+// roundFigures are one measured round's, for the medians over rounds:
+// they resist a round that another load on the machine slowed down.
+type roundFigures struct {
+	ops        int64
+	elapsed    time.Duration
+	backendCPU time.Duration
 }
 
 // target is one compared client path and its results.
@@ -124,10 +133,11 @@ func (b *Bench) runRound(ctx context.Context, t *target, r round) error {
 	if r.index < 0 {
 		return nil
 	}
-	t.frontAfter(fb)
+	backendCPU := t.frontAfter(fb)
 	h, errs, first := recs.snapshot()
 	res := &t.res
 	res.hist.Merge(h)
+	res.rounds = append(res.rounds, roundFigures{ops: h.TotalCount(), elapsed: elapsed, backendCPU: backendCPU})
 	res.errors += errs
 	if res.firstErr == "" {
 		res.firstErr = first
