@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench-report.sh — "make bench-report": the README's performance section.
 #
-#   bash scripts/bench-report.sh                 # about 6 minutes on the 2-core machine
+#   bash scripts/bench-report.sh                 # about 8 minutes on the 2-core machine
 #   DURATION=1s WARMUP=300ms bash scripts/bench-report.sh   # a quick check of the pipeline
 #
 # Starts a private redis-server and dynalite in a temp dir, then runs
