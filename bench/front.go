@@ -97,6 +97,9 @@ func (b *Bench) startApp(dir, redisAddr string) (*child, error) {
 		return nil, errors.New("bench: --front fcgi needs plackup and the app's modules: " +
 			"apt-get install -y libplack-perl libfcgi-procmanager-perl libredis-perl libcpanel-json-xs-perl")
 	}
+	if len(b.env.RedisAddrs) > 1 {
+		return nil, errors.New("bench: --front fcgi needs a single Redis address: the Perl app (Redis.pm) speaks to one Redis, not a Cluster")
+	}
 	ep := b.env.Dynamo.Endpoint
 	if ep == "" || isRealAWS(ep) {
 		return nil, errors.New("bench: --front fcgi needs a local DynamoDB endpoint (dynamodb.endpoint): the Perl app does not sign its requests")
