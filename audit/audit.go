@@ -79,6 +79,7 @@ type Reader interface {
 
 // Cache is what the audit needs of the engine; *cache.Engine implements it.
 type Cache interface {
+	Namespaces() []cache.NamespaceInfo
 	Namespace(name string) (cache.NamespaceInfo, bool)
 	Cached(ctx context.Context, ns string, k cache.Key) (cache.Result, bool, error)
 	Invalidate(ctx context.Context, ns string, keys []cache.Key) (int, error)
@@ -127,6 +128,7 @@ type Auditor struct {
 	queue   chan sampled // hits waiting for their first read
 	recheck chan suspect // mismatches waiting out their grace
 	stats   *counters
+	cache   atomic.Pointer[Cache] // set by Start, for Stats
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -220,6 +222,7 @@ func (a *Auditor) Hit(ns string, k cache.Key, r cache.Result) {
 
 // Start checks the hits heard, against c, until Close.
 func (a *Auditor) Start(c Cache) {
+	a.cache.Store(&c)
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.readLoop(c) }()
 	go func() { defer a.wg.Done(); a.recheckLoop(c) }()

@@ -140,6 +140,14 @@ func (a *Auditor) Stats() Stats {
 		SkippedRate:  c.skippedRate.Load(),
 		SkippedQueue: c.skippedQueue.Load(),
 	}
+	// Every namespace served is reported, audited or not yet, so that
+	// dashboards and alerts see zeros rather than no series.
+	if cp := a.cache.Load(); cp != nil {
+		for _, n := range (*cp).Namespaces() {
+			st.Namespaces[n.Name] = NamespaceStats{}
+			st.ReadUnits[n.Table] = 0
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for name, n := range c.ns {
