@@ -62,11 +62,13 @@ func (a *Auditor) confirm(c Cache, s suspect) {
 		a.verdict(s.ns, Raced, nil)
 		return
 	}
-	a.repair(ctx, c, s, cur)
+	a.repair(c, s, cur)
 }
 
 // repair invalidates the inconsistent entry of s, logs it and counts it.
-func (a *Auditor) repair(ctx context.Context, c Cache, s suspect, cur cache.Result) {
+func (a *Auditor) repair(c Cache, s suspect, cur cache.Result) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.Timeout)
+	defer cancel()
 	age := a.entryAge(c, s, cur)
 	_, err := c.Invalidate(ctx, s.ns, []cache.Key{s.key})
 	attrs := []any{"namespace", s.ns, "key", s.key.Partition}
