@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ type rig struct {
 	reads  *testenv.Counter // the audit's DynamoDB requests
 	reader *dynamo.Client
 	log    *logBuffer
+	heard  atomic.Int64 // hits the engine told the audit of
 }
 
 func newRig(t *testing.T, opts audit.Options) *rig {
@@ -60,7 +62,12 @@ func newRig(t *testing.T, opts audit.Options) *rig {
 	if r.a, err = audit.New(opts); err != nil {
 		t.Fatal(err)
 	}
-	r.e = r.f.Engine(t, func(o *cache.Options) { o.Hits = r.a })
+	r.e = r.f.Engine(t, func(o *cache.Options) {
+		o.Hits = cache.HitObserverFunc(func(ns string, k cache.Key, res cache.Result) {
+			r.heard.Add(1)
+			r.a.Hit(ns, k, res)
+		})
+	})
 	r.a.Start(r.e)
 	t.Cleanup(r.a.Close)
 	return r
@@ -167,7 +174,12 @@ func TestAuditFinds(t *testing.T) {
 			hit(t, other, key)
 			tc.plant(t, r, key)
 			r.a.Reconfigure(audit.Options{Sample: 1, Grace: grace, MaxPerSecond: 100})
-			served := hit(t, r.e, key) // the one audited
+			// The one audited: a hit answered by a fill's lease race is not
+			// heard (see cache.HitObserver), so read until one is.
+			heard, served := r.heard.Load(), ""
+			for i := 0; i < 3 && r.heard.Load() == heard; i++ {
+				served = hit(t, r.e, key)
+			}
 			r.a.Reconfigure(audit.Options{Sample: 0, Grace: grace, MaxPerSecond: 100})
 			if tc.after != nil {
 				tc.after(t, r, key)
@@ -225,20 +237,26 @@ func TestAuditRateCap(t *testing.T) {
 			r.f.Seed(t, "5", "Eve")
 			hit(t, r.e, "5")
 			r.a.Reconfigure(audit.Options{Sample: 1, Grace: time.Second, MaxPerSecond: tc.perSec})
-			start := time.Now()
+			start, heard := time.Now(), r.heard.Load()
 			for range tc.hits {
 				hit(t, r.e, "5")
 			}
 			r.a.Reconfigure(audit.Options{Sample: 0, Grace: time.Second, MaxPerSecond: tc.perSec})
 			elapsed := time.Since(start)
+			// A hit answered by a fill's lease race (the local cache still
+			// held the nil of the first read) is not heard: count those heard.
+			offered := int(r.heard.Load() - heard)
+			if offered < tc.hits-5 {
+				t.Fatalf("%d hits, the audit heard %d", tc.hits, offered)
+			}
 			// A burst of one second's worth, then perSec a second.
 			allowed := tc.perSec + int(elapsed.Seconds()*float64(tc.perSec)) + 1
 			st := r.a.Stats()
-			audited := tc.hits - int(st.SkippedRate)
+			audited := offered - int(st.SkippedRate)
 			r.waitResult(t, audit.Consistent, int64(audited), 10*time.Second)
 			if got := r.reads.Count("GetItem"); got > allowed || got != audited || got < tc.perSec {
-				t.Errorf("%d hits in %s, cap %d/s: %d audit reads (%d audited, %d skipped), want %d..%d",
-					tc.hits, elapsed, tc.perSec, got, audited, st.SkippedRate, tc.perSec, allowed)
+				t.Errorf("%d hits heard in %s, cap %d/s: %d audit reads (%d audited, %d skipped), want %d..%d",
+					offered, elapsed, tc.perSec, got, audited, st.SkippedRate, tc.perSec, allowed)
 			}
 		})
 	}
@@ -254,7 +272,7 @@ func TestAuditOff(t *testing.T) {
 		hit(t, r.e, "6")
 	}
 	st := r.a.Stats()
-	if r.reads.Count("GetItem") != 0 || st.SkippedRate != 0 || len(st.Namespaces) != 0 {
+	if r.reads.Count("GetItem") != 0 || st.SkippedRate != 0 || st.Namespaces["profile"] != (audit.NamespaceStats{}) {
 		t.Errorf("with sample 0: %d audit reads, stats %+v", r.reads.Count("GetItem"), st)
 	}
 }
