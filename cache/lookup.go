@@ -96,6 +96,7 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 	r, o := e.valueOf(res, cached)
 	if o == found { // the hot path: no allocation beyond the read's
 		e.counters(ns).count(r)
+		e.heard(ns, k, r)
 		return r, nil
 	}
 	out := []Result{r}
@@ -143,6 +144,7 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 		switch out[i], o = e.valueOf(res[i], around == nil || !around[i]); o {
 		case found:
 			st.count(out[i])
+			e.heard(ns, keys[i], out[i])
 		case absent:
 			missed = append(missed, i)
 		default:
@@ -205,6 +207,7 @@ func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, k
 			case found:
 				out[i] = r
 				e.counters(ns).count(r)
+				e.heard(ns, keys[i], r)
 			case absent:
 				still = append(still, i)
 			default:

@@ -45,33 +45,46 @@ func (c observedClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) 
 	return res
 }
 
-// DoCache implements rueidis.Client.
+// DoCache implements rueidis.Client. The command is named before the
+// call: rueidis recycles it once answered, and read afterwards it says ""
+// (or another goroutine's command).
 func (c observedClient) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
-	start := time.Now()
+	op, start := commandName(cmd.Commands()), time.Now()
 	res := c.Client.DoCache(ctx, cmd, ttl)
 	if !res.IsCacheHit() {
-		c.report(commandName(cmd.Commands()), start, res.Error())
+		c.report(op, start, res.Error())
 	}
 	return res
 }
 
-// DoMultiCache implements rueidis.Client.
+// DoMultiCache implements rueidis.Client. Its commands are named before
+// the call, as DoCache's, without allocating: a batch the client-side
+// cache answers whole is the hot path.
 func (c observedClient) DoMultiCache(ctx context.Context, multi ...rueidis.CacheableTTL) []rueidis.RedisResult {
-	start := time.Now()
+	op, start := cacheableName(multi), time.Now()
 	res := c.Client.DoMultiCache(ctx, multi...)
 	for _, r := range res {
 		if !r.IsCacheHit() {
-			// Named only now: a batch the client-side cache answered whole
-			// (the hot path) costs no slice of names.
-			names := make([][]string, len(multi))
-			for i, m := range multi {
-				names[i] = m.Cmd.Commands()
-			}
-			c.report(pipelineName(names), start, firstError(res))
+			c.report(op, start, firstError(res))
 			break
 		}
 	}
 	return res
+}
+
+// cacheableName is the common name of the commands, or "pipeline", as
+// pipelineName says it.
+func cacheableName(multi []rueidis.CacheableTTL) string {
+	if len(multi) == 0 {
+		return "pipeline"
+	}
+	op := commandName(multi[0].Cmd.Commands())
+	for _, m := range multi[1:] {
+		if commandName(m.Cmd.Commands()) != op {
+			return "pipeline"
+		}
+	}
+	return op
 }
 
 func commandName(args []string) string {

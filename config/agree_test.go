@@ -32,6 +32,7 @@ func TestReloadColumnAgreesWithDaemon(t *testing.T) {
 		"listen.username": "u", "listen.idle_timeout": "1m", "listen.read_timeout": "3s", "listen.write_timeout": "3s",
 		"limits.max_value_bytes": "1000", "limits.max_keys": "10", "limits.timeout": "2s", "limits.load_timeout": "2s",
 		"limits.gutter_ttl": "0s", "log.level": "debug", "log.format": "json",
+		"audit.sample": "0.5", "audit.max_per_second": "3", "audit.grace": "1s",
 	}
 	// Settings that only check others at start: no daemon option holds them.
 	noOption := map[string]bool{"listen.allow_remote": true}
