@@ -45,6 +45,12 @@ type Fixture struct {
 	UC redis.UniversalClient
 	// Addrs are the Redis addresses engines are given.
 	Addrs []string
+	// Replicas is the replica set of NewReplicated, nil otherwise; its
+	// Primary is Redis.
+	Replicas *testenv.ReplicaSet
+	// ReadFromReplicas makes Engine's engines read from replicas (the
+	// cluster's, or Replicas).
+	ReadFromReplicas bool
 }
 
 // New starts the servers and creates the tables of Namespaces.
@@ -52,6 +58,19 @@ func New(t testing.TB) *Fixture {
 	t.Helper()
 	f := &Fixture{Redis: testenv.Redis(t)}
 	f.Addrs = []string{f.Redis.Addr}
+	f.RDB = redis.NewClient(&redis.Options{Addr: f.Redis.Addr})
+	f.UC = f.RDB
+	t.Cleanup(func() { f.RDB.Close() })
+	f.startDynamo(t)
+	return f
+}
+
+// NewReplicated is New on a standalone primary with two replicas, whose
+// engines read from the replicas.
+func NewReplicated(t testing.TB) *Fixture {
+	t.Helper()
+	rs := testenv.Replicated(t, 2)
+	f := &Fixture{Redis: rs.Primary, Replicas: rs, Addrs: []string{rs.Primary.Addr}, ReadFromReplicas: true}
 	f.RDB = redis.NewClient(&redis.Options{Addr: f.Redis.Addr})
 	f.UC = f.RDB
 	t.Cleanup(func() { f.RDB.Close() })
@@ -100,10 +119,13 @@ func (f *Fixture) startDynamo(t testing.TB) {
 func (f *Fixture) Engine(t testing.TB, mod func(*cache.Options)) *cache.Engine {
 	t.Helper()
 	opts := cache.Options{
-		Redis:       cache.RedisOptions{Addrs: f.Addrs},
+		Redis:       cache.RedisOptions{Addrs: f.Addrs, ReadFromReplicas: f.ReadFromReplicas},
 		Loader:      f.Loader,
 		Namespaces:  Namespaces,
 		LoadTimeout: 2 * time.Second,
+	}
+	if f.Replicas != nil {
+		opts.Redis.ReplicaAddrs = f.Replicas.Addrs()
 	}
 	if mod != nil {
 		mod(&opts)
