@@ -102,11 +102,28 @@ func TestReplicaReads(t *testing.T) {
 	}
 }
 
+// replicaLag is the replication lag of the lagged topology: far more than
+// a round trip on one host, so that a read sent to a replica right after
+// a write finds the old value.
+const replicaLag = 200 * time.Millisecond
+
+// laggedTopologies are the topologies where a read from a replica right
+// after a write sees the old value: replicas that lag (standalone), and
+// the cluster, whose replicas on one host do not lag but whose routing
+// (rueidis SendToReplicas) differs.
+var laggedTopologies = []struct {
+	name string
+	new  func(testing.TB) *enginetest.Fixture
+}{
+	{"standalone-lagged", func(t testing.TB) *enginetest.Fixture { return enginetest.NewLagged(t, replicaLag) }},
+	replicaTopologies[1],
+}
+
 // TestReplicaReadYourWrites: on the daemon that writes, a read right after
 // PUT, DEL, INVALIDATE or a passthrough SET sees the write, every time,
-// though the replicas serve its other reads.
+// though the replicas serve its other reads and lag.
 func TestReplicaReadYourWrites(t *testing.T) {
-	for _, topo := range replicaTopologies {
+	for _, topo := range laggedTopologies {
 		t.Run(topo.name, func(t *testing.T) {
 			f := topo.new(t)
 			ctx := testenv.Context(t)
@@ -142,7 +159,62 @@ func TestReplicaReadYourWrites(t *testing.T) {
 					t.Fatalf("iteration %d: GET after SET = %+v, %v; want %s", i, rep, err, v)
 				}
 			}
+			// Where the read after a write goes: to the primary, where a
+			// lagless replica would hide a routing mistake.
+			primaries, replicas := roles(t, f)
+			if err := e.Put(ctx, "profile", []byte(enginetest.UserJSON("ryw", "last"))); err != nil {
+				t.Fatal(err)
+			}
+			pGet, rGet := calls(t, primaries, "get"), calls(t, replicas, "get")
+			if _, err := e.Get(ctx, "profile", k); err != nil {
+				t.Fatal(err)
+			}
+			// (The primaries' count includes the lease scripts' own GETs.)
+			if dp, dr := calls(t, primaries, "get")-pGet, calls(t, replicas, "get")-rGet; dp < 1 || dr != 0 {
+				t.Errorf("GET after PUT: %d GETs on the primaries, %d on the replicas; want some and 0", dp, dr)
+			}
 		})
+	}
+}
+
+// TestReplicaMonotonicAfterFill: a daemon that filled an item from
+// DynamoDB after another daemon's write reads the filled value again, not
+// the older one its lagging replica still has.
+func TestReplicaMonotonicAfterFill(t *testing.T) {
+	f := enginetest.NewLagged(t, replicaLag)
+	ctx := testenv.Context(t)
+	a, b := f.Engine(t, nil), f.Engine(t, nil)
+	k := cache.Key{Partition: "mono"}
+	f.Seed(t, "mono", "v0")
+	if _, err := a.Get(ctx, "profile", k); err != nil { // filled by a
+		t.Fatal(err)
+	}
+	testenv.Settled(t, f.Redis.Addr)
+	for i := 1; i <= 10; i++ {
+		old := enginetest.UserJSON("mono", fmt.Sprint("v", i-1))
+		if r, err := a.Get(ctx, "profile", k); err != nil || string(r.Value) != old {
+			t.Fatalf("iteration %d: GET = %s, %v; want %s", i, r.Value, err, old)
+		}
+		want := enginetest.UserJSON("mono", fmt.Sprint("v", i))
+		if err := b.Put(ctx, "profile", []byte(want)); err != nil {
+			t.Fatal(err)
+		}
+		// a reads the old value from its replica until the write
+		// replicates, or fills the new one from DynamoDB (a's read went
+		// to the primary's lease script, which found no value).
+		var filled bool
+		err := testenv.Poll(5*time.Second, func() bool {
+			r, err := a.Get(ctx, "profile", k)
+			filled = err == nil && r.Source == cache.SourceDynamo
+			return err == nil && string(r.Value) == want
+		})
+		if err != nil {
+			t.Fatalf("iteration %d: a never saw the PUT", i)
+		}
+		if r, err := a.Get(ctx, "profile", k); err != nil || string(r.Value) != want {
+			t.Fatalf("iteration %d (filled: %v): GET after seeing the PUT = %s, %v; want %s", i, filled, r.Value, err, want)
+		}
+		testenv.Settled(t, f.Redis.Addr)
 	}
 }
 

@@ -69,7 +69,17 @@ func New(t testing.TB) *Fixture {
 // engines read from the replicas.
 func NewReplicated(t testing.TB) *Fixture {
 	t.Helper()
-	rs := testenv.Replicated(t, 2)
+	return onReplicas(t, testenv.Replicated(t, 2))
+}
+
+// NewLagged is NewReplicated with replicas that apply the primary's
+// writes lag late (testenv.LaggedReplicated).
+func NewLagged(t testing.TB, lag time.Duration) *Fixture {
+	t.Helper()
+	return onReplicas(t, testenv.LaggedReplicated(t, 2, lag))
+}
+
+func onReplicas(t testing.TB, rs *testenv.ReplicaSet) *Fixture {
 	f := &Fixture{Redis: rs.Primary, Replicas: rs, Addrs: []string{rs.Primary.Addr}, ReadFromReplicas: true}
 	f.RDB = redis.NewClient(&redis.Options{Addr: f.Redis.Addr})
 	f.UC = f.RDB

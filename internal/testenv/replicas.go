@@ -21,10 +21,18 @@ type ReplicaSet struct {
 func Replicated(t testing.TB, n int) *ReplicaSet {
 	t.Helper()
 	rs := &ReplicaSet{Primary: Redis(t)}
+	rs.startReplicas(t, n, rs.Primary.port)
+	return rs
+}
+
+// startReplicas starts n replicas of the primary listening at port (the
+// primary's, or a LagProxy's), and waits until they are linked.
+func (rs *ReplicaSet) startReplicas(t testing.TB, n, port int) {
+	t.Helper()
 	for i := 0; i < n; i++ {
 		r := &RedisServer{port: FreePort(t), t: t}
 		r.Addr = fmt.Sprintf("127.0.0.1:%d", r.port)
-		r.args = []string{"--replicaof", "127.0.0.1", fmt.Sprint(rs.Primary.port)}
+		r.args = []string{"--replicaof", "127.0.0.1", fmt.Sprint(port)}
 		r.Start()
 		rs.Replicas = append(rs.Replicas, r)
 	}
@@ -33,7 +41,6 @@ func Replicated(t testing.TB, n int) *ReplicaSet {
 			t.Fatalf("testenv: replica %s not linked: %v\n%s", r.Addr, err, r.Log())
 		}
 	}
-	return rs
 }
 
 // Wait runs WAIT n on the primary, on the connection that wrote last if
