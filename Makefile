@@ -12,6 +12,7 @@
 #   make demo-two   after make demo: a second daemon on the same Redis (coherence, no stampede)
 #   make demo-stop  stop the demo's servers
 #   make bench      Go benchmarks
+#   make bench-replicas  the primary's Redis commands per 10k lookups, without and with read replicas
 #   make bench-run  after make demo: ddbcache bench at 250 µs Redis RTT against the demo's servers (.demo/bench.json, .demo/bench.svg)
 #   make fuzz       every Go fuzz target (go test -list '^Fuzz' ./...) for FUZZTIME (60s) each
 #   make fuzz-short the same for FUZZSHORT (3s) each: part of make test
@@ -34,7 +35,7 @@ FAULTS_QUICK := faults/01-cold-start.t faults/02-daemon-restart.t faults/03-redi
 FUZZTIME  ?= 60s
 FUZZSHORT ?= 3s
 
-.PHONY: build deps vet test faults fuzz fuzz-short demo demo-two demo-stop bench bench-run clean
+.PHONY: build deps vet test faults fuzz fuzz-short demo demo-two demo-stop bench bench-replicas bench-run clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
@@ -98,6 +99,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # BENCHFLAGS adds to or overrides the bench's options, e.g. BENCHFLAGS='--procs 8 --item-size 10000'.
+bench-replicas:
+	$(GO) test -run '^$$' -bench BenchmarkReplicaLoad -benchtime 10000x ./cache/
+
 bench-run: build
 	$(BIN) --config .demo/ddbcache.yaml bench --seed-data --keys 10000 --dist zipf --duration 10s \
 		--redis-rtt 250us --targets ddbcache,direct,dynamodb,perl,perl-nolocal \

@@ -134,7 +134,7 @@ func (f *Fixture) Engine(t testing.TB, mod func(*cache.Options)) *cache.Engine {
 		Namespaces:  Namespaces,
 		LoadTimeout: 2 * time.Second,
 	}
-	if f.Replicas != nil {
+	if f.Replicas != nil && f.ReadFromReplicas {
 		opts.Redis.ReplicaAddrs = f.Replicas.Addrs()
 	}
 	if mod != nil {
