@@ -105,11 +105,13 @@ func OnCluster(t testing.TB, c *testenv.RedisCluster) *Fixture {
 	return f
 }
 
-// Topologies names the Redis topologies a conformance test runs on.
+// Topologies names the Redis topologies a conformance test runs on:
+// standalone, the cluster, and a primary with two replicas that the
+// engines read from.
 var Topologies = []struct {
 	Name string
 	New  func(testing.TB) *Fixture
-}{{"standalone", New}, {"cluster", NewCluster}}
+}{{"standalone", New}, {"cluster", NewCluster}, {"replicas", NewReplicated}}
 
 func (f *Fixture) startDynamo(t testing.TB) {
 	t.Helper()
