@@ -326,7 +326,7 @@ func (rp *replicas) readCached(ctx context.Context, keys []string) (res []rueidi
 	return res, n.answered(res...)
 }
 
-// forward runs a client's read-only passthrough command on a standalone
+// forwardToReplica runs a client's read-only passthrough command on a standalone
 // replica; ok is false when it was not run there or the replica failed.
 func (e *Engine) forwardToReplica(ctx context.Context, args []string, keyPos []int) (res rueidis.RedisResult, ok bool) {
 	keys := make([]string, len(keyPos))

@@ -32,7 +32,9 @@ func (rs *ReplicaSet) startReplicas(t testing.TB, n, port int) {
 	for i := 0; i < n; i++ {
 		r := &RedisServer{port: FreePort(t), t: t}
 		r.Addr = fmt.Sprintf("127.0.0.1:%d", r.port)
-		r.args = []string{"--replicaof", "127.0.0.1", fmt.Sprint(port)}
+		// --dir: a replica's sync writes dump.rdb, which would land in
+		// the test's package directory.
+		r.args = []string{"--replicaof", "127.0.0.1", fmt.Sprint(port), "--dir", t.TempDir()}
 		r.Start()
 		rs.Replicas = append(rs.Replicas, r)
 	}
