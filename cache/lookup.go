@@ -281,7 +281,11 @@ func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) 
 		}
 	}
 	if len(cached) > 0 {
-		rr, ok := e.replicas.readCached(ctx, pick(keys, cachedAt))
+		var rr []rueidis.RedisResult
+		ok := false
+		if e.replicas != nil {
+			rr, ok = e.replicas.readCached(ctx, pick(keys, cachedAt))
+		}
 		if !ok {
 			rr = c.DoMultiCache(ctx, cached...)
 		}
