@@ -57,7 +57,7 @@ const replicaCooldown = time.Second
 const replicaRefresh = 5 * time.Second
 
 // ErrReplicaConfig means ReplicaAddrs was set without ReadFromReplicas.
-var ErrReplicaConfig = errors.New("cache: ReplicaAddrs needs ReadFromReplicas")
+var ErrReplicaConfig = errors.New("cache: ReplicaAddrs (redis.replica_addrs) needs ReadFromReplicas (redis.read_from_replicas)")
 
 // replicas routes reads to replicas; a nil *replicas (replica reads off)
 // sends everything to the primary.
