@@ -12,6 +12,7 @@
 #   make demo-two   after make demo: a second daemon on the same Redis (coherence, no stampede)
 #   make demo-stop  stop the demo's servers
 #   make bench      Go benchmarks
+#   make bench-replicas  the primary's Redis commands per 10k lookups, without and with read replicas
 #   make bench-run  after make demo: ddbcache bench at 250 µs Redis RTT against the demo's servers (.demo/bench.json, .demo/bench.svg)
 #   make bench-report  the README's performance section at 250 µs Redis RTT (scripts/bench-report.sh, about 8 min;
 #                   docs/bench/*.json, *.svg; rewrites README.md between its bench-report markers)
@@ -36,7 +37,7 @@ FAULTS_QUICK := faults/01-cold-start.t faults/02-daemon-restart.t faults/03-redi
 FUZZTIME  ?= 60s
 FUZZSHORT ?= 3s
 
-.PHONY: build deps vet test faults fuzz fuzz-short demo demo-two demo-stop bench bench-run bench-report clean
+.PHONY: build deps vet test faults fuzz fuzz-short demo demo-two demo-stop bench bench-replicas bench-run bench-report clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
@@ -100,6 +101,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # BENCHFLAGS adds to or overrides the bench's options, e.g. BENCHFLAGS='--procs 8 --item-size 10000'.
+bench-replicas:
+	$(GO) test -run '^$$' -bench BenchmarkReplicaLoad -benchtime 10000x ./cache/
+
 bench-run: build
 	$(BIN) --config .demo/ddbcache.yaml bench --seed-data --keys 10000 --dist zipf --duration 10s \
 		--redis-rtt 250us --targets ddbcache,direct,dynamodb,perl,perl-nolocal \

@@ -127,6 +127,8 @@ type Engine struct {
 	// degraded limits DynamoDB reads while Redis is unreachable.
 	degraded chan struct{}
 	bypass   *writeMarks
+	// replicas routes reads to replicas (replica.go); nil when off.
+	replicas *replicas
 	// tracked says whether values read through the client-side cache are
 	// ones the Notifier will hear of: there is a Notifier, and client-side
 	// caching (with Redis's tracking) is on.
@@ -227,11 +229,21 @@ func New(opts Options) (*Engine, error) {
 		onInvalidations = rl.onInvalidations
 		e.tracked = true
 	}
+	if e.replicas, err = newReplicas(opts.Redis, e.bypass, e.log); err != nil {
+		return nil, err
+	}
+	if e.replicas != nil && len(opts.Redis.ReplicaAddrs) == 0 {
+		opts.Redis.sendToReplicas = e.replicas.toReplica
+	}
 	r, err := dialRedis(opts.Redis, e.log, e.closed, onInvalidations, e.link.suspect)
 	if err != nil {
 		return nil, err
 	}
 	e.redis = r
+	if err := e.replicas.dial(opts.Redis, e.closed, onInvalidations); err != nil {
+		return nil, err
+	}
+	go e.replicas.watch(opts.ProbeInterval, e.closed)
 	e.link.up.Store(r.get() != nil)
 	e.link.log.up = r.get() != nil
 	go e.watchRedis()
@@ -246,6 +258,7 @@ func (e *Engine) Close() {
 	e.closeOnce.Do(func() {
 		close(e.closed)
 		e.redis.close()
+		e.replicas.close()
 	})
 }
 

@@ -173,6 +173,8 @@ func (e *Engine) loadAndStore(c rueidis.Client, ns *namespace, keys []Key, vks, 
 		case fillReply(stored) == fillLost:
 			out[i].TTL = 0
 			e.counters(ns).fillsDropped.Add(1)
+		default:
+			e.replicas.markFilled(vks[i])
 		}
 	}
 	return nil

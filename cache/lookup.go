@@ -251,6 +251,9 @@ func (e *Engine) read(ctx context.Context, c rueidis.Client, key string) (res ru
 	if e.bypass.marked(key) {
 		return c.Do(ctx, c.B().Get().Key(key).Build()), false
 	}
+	if res, ok := e.replicas.readOne(ctx, key); ok {
+		return res, true
+	}
 	return c.DoCache(ctx, c.B().Get().Key(key).Cache(), DefaultTTL), true
 }
 
@@ -281,7 +284,15 @@ func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) 
 		}
 	}
 	if len(cached) > 0 {
-		for j, r := range c.DoMultiCache(ctx, cached...) {
+		var rr []rueidis.RedisResult
+		ok := false
+		if e.replicas != nil {
+			rr, ok = e.replicas.readCached(ctx, pick(keys, cachedAt))
+		}
+		if !ok {
+			rr = c.DoMultiCache(ctx, cached...)
+		}
+		for j, r := range rr {
 			res[cachedAt[j]] = r
 		}
 	}

@@ -59,6 +59,16 @@ type RedisOptions struct {
 	// that times out is counted (Stats.WaitShort), not an error: the
 	// invalidation is done on the master.
 	WaitTimeout time.Duration
+	// ReadFromReplicas sends reads to replicas (see replica.go): on Redis
+	// Cluster to the replicas of each slot's master, on a standalone
+	// primary to ReplicaAddrs. Keys this daemon wrote, invalidated or
+	// filled within WriteBypass are still read from the primary.
+	ReadFromReplicas bool
+	// ReplicaAddrs are host:port addresses of replicas of a standalone
+	// primary (Addrs), read when ReadFromReplicas is set.
+	ReplicaAddrs []string
+	// sendToReplicas is the cluster's rueidis SendToReplicas, set by New.
+	sendToReplicas func(rueidis.Completed) bool
 }
 
 // DefaultWaitReplicas is RedisOptions.WaitReplicas's zero value spelled
@@ -119,10 +129,14 @@ func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onIn
 		// fails fast instead.
 		DisableRetry:    true,
 		OnInvalidations: onInvalidations,
+		SendToReplicas:  opts.sendToReplicas,
 	}
 	copt.Dialer.Timeout = opts.DialTimeout
+	if opts.sendToReplicas != nil {
+		copt.ClusterOption.ShardsRefreshInterval = replicaRefresh
+	}
 	r := &redisConn{done: make(chan struct{}), observe: opts.Observe}
-	c, err := rueidis.NewClient(copt)
+	c, err := newClient(copt)
 	if err == nil {
 		r.store(c)
 		close(r.done)
@@ -143,7 +157,7 @@ func (r *redisConn) reconnect(copt rueidis.ClientOption, log *slog.Logger, close
 			return
 		case <-time.After(pause):
 		}
-		c, err := rueidis.NewClient(copt)
+		c, err := newClient(copt)
 		if err == nil {
 			r.store(c)
 			log.Info("Redis reached for the first time", "addrs", copt.InitAddress)
@@ -205,9 +219,13 @@ func (e *Engine) Forward(ctx context.Context, args []string, keyPos []int, readO
 	}()
 	var res rueidis.RedisResult
 	isGet := len(args) == 2 && len(keyPos) == 1 && strings.EqualFold(args[0], "GET")
+	var onReplica bool
 	if isGet {
 		res, _ = e.read(ctx, c, args[1]) // served from the client-side cache
-	} else {
+	} else if readOnly {
+		res, onReplica = e.forwardToReplica(ctx, args, keyPos)
+	}
+	if !isGet && !onReplica {
 		cmd, written := e.passthrough(c, args, keyPos, readOnly)
 		res = c.Do(ctx, cmd)
 		if len(written) > 0 {

@@ -23,6 +23,7 @@ func TestReloadColumnAgreesWithDaemon(t *testing.T) {
 	alternatives := map[string]string{
 		"redis.addrs": "127.0.0.1:7000", "redis.username": "u", "redis.password": "p", "redis.password_file": secret,
 		"redis.client_cache_mb": "64", "redis.wait_replicas": "1", "redis.disable_client_cache": "true",
+		"redis.read_from_replicas": "true", "redis.replica_addrs": "127.0.0.1:7004",
 		"dynamodb.region": "eu-west-1", "dynamodb.endpoint": "http://127.0.0.1:8000", "dynamodb.access_key_id": "k",
 		"dynamodb.secret_access_key": "s", "dynamodb.secret_access_key_file": secret,
 		"dynamodb.streams_endpoint": "http://127.0.0.1:8001",

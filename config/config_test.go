@@ -86,6 +86,7 @@ func TestReadmeTable(t *testing.T) {
 // a range has an entry, so a new setting comes with its bad values.
 var badValues = map[string][]string{
 	"redis.addrs":                {"", " , "},
+	"redis.replica_addrs":        {"", " , "},
 	"redis.client_cache_mb":      {"-1", "0", "lots"},
 	"redis.disable_client_cache": {"maybe"},
 	"redis.wait_replicas":        {"-1", "two"},

@@ -143,7 +143,8 @@ func (c *Config) Options(logger *slog.Logger) daemon.Options {
 			Redis: cache.RedisOptions{
 				Addrs: c.Redis.Addrs, Username: c.Redis.Username, Password: c.Redis.Password,
 				ClientCacheMB: c.Redis.ClientCacheMB, DisableClientCache: c.Redis.DisableClientCache,
-				WaitReplicas: c.Redis.WaitReplicas,
+				WaitReplicas:     c.Redis.WaitReplicas,
+				ReadFromReplicas: c.Redis.ReadFromReplicas, ReplicaAddrs: c.Redis.ReplicaAddrs,
 			},
 			Namespaces:    c.CacheNamespaces(),
 			MaxValueBytes: c.Limits.MaxValueBytes,

@@ -130,6 +130,13 @@ func listRow(name, flag, help string, def []string, ptr func(*Config) *[]string,
 	}
 }
 
+// anyRange says of a list row whose default is empty that empty is allowed
+// (none), though a value given must name at least one element.
+func anyRange(s Setting) Setting {
+	s.Range = "none, or not empty"
+	return s
+}
+
 // secret marks a row as a secret.
 func secret(s Setting) Setting {
 	s.Secret = true

@@ -33,6 +33,8 @@ type Config struct {
 		ClientCacheMB      int
 		DisableClientCache bool
 		WaitReplicas       int
+		ReadFromReplicas   bool
+		ReplicaAddrs       []string
 	}
 	DynamoDB struct {
 		Region              string
@@ -113,6 +115,10 @@ var settings = []Setting{
 		func(c *Config) *int { return &c.Redis.ClientCacheMB }, positiveInt, restart),
 	row("redis.wait_replicas", "wait-replicas", "after an invalidation, WAIT for this many replicas of the key's master; 0 = no WAIT", kindInt, cache.DefaultWaitReplicas,
 		func(c *Config) *int { return &c.Redis.WaitReplicas }, nonNegInt, restart),
+	row("redis.read_from_replicas", "read-from-replicas", "send reads to replicas (cluster: each master's; standalone: redis.replica_addrs); a daemon's own writes are read from the primary", kindBool, false,
+		func(c *Config) *bool { return &c.Redis.ReadFromReplicas }, anyBool, restart),
+	anyRange(listRow("redis.replica_addrs", "redis-replica-addr", "replicas of a standalone primary, host:port (repeat the flag, or commas), read with redis.read_from_replicas",
+		nil, func(c *Config) *[]string { return &c.Redis.ReplicaAddrs }, restart)),
 	row("redis.disable_client_cache", "disable-client-cache", "for Redis without RESP3 / CLIENT TRACKING", kindBool, false,
 		func(c *Config) *bool { return &c.Redis.DisableClientCache }, anyBool, restart),
 

@@ -45,6 +45,12 @@ type Fixture struct {
 	UC redis.UniversalClient
 	// Addrs are the Redis addresses engines are given.
 	Addrs []string
+	// Replicas is the replica set of NewReplicated, nil otherwise; its
+	// Primary is Redis.
+	Replicas *testenv.ReplicaSet
+	// ReadFromReplicas makes Engine's engines read from replicas (the
+	// cluster's, or Replicas).
+	ReadFromReplicas bool
 }
 
 // New starts the servers and creates the tables of Namespaces.
@@ -52,6 +58,29 @@ func New(t testing.TB) *Fixture {
 	t.Helper()
 	f := &Fixture{Redis: testenv.Redis(t)}
 	f.Addrs = []string{f.Redis.Addr}
+	f.RDB = redis.NewClient(&redis.Options{Addr: f.Redis.Addr})
+	f.UC = f.RDB
+	t.Cleanup(func() { f.RDB.Close() })
+	f.startDynamo(t)
+	return f
+}
+
+// NewReplicated is New on a standalone primary with two replicas, whose
+// engines read from the replicas.
+func NewReplicated(t testing.TB) *Fixture {
+	t.Helper()
+	return onReplicas(t, testenv.Replicated(t, 2))
+}
+
+// NewLagged is NewReplicated with replicas that apply the primary's
+// writes lag late (testenv.LaggedReplicated).
+func NewLagged(t testing.TB, lag time.Duration) *Fixture {
+	t.Helper()
+	return onReplicas(t, testenv.LaggedReplicated(t, 2, lag))
+}
+
+func onReplicas(t testing.TB, rs *testenv.ReplicaSet) *Fixture {
+	f := &Fixture{Redis: rs.Primary, Replicas: rs, Addrs: []string{rs.Primary.Addr}, ReadFromReplicas: true}
 	f.RDB = redis.NewClient(&redis.Options{Addr: f.Redis.Addr})
 	f.UC = f.RDB
 	t.Cleanup(func() { f.RDB.Close() })
@@ -76,11 +105,13 @@ func OnCluster(t testing.TB, c *testenv.RedisCluster) *Fixture {
 	return f
 }
 
-// Topologies names the Redis topologies a conformance test runs on.
+// Topologies names the Redis topologies a conformance test runs on:
+// standalone, the cluster, and a primary with two replicas that the
+// engines read from.
 var Topologies = []struct {
 	Name string
 	New  func(testing.TB) *Fixture
-}{{"standalone", New}, {"cluster", NewCluster}}
+}{{"standalone", New}, {"cluster", NewCluster}, {"replicas", NewReplicated}}
 
 func (f *Fixture) startDynamo(t testing.TB) {
 	t.Helper()
@@ -100,10 +131,13 @@ func (f *Fixture) startDynamo(t testing.TB) {
 func (f *Fixture) Engine(t testing.TB, mod func(*cache.Options)) *cache.Engine {
 	t.Helper()
 	opts := cache.Options{
-		Redis:       cache.RedisOptions{Addrs: f.Addrs},
+		Redis:       cache.RedisOptions{Addrs: f.Addrs, ReadFromReplicas: f.ReadFromReplicas},
 		Loader:      f.Loader,
 		Namespaces:  Namespaces,
 		LoadTimeout: 2 * time.Second,
+	}
+	if f.Replicas != nil && f.ReadFromReplicas {
+		opts.Redis.ReplicaAddrs = f.Replicas.Addrs()
 	}
 	if mod != nil {
 		mod(&opts)
