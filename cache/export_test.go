@@ -1,5 +1,7 @@
 package cache
 
+import "time"
+
 // SetAfterLoad installs the test hook that runs between a leased fill's
 // DynamoDB read and its store.
 func (e *Engine) SetAfterLoad(fn func(ns string, k Key)) { e.afterLoad = fn }
@@ -13,3 +15,7 @@ func ReservedKinds() []string {
 	}
 	return kinds
 }
+
+// SetClock replaces the engine's clock for write histories and automatic
+// TTLs, so a test can space writes without sleeping.
+func (e *Engine) SetClock(now func() time.Time) { e.clock = now }

@@ -276,3 +276,20 @@ func plainString(s string) bool {
 	}
 	return ascii || utf8.ValidString(s)
 }
+
+// Number is a number kept as its decimal text: the extension type
+// extNumber. It is registered with the msgpack library, so a Go program
+// that imports this package decodes stored values with msgpack.Unmarshal
+// alone (into any, a number of this type comes out as *Number).
+type Number string
+
+// MarshalMsgpack returns the number's text, the extension's payload.
+func (n *Number) MarshalMsgpack() ([]byte, error) { return []byte(*n), nil }
+
+// UnmarshalMsgpack takes the extension's payload as the number's text.
+func (n *Number) UnmarshalMsgpack(b []byte) error {
+	*n = Number(b)
+	return nil
+}
+
+func init() { msgpack.RegisterExt(extNumber, (*Number)(nil)) }
