@@ -1,6 +1,10 @@
 package cache
 
-import "time"
+import (
+	"time"
+
+	"github.com/ddbcache/ddbcache/valuefmt"
+)
 
 // SetAfterLoad installs the test hook that runs between a leased fill's
 // DynamoDB read and its store.
@@ -19,3 +23,8 @@ func ReservedKinds() []string {
 // SetClock replaces the engine's clock for write histories and automatic
 // TTLs, so a test can space writes without sleeping.
 func (e *Engine) SetClock(now func() time.Time) { e.clock = now }
+
+// DecodeEveryHit makes the engine's memo of decoded values too small to
+// hold any, so that every hit of a tagged value decodes it: what a hit
+// would cost without the memo, for the benchmarks.
+func (e *Engine) DecodeEveryHit() { e.memo = valuefmt.NewMemo(1) }

@@ -34,7 +34,9 @@ func formatEngine(t *testing.T, f *enginetest.Fixture) *cache.Engine {
 
 // seedItem writes user id with a 30-digit N, a fraction and a string of
 // about pad bytes.
-func seedItem(t *testing.T, f *enginetest.Fixture, id string, pad int) {
+func seedItem(t *testing.T, f *enginetest.Fixture, id string, pad int) { seedItemB(t, f, id, pad) }
+
+func seedItemB(t testing.TB, f *enginetest.Fixture, id string, pad int) {
 	f.DDB.PutItem(t, "users", map[string]types.AttributeValue{
 		"user_id": &types.AttributeValueMemberS{Value: id},
 		"big":     &types.AttributeValueMemberN{Value: "123456789012345678901234567890"},
