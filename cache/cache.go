@@ -299,9 +299,13 @@ func (e *Engine) Namespace(name string) (NamespaceInfo, bool) {
 
 // info describes ns for NamespaceInfo.
 func (ns *namespace) info() NamespaceInfo {
+	ttl := ns.TTL.String()
+	if ns.TTLAuto {
+		ttl = "auto " + ns.TTLMin.String() + "–" + ns.TTLMax.String()
+	}
 	return NamespaceInfo{
 		Name: ns.Name, Table: ns.Table, PartitionKey: ns.PartitionKey, SortKey: ns.SortKey,
-		RedisKey: ns.RedisKey, TTL: ns.TTL.String(), TTLJitter: ns.TTLJitter,
+		RedisKey: ns.RedisKey, TTL: ttl, TTLJitter: ns.TTLJitter,
 		NegativeTTL: ns.NegativeTTL.String(), StaleIfError: ns.StaleIfError.String(),
 	}
 }

@@ -37,7 +37,7 @@ type Namespace struct {
 const TTLAuto time.Duration = -1
 
 // kindTTL is a duration or "auto".
-var kindTTL = kind[time.Duration]{"duration | auto",
+var kindTTL = kind[time.Duration]{"duration or auto",
 	func(s string) (time.Duration, error) {
 		if strings.EqualFold(s, "auto") {
 			return TTLAuto, nil
