@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ddbcache/ddbcache/valuefmt"
 	"github.com/redis/rueidis"
 	"golang.org/x/sync/singleflight"
 )
@@ -145,6 +146,11 @@ type Engine struct {
 	// afterLoad, when set (by tests), runs between a leased fill's DynamoDB
 	// read and its store: the window in which a stale set can happen.
 	afterLoad func(ns string, k Key)
+	// clock, when set (by tests), replaces time.Now for write histories
+	// and automatic TTLs (volatility.go).
+	clock func() time.Time
+	// memo keeps the JSON decoded from tagged values (format.go).
+	memo *valuefmt.Memo
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -210,6 +216,7 @@ func New(opts Options) (*Engine, error) {
 		gutter:   newGutter(opts.GutterSize, opts.GutterTTL),
 		dynamo:   &dynamoState{log: newTransitions(opts.Logger, "DynamoDB")},
 		closed:   make(chan struct{}),
+		memo:     newMemo(),
 	}
 	e.dynamo.classify, _ = opts.Loader.(FaultClassifier)
 	if opts.MaxValueBytes < 0 {
@@ -305,9 +312,13 @@ func (e *Engine) Namespace(name string) (NamespaceInfo, bool) {
 
 // info describes ns for NamespaceInfo.
 func (ns *namespace) info() NamespaceInfo {
+	ttl := ns.TTL.String()
+	if ns.TTLAuto {
+		ttl = "auto " + ns.TTLMin.String() + "–" + ns.TTLMax.String()
+	}
 	return NamespaceInfo{
 		Name: ns.Name, Table: ns.Table, PartitionKey: ns.PartitionKey, SortKey: ns.SortKey,
-		RedisKey: ns.RedisKey, TTL: ns.TTL.String(), TTLJitter: ns.TTLJitter,
+		RedisKey: ns.RedisKey, TTL: ttl, TTLJitter: ns.TTLJitter,
 		NegativeTTL: ns.NegativeTTL.String(), StaleIfError: ns.StaleIfError.String(),
 	}
 }

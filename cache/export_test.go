@@ -1,5 +1,11 @@
 package cache
 
+import (
+	"time"
+
+	"github.com/ddbcache/ddbcache/valuefmt"
+)
+
 // SetAfterLoad installs the test hook that runs between a leased fill's
 // DynamoDB read and its store.
 func (e *Engine) SetAfterLoad(fn func(ns string, k Key)) { e.afterLoad = fn }
@@ -13,3 +19,12 @@ func ReservedKinds() []string {
 	}
 	return kinds
 }
+
+// SetClock replaces the engine's clock for write histories and automatic
+// TTLs, so a test can space writes without sleeping.
+func (e *Engine) SetClock(now func() time.Time) { e.clock = now }
+
+// DecodeEveryHit makes the engine's memo of decoded values too small to
+// hold any, so that every hit of a tagged value decodes it: what a hit
+// would cost without the memo, for the benchmarks.
+func (e *Engine) DecodeEveryHit() { e.memo = valuefmt.NewMemo(1) }

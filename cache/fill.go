@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ddbcache/ddbcache/valuefmt"
 	"github.com/redis/rueidis"
 )
 
@@ -56,6 +57,7 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, keys []Key, vks []string)
 		tokens[i] = e.tokens.next()
 	}
 	leased := make([]bool, len(keys))
+	hists := make([]writeHistory, len(keys))
 	var toRead []int
 	consistent := false
 	undecided := allIndexes(len(keys))
@@ -64,7 +66,7 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, keys []Key, vks []string)
 		var held []int
 		for j, res := range e.acquire(ctx, c, vks, tokens, undecided) {
 			i := undecided[j]
-			a, err := parseAcquire(res)
+			a, err := e.acquired(vks[i], res)
 			switch {
 			case err != nil:
 				e.stats.redisErrors.Add(1)
@@ -75,6 +77,7 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, keys []Key, vks []string)
 				out[i] = Result{Source: SourceNegative, TTL: a.ttl}
 			case a.kind == acquiredLease:
 				leased[i] = true
+				hists[i] = a.hist
 				consistent = consistent || a.consistent
 				toRead = append(toRead, i)
 			default: // acquireHeld
@@ -99,7 +102,7 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, keys []Key, vks []string)
 	for _, i := range toRead {
 		consistent = consistent || e.bypass.marked(vks[i])
 	}
-	return out, e.loadAndStore(c, ns, keys, vks, tokens, leased, toRead, consistent, out)
+	return out, e.loadAndStore(c, ns, keys, vks, tokens, leased, hists, toRead, consistent, out)
 }
 
 // acquire runs acquireScript for the keys at idx: one EVALSHA for one
@@ -125,10 +128,11 @@ func execScript(ctx context.Context, c rueidis.Client, script *script, execs []r
 }
 
 // loadAndStore reads the items at idx from DynamoDB in one request and
-// stores, with fillScript, those whose lease this flight holds. When
+// stores, with fillScript, those whose lease this flight holds (hists are
+// their write histories, for ttl: auto). When
 // DynamoDB fails, the leases go back, and every key must have a
 // stale-if-error copy or the lookup fails.
-func (e *Engine) loadAndStore(c rueidis.Client, ns *namespace, keys []Key, vks, tokens []string, leased []bool, idx []int, consistent bool, out []Result) error {
+func (e *Engine) loadAndStore(c rueidis.Client, ns *namespace, keys []Key, vks, tokens []string, leased []bool, hists []writeHistory, idx []int, consistent bool, out []Result) error {
 	ctx, cancel := e.loadContext()
 	defer cancel()
 	docs, err := e.loadDocs(ctx, ns, pick(keys, idx), consistent)
@@ -156,7 +160,7 @@ func (e *Engine) loadAndStore(c rueidis.Client, ns *namespace, keys []Key, vks, 
 	var filled []int
 	for j, i := range idx {
 		out[i] = Result{Value: docs[j], Source: SourceDynamo}
-		if ttl := entryTTL(ns, docs[j]); leased[i] && ttl > 0 {
+		if ttl := entryTTL(ns, docs[j], hists[i], e.now()); leased[i] && ttl > 0 {
 			out[i].TTL = ttl
 			fills = append(fills, e.fillExec(ns, vks[i], tokens[i], docs[j], ttl))
 			filled = append(filled, i)
@@ -193,6 +197,9 @@ func (e *Engine) staleCopy(c rueidis.Client, ns *namespace, vk string) (Result, 
 	ctx, cancel := context.WithTimeout(context.Background(), staleTimeout)
 	defer cancel()
 	v, err := c.Do(ctx, c.B().Get().Key(staleKey(vk)).Build()).AsBytes()
+	if err == nil {
+		v, err = valuefmt.Decode(v)
+	}
 	if err != nil {
 		return Result{}, false
 	}

@@ -49,7 +49,7 @@ func (e *Engine) Cached(ctx context.Context, nsName string, k Key) (r Result, ok
 	}
 	vk := ns.redisKey(k)
 	res, cached := e.read(ctx, c, vk)
-	r, o := e.valueOf(res, cached)
+	r, o := e.valueOf(vk, res, cached)
 	if o == absent && ns.NegativeTTL > 0 {
 		res, _ = e.read(ctx, c, negKey(vk))
 		r, o = negativeOf(res)

@@ -76,8 +76,10 @@ const (
 	acquiredValue acquireKind = 1
 	// acquiredNegative: {2, pttl}. The negative entry is in Redis.
 	acquiredNegative acquireKind = 2
-	// acquiredLease: {3, inv}. The lease is this caller's now; inv is 1
-	// when the item was invalidated a moment ago (read it consistently).
+	// acquiredLease: {3, inv, t, i}. The lease is this caller's now; inv
+	// is 1 when the item was invalidated a moment ago (read it
+	// consistently); t and i are the write history (volatility.go), nil
+	// when unknown.
 	acquiredLease acquireKind = 3
 	// acquireHeld: {4}. Another fill holds the lease.
 	acquireHeld acquireKind = 4
@@ -101,15 +103,16 @@ const (
 )
 
 var (
-	// KEYS: value, lease, neg, inv. ARGV: token, lease ms. Replies with
-	// an acquireKind first (see there).
+	// KEYS: value, lease, neg, inv, write history. ARGV: token, lease
+	// ms. Replies with an acquireKind first (see there).
 	acquireScript = newScript(fmt.Sprintf(`
 local v = redis.call('GET', KEYS[1])
 if v then return {%d, v, redis.call('PTTL', KEYS[1])} end
 local n = redis.call('PTTL', KEYS[3])
 if n ~= -2 then return {%d, n} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {%d, redis.call('EXISTS', KEYS[4])}
+  local h = redis.call('HMGET', KEYS[5], 't', 'i')
+  return {%d, redis.call('EXISTS', KEYS[4]), h[1], h[2]}
 end
 return {%d}`, acquiredValue, acquiredNegative, acquiredLease, acquireHeld))
 
@@ -157,11 +160,12 @@ type acquireResult struct {
 	value      []byte
 	ttl        time.Duration // of the value or negative entry found
 	consistent bool          // the key was invalidated a moment ago
+	hist       writeHistory  // with a lease: the key's write history
 }
 
 func (e *Engine) acquireExec(vk, token string) rueidis.LuaExec {
 	return rueidis.LuaExec{
-		Keys: []string{vk, leaseKey(vk), negKey(vk), invKey(vk)},
+		Keys: []string{vk, leaseKey(vk), negKey(vk), invKey(vk), histKey(vk)},
 		Args: []string{token, strconv.FormatInt(e.opts.LeaseTTL.Milliseconds(), 10)},
 	}
 }
@@ -190,6 +194,11 @@ func parseAcquire(res rueidis.RedisResult) (acquireResult, error) {
 		case acquiredLease:
 			n, _ := arr[1].AsInt64()
 			r.consistent = n == 1
+			if len(arr) > 3 {
+				t, tErr := arr[2].AsInt64()
+				i, iErr := arr[3].AsInt64()
+				r.hist = parseHistory(t, i, tErr, iErr)
+			}
 		}
 	}
 	return r, nil
@@ -200,20 +209,24 @@ func (e *Engine) fillExec(ns *namespace, vk, token string, doc []byte, ttl time.
 	if doc != nil {
 		kind = fillValue
 		if ns.StaleIfError > 0 {
-			staleMS = (ns.TTL + ns.StaleIfError).Milliseconds()
+			staleMS = (ttl + ns.StaleIfError).Milliseconds()
 		}
 	}
 	return rueidis.LuaExec{
 		Keys: []string{vk, leaseKey(vk), negKey(vk), staleKey(vk)},
-		Args: []string{token, kind, string(doc), strconv.FormatInt(ttl.Milliseconds(), 10), strconv.FormatInt(staleMS, 10)},
+		Args: []string{token, kind, string(ns.Codec.Encode(doc)), strconv.FormatInt(ttl.Milliseconds(), 10), strconv.FormatInt(staleMS, 10)},
 	}
 }
 
-// entryTTL is the TTL a fill gives doc: the jittered value TTL, or the
-// negative TTL for an absent item (0: not cached).
-func entryTTL(ns *namespace, doc []byte) time.Duration {
+// entryTTL is the TTL a fill at now gives doc: the jittered value TTL
+// (for ttl: auto, from the key's write history h), or the negative TTL
+// for an absent item (0: not cached).
+func entryTTL(ns *namespace, doc []byte, h writeHistory, now time.Time) time.Duration {
 	if doc == nil {
 		return max(ns.NegativeTTL, 0)
+	}
+	if ns.TTLAuto {
+		return ns.jitter(ns.autoTTL(h, now))
 	}
 	return ns.ttl()
 }

@@ -93,7 +93,7 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 	}
 	vk := ns.redisKey(k)
 	res, cached := e.read(ctx, c, vk)
-	r, o := e.valueOf(res, cached)
+	r, o := e.valueOf(vk, res, cached)
 	if o == found { // the hot path: no allocation beyond the read's
 		e.counters(ns).count(r)
 		e.heard(ns, k, r)
@@ -141,7 +141,7 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 	res, around := e.readMany(ctx, c, vks)
 	for i := range res {
 		var o outcome
-		switch out[i], o = e.valueOf(res[i], around == nil || !around[i]); o {
+		switch out[i], o = e.valueOf(vks[i], res[i], around == nil || !around[i]); o {
 		case found:
 			st.count(out[i])
 			e.heard(ns, keys[i], out[i])
@@ -157,12 +157,16 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 	return out, nil
 }
 
-// valueOf reads the answer of a value key's GET; cached says whether it
-// went through the client-side cache.
-func (e *Engine) valueOf(res rueidis.RedisResult, cached bool) (Result, outcome) {
+// valueOf reads the answer of value key vk's GET, as JSON (format.go);
+// cached says whether it went through the client-side cache.
+func (e *Engine) valueOf(vk string, res rueidis.RedisResult, cached bool) (Result, outcome) {
 	v, err := res.AsBytes()
 	switch {
 	case err == nil:
+		var ok bool
+		if v, ok = e.decodeValue(vk, v); !ok {
+			return Result{}, absent
+		}
 		r := Result{Value: v, Source: SourceRedis, TTL: cacheTTL(res), Tracked: cached && e.tracked}
 		if res.IsCacheHit() {
 			r.Source = SourceLocal

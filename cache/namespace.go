@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/ddbcache/ddbcache/valuefmt"
 )
 
 // Defaults for Namespace fields left at their zero value.
@@ -41,6 +43,16 @@ type Namespace struct {
 	// StaleIfError is how long past TTL a value may still be served when
 	// DynamoDB fails; 0 disables it. It keeps a second copy of each value.
 	StaleIfError time.Duration
+	// Codec is how values are stored in Redis (package valuefmt); its zero
+	// value is plain JSON, which legacy code reading the key understands.
+	// Whatever it is, values of every form are read (see format.go).
+	Codec valuefmt.Codec
+	// TTLAuto makes each value's TTL follow how often its item is written
+	// (see volatility.go), within [TTLMin, TTLMax]; TTL is then unused.
+	TTLAuto bool
+	// TTLMin and TTLMax bound an automatic TTL; 0 means DefaultTTLMin and
+	// DefaultTTLMax.
+	TTLMin, TTLMax time.Duration
 }
 
 // namespace is a validated Namespace with its key template compiled.
@@ -93,6 +105,9 @@ func compile(ns Namespace) (*namespace, error) {
 		if ns.SortKey != "" {
 			ns.RedisKey += ":{" + ns.SortKey + "}"
 		}
+	}
+	if err := checkAutoTTL(&ns); err != nil {
+		return nil, err
 	}
 	parts, err := parseTemplate(ns)
 	if err != nil {
@@ -198,12 +213,15 @@ func (ns *namespace) dynamoKey(k Key) map[string]string {
 }
 
 // ttl returns the namespace TTL with its jitter applied.
-func (ns *namespace) ttl() time.Duration {
+func (ns *namespace) ttl() time.Duration { return ns.jitter(ns.TTL) }
+
+// jitter applies the namespace's jitter to ttl.
+func (ns *namespace) jitter(ttl time.Duration) time.Duration {
 	if ns.TTLJitter == 0 {
-		return ns.TTL
+		return ttl
 	}
 	f := 1 + ns.TTLJitter*(2*rand.Float64()-1)
-	return time.Duration(float64(ns.TTL) * f)
+	return time.Duration(float64(ttl) * f)
 }
 
 // Keys derived from a value key. They put the value key in a hash tag so

@@ -36,6 +36,7 @@ var itemKeyKinds = []struct {
 	{"stale-if-error copy", staleKey},
 	{"lease", leaseKey},
 	{"invalidation marker", invKey},
+	{"write history", histKey},
 }
 
 // statePrefix starts the keys of state that belongs to no one item: the

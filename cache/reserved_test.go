@@ -216,6 +216,8 @@ var keyArgs = map[string]func(args []string) []string{
 	"set":     func(a []string) []string { return a[1:2] },
 	"pexpire": func(a []string) []string { return a[1:2] },
 	"pttl":    func(a []string) []string { return a[1:2] },
+	"hmget":   func(a []string) []string { return a[1:2] },
+	"hset":    func(a []string) []string { return a[1:2] },
 	"del":     func(a []string) []string { return a[1:] },
 	"exists":  func(a []string) []string { return a[1:] },
 	"evalsha": scriptKeys,

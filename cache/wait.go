@@ -16,12 +16,13 @@ import (
 // was left pending. EVAL of these few bytes costs Redis a SHA-1 and a
 // lookup in its script cache, and needs no SCRIPT LOAD on every node per
 // call. EVAL and WAIT must also go in one DoMulti (see invalidateWaiting).
-// KEYS: value, neg, stale, lease, inv. ARGV: marker ms. Returns how many of
+// KEYS: value, neg, stale, lease, inv, write history. ARGV: marker ms,
+// then the write history's arguments (volatility.go). Returns how many of
 // value, neg and stale existed.
 const invalidateSource = `
 local n = redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 redis.call('DEL', KEYS[4])
-redis.call('SET', KEYS[5], '1', 'PX', ARGV[1])
+redis.call('SET', KEYS[5], '1', 'PX', ARGV[1])` + historyScript + `
 return n`
 
 // invalidateEval runs the invalidations of execs with EVAL, in one

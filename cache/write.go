@@ -157,12 +157,13 @@ func (e *Engine) invalidate(ctx context.Context, ns *namespace, keys []Key) (int
 func (e *Engine) invalidateRedis(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key) (int, error) {
 	execs := make([]rueidis.LuaExec, len(keys))
 	marker := strconv.FormatInt(e.opts.ConsistentWindow.Milliseconds(), 10)
+	args := append([]string{marker}, ns.historyArgs(e.now())...)
 	for i, k := range keys {
 		vk := ns.redisKey(k)
 		e.bypass.mark(vk, negKey(vk), staleKey(vk))
 		execs[i] = rueidis.LuaExec{
-			Keys: []string{vk, negKey(vk), staleKey(vk), leaseKey(vk), invKey(vk)},
-			Args: []string{marker},
+			Keys: []string{vk, negKey(vk), staleKey(vk), leaseKey(vk), invKey(vk), histKey(vk)},
+			Args: args,
 		}
 	}
 	return e.invalidateEval(ctx, c, execs)

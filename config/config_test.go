@@ -113,14 +113,18 @@ var badValues = map[string][]string{
 
 // nsBadValues are the same for the namespace fields.
 var nsBadValues = map[string][]string{
-	"table":          {""},
-	"partition_key":  {""},
-	"ttl":            {"0", "-1h", "500us"},
-	"ttl_jitter":     {"1", "-0.1", "100%", "lots"},
-	"negative_ttl":   {"-1s"},
-	"stale_if_error": {"-1m"},
-	"format":         {"msgpack"},
-	"stream":         {"maybe"},
+	"table":              {""},
+	"partition_key":      {""},
+	"ttl":                {"0", "-1h", "500us"},
+	"ttl_jitter":         {"1", "-0.1", "100%", "lots"},
+	"negative_ttl":       {"-1s"},
+	"stale_if_error":     {"-1m"},
+	"format":             {"xml"},
+	"compress":           {"gzip"},
+	"compress_min_bytes": {"-1"},
+	"ttl_min":            {"0", "500us"},
+	"ttl_max":            {"-1h"},
+	"stream":             {"maybe"},
 }
 
 func TestBadValues(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
+	"github.com/ddbcache/ddbcache/valuefmt"
 )
 
 // Namespace is one namespace of the configuration (DESIGN.md,
@@ -24,7 +25,33 @@ type Namespace struct {
 	StaleIfError time.Duration
 	Format       string
 	Stream       bool
+	// Compress and CompressMinBytes are valuefmt's compression settings.
+	Compress         string
+	CompressMinBytes int
+	// TTLMin and TTLMax bound `ttl: auto` (TTL == TTLAuto).
+	TTLMin, TTLMax time.Duration
 }
+
+// TTLAuto is Namespace.TTL for `ttl: auto`: each value's TTL follows how
+// often its item is written, within ttl_min and ttl_max (cache.Namespace.TTLAuto).
+const TTLAuto time.Duration = -1
+
+// kindTTL is a duration or "auto".
+var kindTTL = kind[time.Duration]{"duration or auto",
+	func(s string) (time.Duration, error) {
+		if strings.EqualFold(s, "auto") {
+			return TTLAuto, nil
+		}
+		return parseDuration(s)
+	},
+	func(d time.Duration) string {
+		if d == TTLAuto {
+			return "auto"
+		}
+		return formatDuration(d)
+	}}
+
+var ttlOrAuto = check[time.Duration]{"≥ 1ms or auto", func(v time.Duration) bool { return v == TTLAuto || v >= time.Millisecond }}
 
 // Field is one row of the namespace fields' table: a key of a namespace
 // in the namespaces: map and a field=value of --namespace.
@@ -60,14 +87,19 @@ var fields = []Field{
 	nsRow("sort_key", `the table's sort key attribute; "" = none`, kindString, "", func(n *Namespace) *string { return &n.SortKey }, anyString),
 	nsRow("redis_key", `template of the Redis key, e.g. "user_profile:{user_id}"; "" = "NAME:{partition_key}[:{sort_key}]"`, kindString, "",
 		func(n *Namespace) *string { return &n.RedisKey }, anyString),
-	nsRow("ttl", "how long a value stays in Redis", kindDur, cache.DefaultTTL, func(n *Namespace) *time.Duration { return &n.TTL }, ttlDur),
+	nsRow("ttl", "how long a value stays in Redis; auto = half the key's observed interval between writes, within ttl_min and ttl_max", kindTTL, cache.DefaultTTL, func(n *Namespace) *time.Duration { return &n.TTL }, ttlOrAuto),
 	nsRow("ttl_jitter", "each value lives ttl × (1 ± jitter): 10% or 0.1", kindFrac, 0, func(n *Namespace) *float64 { return &n.TTLJitter }, jitter),
 	nsRow("negative_ttl", `how long "no such item" is remembered; 0 = not at all`, kindDur, cache.DefaultNegativeTTL,
 		func(n *Namespace) *time.Duration { return &n.NegativeTTL }, nonNegDur),
 	nsRow("stale_if_error", "keep a copy this long past ttl, served when DynamoDB fails; 0 = off", kindDur, 0,
 		func(n *Namespace) *time.Duration { return &n.StaleIfError }, nonNegDur),
-	nsRow("format", "the value's encoding", kindString, "json", func(n *Namespace) *string { return &n.Format }, oneOf("json")),
+	nsRow("format", "the value's encoding in Redis (clients always get JSON; legacy readers of the key need json)", kindString, "json", func(n *Namespace) *string { return &n.Format }, oneOf("json", "msgpack")),
 	nsRow("stream", "consume the table's DynamoDB Stream to invalidate", kindBool, false, func(n *Namespace) *bool { return &n.Stream }, anyBool),
+	nsRow("compress", "compress values of at least compress_min_bytes in Redis", kindString, "none", func(n *Namespace) *string { return &n.Compress }, oneOf("none", "zstd")),
+	nsRow("compress_min_bytes", "smallest value (after format) that compress applies to", kindInt, valuefmt.DefaultCompressMinBytes,
+		func(n *Namespace) *int { return &n.CompressMinBytes }, nonNegInt),
+	nsRow("ttl_min", "shortest TTL of ttl: auto", kindDur, cache.DefaultTTLMin, func(n *Namespace) *time.Duration { return &n.TTLMin }, ttlDur),
+	nsRow("ttl_max", "longest TTL of ttl: auto (a key never written gets it)", kindDur, cache.DefaultTTLMax, func(n *Namespace) *time.Duration { return &n.TTLMax }, ttlDur),
 }
 
 // Fields returns the namespace fields' table.

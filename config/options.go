@@ -16,6 +16,7 @@ import (
 	"github.com/ddbcache/ddbcache/dynamo"
 	api "github.com/ddbcache/ddbcache/fcgi"
 	"github.com/ddbcache/ddbcache/unixsock"
+	"github.com/ddbcache/ddbcache/valuefmt"
 )
 
 // ErrNoNamespaces means a daemon was configured without namespaces: only
@@ -65,10 +66,16 @@ func (c *Config) cacheNamespace(name string, n Namespace) cache.Namespace {
 	if neg == 0 {
 		neg = -1 // cache: negative means no negative caching
 	}
-	return cache.Namespace{
+	ns := cache.Namespace{
 		Name: name, Table: n.Table, PartitionKey: n.PartitionKey, SortKey: n.SortKey, RedisKey: n.RedisKey,
 		TTL: n.TTL, TTLJitter: n.TTLJitter, NegativeTTL: neg, StaleIfError: n.StaleIfError,
 	}
+	if n.TTL == TTLAuto {
+		ns.TTL, ns.TTLAuto, ns.TTLMin, ns.TTLMax = 0, true, n.TTLMin, n.TTLMax
+	}
+	// The rows' checks admit only what Parse accepts.
+	ns.Codec, _ = valuefmt.Parse(n.Format, n.Compress, n.CompressMinBytes)
+	return ns
 }
 
 // RequireNamespaces returns ErrNoNamespaces when there are none.

@@ -94,7 +94,7 @@ func TestBadConfigExitsWithOneLineReason(t *testing.T) {
 		{"missing table", "namespaces:\n  profile: { partition_key: id }\n", nil, "table is required"},
 		{"template without key", "namespaces:\n  profile: { table: t, partition_key: id, redis_key: static }\n", nil, "must contain {id}"},
 		{"no namespaces", "redis: { addrs: [\"127.0.0.1:1\"] }\n", nil, "no namespaces configured"},
-		{"unsupported format", "namespaces:\n  profile: { table: t, partition_key: id, format: msgpack }\n", nil, `namespaces.profile.format "msgpack": want json`},
+		{"unsupported format", "namespaces:\n  profile: { table: t, partition_key: id, format: xml }\n", nil, `namespaces.profile.format "xml": want json | msgpack`},
 		{"bad socket mode", "listen: { unix_mode: rw }\n" + goodNamespace, nil, `listen.unix_mode "rw": bad file mode`},
 		{`log.level "loud": want debug | info | warn | error`, "log: { level: loud }\n" + goodNamespace, nil, `log.level "loud": want debug | info | warn | error`},
 		{"bad namespace flag", goodNamespace, []string{"--namespace", "x:table=t;color=red"}, `unknown field "color"`},

@@ -20,10 +20,16 @@ import (
 	"github.com/ddbcache/ddbcache/internal/testenv"
 	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
+	"github.com/ddbcache/ddbcache/valuefmt"
 	"github.com/redis/go-redis/v9"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// compactNS is the cases' "compact" namespace: the users table stored as
+// zstd-compressed MessagePack (t/15-conformance.t configures the same).
+var compactNS = cache.Namespace{Name: "compact", Table: "users", PartitionKey: "user_id",
+	Codec: valuefmt.Codec{Format: valuefmt.Msgpack, Compress: true, CompressMinBytes: 1}}
 
 // engine starts a fresh daemon engine on topology's fixture, seeded with
 // the table's users.
@@ -34,6 +40,7 @@ func engine(t *testing.T, table *conformance.Table, newFixture func(testing.TB) 
 		f.Seed(t, u["user_id"], u["name"])
 	}
 	return f, f.Engine(t, func(o *cache.Options) {
+		o.Namespaces = append(append([]cache.Namespace(nil), enginetest.Namespaces...), compactNS)
 		o.MaxValueBytes = 64 << 10
 		if reg != nil {
 			o.Notifier = reg

@@ -29,6 +29,9 @@ my %MACRO = ('${big}' => 'x' x (70 << 10), '${keys1001}' => '[' . ('"k",' x 1000
 
 # The events namespace of the Go fixture: a sort key, numbers.
 my %EVENTS = (table => 'events', partition_key => 'account', sort_key => 'seq');
+# The compact namespace: users stored as zstd-compressed MessagePack (the
+# Go conformance test's compactNS); it answers the same JSON as profile.
+my %COMPACT = (table => 'users', partition_key => 'user_id', format => 'msgpack', compress => 'zstd', compress_min_bytes => 1);
 
 my $table;
 
@@ -38,11 +41,11 @@ sub table { return $table //= $JSON->decode(slurp($PATH)) }
 sub expand { my ($s) = @_; $s =~ s/(\$\{\w+\})/$MACRO{$1} \/\/ $1/ge; return $s }
 
 # env_args(%config): what DDBCache::TestEnv->new needs to run the table:
-# the events namespace and tables, max_value_bytes 64 KiB, and %config.
+# the events and compact namespaces and the tables, max_value_bytes 64 KiB, and %config.
 sub env_args {
     my (%config) = @_;
     return (
-        namespaces => { events => \%EVENTS },
+        namespaces => { events => \%EVENTS, compact => \%COMPACT },
         config     => merge_config(\%config, { limits => { max_value_bytes => 64 << 10 } }),
         tables     => [
             { name => 'users',  partition_key => 'user_id' },
