@@ -34,8 +34,9 @@ type RedisOptions struct {
 	// Username and Password authenticate; "" means none.
 	Username string
 	Password string
-	// ClientCacheMB is the client-side cache size per Redis connection, in
-	// MiB; 0 means DefaultClientCacheMB.
+	// ClientCacheMB is the client-side cache size of the daemon, in MiB,
+	// shared by all its Redis connections (see clientcache.go); 0 means
+	// DefaultClientCacheMB.
 	ClientCacheMB int
 	// DisableClientCache turns client-side caching off, for servers without
 	// RESP3 or CLIENT TRACKING.
@@ -107,13 +108,12 @@ func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onIn
 		opts.CommandTimeout = DefaultCommandTimeout
 	}
 	copt := rueidis.ClientOption{
-		InitAddress:       opts.Addrs,
-		Username:          opts.Username,
-		Password:          opts.Password,
-		ClientName:        "ddbcache",
-		CacheSizeEachConn: opts.ClientCacheMB << 20,
-		DisableCache:      opts.DisableClientCache,
-		ConnWriteTimeout:  opts.CommandTimeout,
+		InitAddress:      opts.Addrs,
+		Username:         opts.Username,
+		Password:         opts.Password,
+		ClientName:       "ddbcache",
+		DisableCache:     opts.DisableClientCache,
+		ConnWriteTimeout: opts.CommandTimeout,
 		// rueidis retries read-only commands on network errors until the
 		// context ends; a lookup has a better fallback (DynamoDB), so it
 		// fails fast instead.
@@ -122,19 +122,19 @@ func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onIn
 	}
 	copt.Dialer.Timeout = opts.DialTimeout
 	r := &redisConn{done: make(chan struct{}), observe: opts.Observe}
-	c, err := rueidis.NewClient(copt)
+	c, err := dialClient(copt, opts.ClientCacheMB<<20)
 	if err == nil {
 		r.store(c)
 		close(r.done)
 		return r, nil
 	}
 	log.Warn("Redis unreachable at start; serving from DynamoDB until it answers", "addrs", opts.Addrs, "err", err)
-	go r.reconnect(copt, log, closed, reached)
+	go r.reconnect(copt, opts.ClientCacheMB<<20, log, closed, reached)
 	return r, nil
 }
 
-// reconnect retries NewClient with backoff until it succeeds or the engine closes.
-func (r *redisConn) reconnect(copt rueidis.ClientOption, log *slog.Logger, closed <-chan struct{}, reached func()) {
+// reconnect retries dialClient with backoff until it succeeds or the engine closes.
+func (r *redisConn) reconnect(copt rueidis.ClientOption, cacheBytes int, log *slog.Logger, closed <-chan struct{}, reached func()) {
 	defer close(r.done)
 	pause := reconnectMin
 	for {
@@ -143,7 +143,7 @@ func (r *redisConn) reconnect(copt rueidis.ClientOption, log *slog.Logger, close
 			return
 		case <-time.After(pause):
 		}
-		c, err := rueidis.NewClient(copt)
+		c, err := dialClient(copt, cacheBytes)
 		if err == nil {
 			r.store(c)
 			log.Info("Redis reached for the first time", "addrs", copt.InitAddress)

@@ -103,7 +103,7 @@ var settings = []Setting{
 	secret(row("redis.password", "redis-password", "Redis password", kindString, "", func(c *Config) *string { return &c.Redis.Password }, anyString, restart)),
 	row("redis.password_file", "redis-password-file", "file holding the Redis password (instead of redis.password)", kindString, "",
 		func(c *Config) *string { return &c.Redis.PasswordFile }, anyString, restart),
-	row("redis.client_cache_mb", "client-cache-mb", "client-side cache per Redis connection, MiB (standalone: 4 connections, so up to 4× this; cluster: one per node)", kindInt, cache.DefaultClientCacheMB,
+	row("redis.client_cache_mb", "client-cache-mb", "client-side cache of the whole daemon, MiB, shared by its Redis connections; the daemon's soft memory limit is this + 64 MiB unless GOMEMLIMIT is set", kindInt, cache.DefaultClientCacheMB,
 		func(c *Config) *int { return &c.Redis.ClientCacheMB }, positiveInt, restart),
 	row("redis.wait_replicas", "wait-replicas", "after an invalidation, WAIT for this many replicas of the key's master; 0 = no WAIT", kindInt, cache.DefaultWaitReplicas,
 		func(c *Config) *int { return &c.Redis.WaitReplicas }, nonNegInt, restart),
