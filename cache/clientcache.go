@@ -40,9 +40,10 @@ import (
 // small budget over many nodes still caches something.
 const minCacheEachConn = 1 << 20
 
-// dialClient connects with opt, whose CacheSizeEachConn is set so that
-// all its caches together hold at most totalBytes.
-func dialClient(opt rueidis.ClientOption, totalBytes int) (rueidis.Client, error) {
+// dialClient connects with opt, taking its CacheSizeEachConn as the total
+// for all connections and giving each its share.
+func dialClient(opt rueidis.ClientOption) (rueidis.Client, error) {
+	totalBytes := opt.CacheSizeEachConn
 	guess := len(opt.InitAddress) * wiresPerNode(opt, len(opt.InitAddress) > 1)
 	opt.CacheSizeEachConn = max(totalBytes/max(guess, 1), minCacheEachConn)
 	c, err := rueidis.NewClient(opt)

@@ -29,7 +29,7 @@ func TestCachedConns(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := dialClient(tc.opt, 64<<20)
+			c, err := dialClient(tc.opt)
 			if err != nil {
 				t.Fatal(err)
 			}

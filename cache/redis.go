@@ -108,12 +108,13 @@ func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onIn
 		opts.CommandTimeout = DefaultCommandTimeout
 	}
 	copt := rueidis.ClientOption{
-		InitAddress:      opts.Addrs,
-		Username:         opts.Username,
-		Password:         opts.Password,
-		ClientName:       "ddbcache",
-		DisableCache:     opts.DisableClientCache,
-		ConnWriteTimeout: opts.CommandTimeout,
+		InitAddress:       opts.Addrs,
+		Username:          opts.Username,
+		Password:          opts.Password,
+		ClientName:        "ddbcache",
+		CacheSizeEachConn: opts.ClientCacheMB << 20, // the daemon's total: dialClient splits it
+		DisableCache:      opts.DisableClientCache,
+		ConnWriteTimeout:  opts.CommandTimeout,
 		// rueidis retries read-only commands on network errors until the
 		// context ends; a lookup has a better fallback (DynamoDB), so it
 		// fails fast instead.
@@ -122,19 +123,19 @@ func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onIn
 	}
 	copt.Dialer.Timeout = opts.DialTimeout
 	r := &redisConn{done: make(chan struct{}), observe: opts.Observe}
-	c, err := dialClient(copt, opts.ClientCacheMB<<20)
+	c, err := dialClient(copt)
 	if err == nil {
 		r.store(c)
 		close(r.done)
 		return r, nil
 	}
 	log.Warn("Redis unreachable at start; serving from DynamoDB until it answers", "addrs", opts.Addrs, "err", err)
-	go r.reconnect(copt, opts.ClientCacheMB<<20, log, closed, reached)
+	go r.reconnect(copt, log, closed, reached)
 	return r, nil
 }
 
 // reconnect retries dialClient with backoff until it succeeds or the engine closes.
-func (r *redisConn) reconnect(copt rueidis.ClientOption, cacheBytes int, log *slog.Logger, closed <-chan struct{}, reached func()) {
+func (r *redisConn) reconnect(copt rueidis.ClientOption, log *slog.Logger, closed <-chan struct{}, reached func()) {
 	defer close(r.done)
 	pause := reconnectMin
 	for {
@@ -143,7 +144,7 @@ func (r *redisConn) reconnect(copt rueidis.ClientOption, cacheBytes int, log *sl
 			return
 		case <-time.After(pause):
 		}
-		c, err := dialClient(copt, cacheBytes)
+		c, err := dialClient(copt)
 		if err == nil {
 			r.store(c)
 			log.Info("Redis reached for the first time", "addrs", copt.InitAddress)
