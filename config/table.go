@@ -57,6 +57,7 @@ type Config struct {
 		IdleTimeout  time.Duration
 		ReadTimeout  time.Duration
 		WriteTimeout time.Duration
+		Pprof        bool
 	}
 	Limits struct {
 		MaxValueBytes int
@@ -135,6 +136,8 @@ var settings = []Setting{
 		func(c *Config) *os.FileMode { return &c.Listen.FCGIMode }, socketMode, restart),
 	row("listen.http", "http", "the HTTP API as plain HTTP on loopback, and /metrics", kindString, "",
 		func(c *Config) *string { return &c.Listen.HTTP }, anyString, restart),
+	row("listen.pprof", "pprof", "serve net/http/pprof at /debug/pprof/ on listen.http, to profile the daemon", kindBool, false,
+		func(c *Config) *bool { return &c.Listen.Pprof }, anyBool, restart),
 	row("listen.api_prefix", "api-prefix", "a path prefix that also means /v1, e.g. /api", kindString, "",
 		func(c *Config) *string { return &c.Listen.APIPrefix }, check[string]{`"" or /…`, func(s string) bool { return s == "" || s[0] == '/' }}, reload),
 	row("listen.max_conns", "max-conns", "most open client connections", kindInt, unixsock.DefaultMaxConns,
