@@ -30,7 +30,7 @@ func newLazyDeadline(timeout time.Duration) (*lazyDeadline, context.CancelFunc) 
 }
 
 func (c *lazyDeadline) Deadline() (time.Time, bool) { return c.deadline, true }
-func (c *lazyDeadline) Value(any) any                { return nil }
+func (c *lazyDeadline) Value(any) any               { return nil }
 
 // Done starts the timer on first use.
 func (c *lazyDeadline) Done() <-chan struct{} {
