@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,6 +126,10 @@ func TestCommandsPerMiss(t *testing.T) {
 			ops := rt.take()
 			cmds, trips := float64(after-before)/n, float64(len(ops))/n
 			t.Logf("%.1f commands, %.1f round trips per lookup (%v; totals %v)", cmds, trips, ops[:min(len(ops), 6)], byName)
+			// Observe names each round trip (the metrics' op label).
+			if slices.Contains(ops, "") {
+				t.Errorf("a round trip reported without a command name: %q", ops)
+			}
 			if cmds > tc.commands || trips > tc.roundTrips {
 				t.Errorf("%.1f commands and %.1f round trips per lookup; want at most %.0f and %.0f", cmds, trips, tc.commands, tc.roundTrips)
 			}

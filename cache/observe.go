@@ -47,31 +47,43 @@ func (c observedClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) 
 
 // DoCache implements rueidis.Client.
 func (c observedClient) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
-	start := time.Now()
+	// Named before the call: rueidis recycles the command's arguments
+	// once it has run (the name read afterwards was "").
+	op, start := commandName(cmd.Commands()), time.Now()
 	res := c.Client.DoCache(ctx, cmd, ttl)
 	if !res.IsCacheHit() {
-		c.report(commandName(cmd.Commands()), start, res.Error())
+		c.report(op, start, res.Error())
 	}
 	return res
 }
 
 // DoMultiCache implements rueidis.Client.
 func (c observedClient) DoMultiCache(ctx context.Context, multi ...rueidis.CacheableTTL) []rueidis.RedisResult {
-	start := time.Now()
+	// Named before the call, as DoCache, without allocating: the batch
+	// the client-side cache answers whole is the hot path.
+	op, start := cachedBatchName(multi), time.Now()
 	res := c.Client.DoMultiCache(ctx, multi...)
 	for _, r := range res {
 		if !r.IsCacheHit() {
-			// Named only now: a batch the client-side cache answered whole
-			// (the hot path) costs no slice of names.
-			names := make([][]string, len(multi))
-			for i, m := range multi {
-				names[i] = m.Cmd.Commands()
-			}
-			c.report(pipelineName(names), start, firstError(res))
+			c.report(op, start, firstError(res))
 			break
 		}
 	}
 	return res
+}
+
+// cachedBatchName is pipelineName for a client-side-cached batch.
+func cachedBatchName(multi []rueidis.CacheableTTL) string {
+	if len(multi) == 0 {
+		return "pipeline"
+	}
+	op := commandName(multi[0].Cmd.Commands())
+	for _, m := range multi[1:] {
+		if commandName(m.Cmd.Commands()) != op {
+			return "pipeline"
+		}
+	}
+	return op
 }
 
 func commandName(args []string) string {
