@@ -13,6 +13,8 @@
 #   make demo-stop  stop the demo's servers
 #   make bench      Go benchmarks
 #   make bench-run  after make demo: ddbcache bench at 250 µs Redis RTT against the demo's servers (.demo/bench.json, .demo/bench.svg)
+#   make bench-report  the README's performance section at 250 µs Redis RTT (scripts/bench-report.sh, about 8 min;
+#                   docs/bench/*.json, *.svg; rewrites README.md between its bench-report markers)
 #   make fuzz       every Go fuzz target (go test -list '^Fuzz' ./...) for FUZZTIME (60s) each
 #   make fuzz-short the same for FUZZSHORT (3s) each: part of make test
 #   make clean      remove bin/ and .demo/
@@ -34,7 +36,7 @@ FAULTS_QUICK := faults/01-cold-start.t faults/02-daemon-restart.t faults/03-redi
 FUZZTIME  ?= 60s
 FUZZSHORT ?= 3s
 
-.PHONY: build deps vet test faults fuzz fuzz-short demo demo-two demo-stop bench bench-run clean
+.PHONY: build deps vet test faults fuzz fuzz-short demo demo-two demo-stop bench bench-run bench-report clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
@@ -102,6 +104,10 @@ bench-run: build
 	$(BIN) --config .demo/ddbcache.yaml bench --seed-data --keys 10000 --dist zipf --duration 10s \
 		--redis-rtt 250us --targets ddbcache,direct,dynamodb,perl,perl-nolocal \
 		--json .demo/bench.json --plot .demo/bench.svg $(BENCHFLAGS)
+
+# Private redis-server and dynalite; the whole matrix, then the README section.
+bench-report: deps build
+	bash scripts/bench-report.sh
 
 clean:
 	-bash scripts/demo.sh stop

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
@@ -61,6 +62,8 @@ type Options struct {
 	JSON        string
 	Plot        string
 	PerlLib     string
+	// Front is "" (the targets' own clients) or FrontFCGI.
+	Front string
 	// Out receives the summary; Progress, when not nil, the live line.
 	Out      io.Writer
 	Progress io.Writer
@@ -72,16 +75,19 @@ type Bench struct {
 	env  Env
 	item *item
 
-	socket    string        // the daemon the ddbcache and perl targets use
-	daemonRDB *redis.Client // to that daemon, for DDB STATS; nil without such targets
-	redisRDB  *redis.Client // straight to Redis, for INFO commandstats and the RTT probe
-	daemonPID int           // the daemon's, 0 when unknown
-	spawned   bool          // the daemon is the bench's own
-	relay     *relay.Relay
-	progress  progress
-	targets   []*target
-	rtt       RTTReport
-	closers   []func()
+	socket     string        // the daemon the ddbcache and perl targets use
+	fcgiSocket string        // the spawned daemon's FastCGI socket, for --front fcgi
+	front      *front        // nginx and the Perl app, for --front fcgi
+	daemonRDB  *redis.Client // to that daemon, for DDB STATS; nil without such targets
+	redisRDB   *redis.Client // straight to Redis, for INFO commandstats and the RTT probe
+	daemonPID  int           // the daemon's, 0 when unknown
+	spawned    bool          // the daemon is the bench's own
+	relay      *relay.Relay
+	progress   progress
+	targets    []*target
+	rtt        RTTReport
+	coldNext   atomic.Int64 // keys --dist cold has handed out
+	closers    []func()
 }
 
 // Run runs the bench and writes its outputs.
@@ -124,6 +130,7 @@ func (b *Bench) report(started time.Time) *Report {
 		Keys: o.Keys, Dist: string(o.Dist), ZipfS: o.ZipfS, ItemSize: o.ItemSize, WriteRatio: o.WriteRatio,
 		Concurrency: o.Concurrency, Procs: o.Procs, Duration: o.Duration.String(), Requests: o.Requests,
 		Warmup: o.Warmup.String(), Rounds: o.Rounds, Seed: o.Seed, Namespace: o.Namespace, Spawned: b.spawned,
+		Front: o.Front,
 	}}
 	for _, t := range b.targets {
 		rep.Targets = append(rep.Targets, t.report())

@@ -29,12 +29,12 @@ const (
 func Flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "keys", Value: DefaultKeys, Usage: "number of distinct keys (" + KeyPrefix + "0 … " + KeyPrefix + "N-1)"},
-		&cli.StringFlag{Name: "dist", Value: string(Uniform), Usage: "key choice: uniform or zipf"},
+		&cli.StringFlag{Name: "dist", Value: string(Uniform), Usage: "key choice: uniform, zipf, or cold (each lookup a key not looked up before: all misses; needs --requests, --keys above --requests × targets, no warm-up)"},
 		&cli.Float64Flag{Name: "zipf-s", Value: DefaultZipfS, Usage: "Zipf exponent s > 0 (key of rank r drawn ∝ 1/r^s)"},
 		&cli.IntFlag{Name: "item-size", Value: DefaultItemSize, Usage: "item size in `BYTES` of JSON (for --seed-data and writes)"},
 		&cli.Float64Flag{Name: "write-ratio", Value: 0, Usage: "share of operations that are writes, 0…1 (DDB PUT; PutItem + DEL for direct)"},
 		&cli.IntFlag{Name: "concurrency", Value: DefaultConcurrency, Usage: "goroutines per Go target (ddbcache, direct, dynamodb)"},
-		&cli.IntFlag{Name: "procs", Value: DefaultProcs, Usage: "forked Perl worker processes per Perl target"},
+		&cli.IntFlag{Name: "procs", Value: DefaultProcs, Usage: "forked Perl worker processes per Perl target (with --front fcgi: the Perl app's FastCGI workers, default 4)"},
 		&cli.DurationFlag{Name: "duration", Value: DefaultDuration, Usage: "measured time per target, split over the rounds"},
 		&cli.IntFlag{Name: "requests", Usage: "measured operations per target instead of --duration, split over the rounds"},
 		&cli.DurationFlag{Name: "warmup", Value: DefaultWarmup, Usage: "unmeasured load per target before the rounds (0: none)"},
@@ -48,6 +48,7 @@ func Flags() []cli.Flag {
 		&cli.BoolFlag{Name: "yes", Usage: "allow --seed-data against real AWS DynamoDB"},
 		&cli.StringFlag{Name: "json", Usage: "also write the report as JSON to `FILE`"},
 		&cli.StringFlag{Name: "plot", Usage: "draw the latency percentile curves to `FILE` (.svg or .png)"},
+		&cli.StringFlag{Name: "front", Usage: "fcgi: GET each key over HTTP through a private nginx, which passes it over FastCGI to a spawned daemon (target ddbcache) or to the blog-pattern Perl app under plackup -s FCGI (target perl-app, --procs workers); adds the backends' CPU per request"},
 		&cli.StringFlag{Name: "perl-lib", Value: DefaultPerlLib, Usage: "directory holding DDBCache/Client.pm, for the Perl targets"},
 	}
 }
@@ -91,9 +92,18 @@ func optionsFrom(c *cli.Context) (Options, error) {
 		Warmup: c.Duration("warmup"), Rounds: c.Int("rounds"), Seed: c.Uint64("seed"),
 		Namespace: c.String("namespace"), RedisRTT: c.Duration("redis-rtt"), SpawnDaemon: c.Bool("spawn-daemon"),
 		SeedData: c.Bool("seed-data"), Yes: c.Bool("yes"), JSON: c.String("json"), Plot: c.String("plot"),
-		PerlLib: c.String("perl-lib"), Out: c.App.Writer,
+		PerlLib: c.String("perl-lib"), Front: c.String("front"), Out: c.App.Writer,
 	}
-	for _, t := range strings.Split(c.String("targets"), ",") {
+	targets := c.String("targets")
+	if o.Front == FrontFCGI {
+		if !c.IsSet("targets") {
+			targets = strings.Join(FrontTargets, ",")
+		}
+		if !c.IsSet("procs") {
+			o.Procs = DefaultAppWorkers
+		}
+	}
+	for _, t := range strings.Split(targets, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			o.Targets = append(o.Targets, t)
 		}
@@ -109,8 +119,12 @@ func (o *Options) Validate() error {
 	switch {
 	case o.Keys <= 0:
 		return fmt.Errorf("bench: --keys must be positive, got %d", o.Keys)
-	case o.Dist != Uniform && o.Dist != Zipf:
-		return fmt.Errorf("bench: --dist %q: want uniform or zipf", o.Dist)
+	case o.Dist != Uniform && o.Dist != Zipf && o.Dist != Cold:
+		return fmt.Errorf("bench: --dist %q: want uniform, zipf or cold", o.Dist)
+	case o.Dist == Cold && o.Requests == 0:
+		return errors.New("bench: --dist cold needs --requests (a duration would run out of cold keys)")
+	case o.Dist == Cold && o.Keys <= o.Requests*len(o.Targets):
+		return fmt.Errorf("bench: --dist cold: --keys %d must exceed --requests × targets (%d)", o.Keys, o.Requests*len(o.Targets))
 	case o.Dist == Zipf && !(o.ZipfS > 0):
 		return fmt.Errorf("bench: --zipf-s must be positive, got %g", o.ZipfS)
 	case o.ItemSize < 32 || o.ItemSize > 400_000:
@@ -136,10 +150,21 @@ func (o *Options) Validate() error {
 	case len(o.Targets) == 0:
 		return errors.New("bench: --targets is empty")
 	}
+	known := AllTargets
+	switch o.Front {
+	case "":
+	case FrontFCGI:
+		known = FrontTargets
+		if o.WriteRatio > 0 {
+			return errors.New("bench: --front fcgi measures lookups only: --write-ratio must be 0")
+		}
+	default:
+		return fmt.Errorf("bench: --front %q: want fcgi (or none)", o.Front)
+	}
 	seen := map[string]bool{}
 	for _, t := range o.Targets {
-		if !contains(AllTargets, t) {
-			return fmt.Errorf("bench: --targets: unknown target %q (known: %s)", t, strings.Join(AllTargets, ", "))
+		if !contains(known, t) {
+			return fmt.Errorf("bench: --targets: unknown target %q (known: %s)", t, strings.Join(known, ", "))
 		}
 		if seen[t] {
 			return fmt.Errorf("bench: --targets names %q twice", t)

@@ -23,8 +23,9 @@ const daemonStartTimeout = 20 * time.Second
 var overridden = []string{"redis-addr", "unix", "tcp", "fcgi", "http"}
 
 // daemonArgs is the command line of a spawned `ddbcache serve`: the
-// user's global flags less the overridden ones, then the bench's.
-func daemonArgs(global []string, redisAddr, socket string) []string {
+// user's global flags less the overridden ones, then the bench's. A
+// non-empty fcgiSocket also serves FastCGI there (for --front fcgi).
+func daemonArgs(global []string, redisAddr, socket, fcgiSocket string) []string {
 	var out []string
 	for i := 0; i < len(global); i++ {
 		name, _, hasValue := strings.Cut(strings.TrimLeft(global[i], "-"), "=")
@@ -36,7 +37,7 @@ func daemonArgs(global []string, redisAddr, socket string) []string {
 			i++ // skip the flag's value
 		}
 	}
-	return append(out, "--redis-addr", redisAddr, "--unix", socket, "--tcp=", "--fcgi=", "--http=", "serve")
+	return append(out, "--redis-addr", redisAddr, "--unix", socket, "--tcp=", "--fcgi="+fcgiSocket, "--http=", "serve")
 }
 
 func contains(list []string, s string) bool {
@@ -52,15 +53,20 @@ func contains(list []string, s string) bool {
 type spawnedDaemon struct {
 	cmd    *exec.Cmd
 	socket string
+	fcgi   string // its FastCGI socket, "" when it serves none
 	stderr *strings.Builder
 	exited chan struct{}
 }
 
 // spawnDaemon re-executes this binary as `ddbcache serve` with its
-// Redis at redisAddr and its socket in dir, and waits until it answers.
-func spawnDaemon(ctx context.Context, self string, global []string, redisAddr, dir string) (*spawnedDaemon, error) {
+// Redis at redisAddr and its socket in dir (and with fcgi, a FastCGI
+// socket there too), and waits until it answers.
+func spawnDaemon(ctx context.Context, self string, global []string, redisAddr, dir string, fcgi bool) (*spawnedDaemon, error) {
 	d := &spawnedDaemon{socket: filepath.Join(dir, "ddbcache.sock"), stderr: &strings.Builder{}, exited: make(chan struct{})}
-	d.cmd = exec.Command(self, daemonArgs(global, redisAddr, d.socket)...)
+	if fcgi {
+		d.fcgi = filepath.Join(dir, "fcgi.sock")
+	}
+	d.cmd = exec.Command(self, daemonArgs(global, redisAddr, d.socket, d.fcgi)...)
 	d.cmd.Stdout = d.stderr
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {

@@ -23,10 +23,20 @@ func TestDaemonArgs(t *testing.T) {
 		{"bool kept", []string{"--disable-client-cache", "--tcp", "127.0.0.1:7"}, []string{"--disable-client-cache"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := daemonArgs(tc.global, "127.0.0.1:9", "/tmp/x/s")
+			got := daemonArgs(tc.global, "127.0.0.1:9", "/tmp/x/s", "")
 			if want := append(slices.Clone(tc.keep), tail...); !slices.Equal(got, want) {
 				t.Errorf("daemonArgs(%q) = %q, want %q", tc.global, got, want)
 			}
 		})
+	}
+}
+
+// TestDaemonArgsFCGI: with --front fcgi the spawned daemon serves FastCGI
+// on the bench's socket, whatever the user's flags said.
+func TestDaemonArgsFCGI(t *testing.T) {
+	got := daemonArgs([]string{"--fcgi", "/run/f"}, "127.0.0.1:9", "/tmp/x/s", "/tmp/x/f")
+	want := []string{"--redis-addr", "127.0.0.1:9", "--unix", "/tmp/x/s", "--tcp=", "--fcgi=/tmp/x/f", "--http=", "serve"}
+	if !slices.Equal(got, want) {
+		t.Errorf("daemonArgs = %q, want %q", got, want)
 	}
 }

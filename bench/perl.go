@@ -143,7 +143,7 @@ func (p *perlTarget) start(ctx context.Context, b *Bench) (*perlWorker, error) {
 
 // prepare writes worker i's operations for round r and hands them over.
 func (p *perlTarget) prepare(b *Bench, w *perlWorker, r round, i int, requests int64) error {
-	ch, err := NewChooser(b.opts.Dist, b.opts.Keys, b.opts.ZipfS, seedFor(b.opts.Seed, r, i))
+	ch, err := b.chooser(r, i)
 	if err != nil {
 		return err
 	}

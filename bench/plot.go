@@ -70,5 +70,8 @@ func plotTitle(r *Report) string {
 	if r.RedisRTT.RequestedUS > 0 {
 		fmt.Fprintf(&b, ", Redis RTT %.0f µs", math.Round(r.RedisRTT.RelayedUS))
 	}
+	if s.Front == FrontFCGI {
+		b.WriteString(", nginx → FastCGI")
+	}
 	return b.String()
 }

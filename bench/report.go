@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,6 +37,8 @@ type Settings struct {
 	Seed        uint64  `json:"seed"`
 	Namespace   string  `json:"namespace"`
 	Spawned     bool    `json:"spawned_daemon"`
+	// Front is "fcgi" when the lookups went through nginx (--front).
+	Front string `json:"front"`
 }
 
 // RTTReport compares Redis round trips with and without the relay.
@@ -76,6 +79,18 @@ type TargetReport struct {
 	DaemonCPU100k   float64 `json:"daemon_cpu_s_per_100k"`
 	ClientPeakMiB   float64 `json:"client_peak_rss_mib"`
 	DaemonPeakMiB   float64 `json:"daemon_peak_rss_mib"`
+	// With --front fcgi: the CPU per request of the processes behind
+	// nginx (the daemon, or the Perl app's manager and workers) and of
+	// nginx itself, and the backend's memory; zero otherwise.
+	BackendCPUUS   float64 `json:"backend_cpu_us_per_request"`
+	NginxCPUUS     float64 `json:"nginx_cpu_us_per_request"`
+	BackendPeakMiB float64 `json:"backend_peak_rss_mib"`
+	BackendProcs   int     `json:"backend_procs"`
+	// The medians over the rounds of the throughput and (with --front)
+	// of the backend's CPU per request, and each round's throughput.
+	ThroughputMedian   float64   `json:"throughput_median_per_s"`
+	BackendCPUUSMedian float64   `json:"backend_cpu_us_per_request_median"`
+	RoundThroughputs   []float64 `json:"round_throughputs_per_s"`
 	// Percentiles is the latency curve that --plot draws.
 	Percentiles []Percentile `json:"percentiles"`
 }
@@ -124,7 +139,11 @@ func (t *target) report() TargetReport {
 		r.RedisCmdsPerOp = float64(res.redisCalls) / float64(r.Ops)
 		r.ClientCPU100k = res.clientCPU.Seconds() * per100k
 		r.DaemonCPU100k = res.daemonCPU.Seconds() * per100k
+		r.BackendCPUUS = float64(res.front.backendCPU.Microseconds()) / float64(r.Ops)
+		r.NginxCPUUS = float64(res.front.nginxCPU.Microseconds()) / float64(r.Ops)
 	}
+	r.BackendPeakMiB, r.BackendProcs = float64(res.front.backendRSS)/(1<<20), res.front.backendProcs
+	r.RoundThroughputs, r.ThroughputMedian, r.BackendCPUUSMedian = res.roundMedians()
 	for _, p := range curvePercentiles() {
 		r.Percentiles = append(r.Percentiles, Percentile{Percentile: p, LatencyUS: float64(h.ValueAtQuantile(p))})
 	}
@@ -174,6 +193,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("target", func(t TargetReport) string { return t.Name })
 	row("lookups", num("%.0f", func(t TargetReport) float64 { return float64(t.Ops) }))
 	row("throughput/s", num("%.0f", func(t TargetReport) float64 { return t.Throughput }))
+	row("median of rounds/s", num("%.0f", func(t TargetReport) float64 { return t.ThroughputMedian }))
 	row("mean µs", num("%.0f", func(t TargetReport) float64 { return t.MeanUS }))
 	row("p50 µs", num("%.0f", func(t TargetReport) float64 { return t.P50US }))
 	row("p95 µs", num("%.0f", func(t TargetReport) float64 { return t.P95US }))
@@ -191,6 +211,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("daemon cpu s/100k", num("%.2f", func(t TargetReport) float64 { return t.DaemonCPU100k }))
 	row("client peak rss MiB", num("%.1f", func(t TargetReport) float64 { return t.ClientPeakMiB }))
 	row("daemon peak rss MiB", num("%.1f", func(t TargetReport) float64 { return t.DaemonPeakMiB }))
+	if r.Settings.Front != "" {
+		row("backend cpu µs/request", num("%.1f", func(t TargetReport) float64 { return t.BackendCPUUS }))
+		row("  median of rounds", num("%.1f", func(t TargetReport) float64 { return t.BackendCPUUSMedian }))
+		row("nginx cpu µs/request", num("%.1f", func(t TargetReport) float64 { return t.NginxCPUUS }))
+		row("backend peak rss MiB", num("%.1f", func(t TargetReport) float64 { return t.BackendPeakMiB }))
+		row("backend processes", num("%.0f", func(t TargetReport) float64 { return float64(t.BackendProcs) }))
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -200,4 +227,32 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// roundMedians returns each round's throughput and the medians over the
+// rounds of the throughput and of the backend's CPU µs per request.
+func (res *result) roundMedians() (rates []float64, rate, cpuUS float64) {
+	var cpus []float64
+	for _, f := range res.rounds {
+		if f.elapsed > 0 {
+			rates = append(rates, float64(f.ops)/f.elapsed.Seconds())
+		}
+		if f.ops > 0 {
+			cpus = append(cpus, float64(f.backendCPU.Microseconds())/float64(f.ops))
+		}
+	}
+	return rates, median(rates), median(cpus)
+}
+
+// median is the middle value (the mean of the two middle ones), 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }

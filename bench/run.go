@@ -32,6 +32,16 @@ type result struct {
 	daemonCPU  time.Duration
 	clientRSS  int64 // peak over the rounds, bytes
 	daemonRSS  int64
+	front      frontUsage // with --front fcgi
+	rounds     []roundFigures
+}
+
+// roundFigures are one measured round's, for the medians over rounds:
+// they resist a round that another load on the machine slowed down.
+type roundFigures struct {
+	ops        int64
+	elapsed    time.Duration
+	backendCPU time.Duration
 }
 
 // target is one compared client path and its results.
@@ -39,8 +49,12 @@ type target struct {
 	name string
 	op   opFunc      // the Go targets' operation; nil for Perl
 	perl *perlTarget // the Perl targets
-	ctr  counters
-	res  result
+	// backend and frontProc are, with --front fcgi, the processes
+	// answering this target's requests and nginx; zero otherwise.
+	backend   procTree
+	frontProc procTree
+	ctr       counters
+	res       result
 }
 
 // seedFor derives a worker's seed from the run's, so that every target
@@ -58,7 +72,7 @@ func (b *Bench) runGo(ctx context.Context, t *target, r round, recs *recorders) 
 	left.Store(r.requests)
 	deadline := time.Now().Add(r.duration)
 	for w := range b.opts.Concurrency {
-		ch, err := NewChooser(b.opts.Dist, b.opts.Keys, b.opts.ZipfS, seedFor(b.opts.Seed, r, w))
+		ch, err := b.chooser(r, w)
 		if err != nil {
 			return err
 		}
@@ -94,6 +108,7 @@ func (b *Bench) runRound(ctx context.Context, t *target, r round) error {
 	}
 	recs := &recorders{}
 	stop := b.progress.start(t.name, r, recs)
+	fb := t.frontBefore()
 	start := time.Now()
 	var perlUsage procUsage
 	if t.perl != nil {
@@ -118,9 +133,11 @@ func (b *Bench) runRound(ctx context.Context, t *target, r round) error {
 	if r.index < 0 {
 		return nil
 	}
+	backendCPU := t.frontAfter(fb)
 	h, errs, first := recs.snapshot()
 	res := &t.res
 	res.hist.Merge(h)
+	res.rounds = append(res.rounds, roundFigures{ops: h.TotalCount(), elapsed: elapsed, backendCPU: backendCPU})
 	res.errors += errs
 	if res.firstErr == "" {
 		res.firstErr = first
@@ -198,7 +215,8 @@ func (b *Bench) measure(ctx context.Context) (snapshot, error) {
 // round k the targets take turns starting with target k mod n, so that
 // a machine that slows down or speeds up during the run affects all alike.
 func (b *Bench) runAll(ctx context.Context) error {
-	if b.opts.Warmup > 0 {
+	// A cold workload has nothing to warm up: it would use up keys.
+	if b.opts.Warmup > 0 && b.opts.Dist != Cold {
 		for _, t := range b.targets {
 			if err := b.runRound(ctx, t, round{index: -1, duration: b.opts.Warmup}); err != nil {
 				return fmt.Errorf("bench: warm-up of %s: %w", t.name, err)
@@ -220,4 +238,12 @@ func (b *Bench) runAll(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// chooser is worker w's key chooser for round r.
+func (b *Bench) chooser(r round, w int) (*Chooser, error) {
+	if b.opts.Dist == Cold {
+		return ColdChooser(b.opts.Keys, seedFor(b.opts.Seed, r, w), &b.coldNext)
+	}
+	return NewChooser(b.opts.Dist, b.opts.Keys, b.opts.ZipfS, seedFor(b.opts.Seed, r, w))
 }

@@ -92,6 +92,9 @@ func (b *Bench) startRelay(addr string) (string, error) {
 
 // needsDaemon reports whether a target talks to the daemon.
 func (b *Bench) needsDaemon() bool {
+	if b.opts.Front != "" {
+		return true
+	}
 	return slices.ContainsFunc(b.opts.Targets, func(t string) bool {
 		return t == TargetDDBCache || t == TargetPerl || t == TargetPerlNoLocal
 	})
@@ -105,17 +108,17 @@ func (b *Bench) connectDaemon(ctx context.Context, redisAddr string) error {
 	}
 	b.socket = b.env.Socket
 	password := b.env.SocketPassword
-	if b.opts.RedisRTT > 0 || b.opts.SpawnDaemon {
+	if b.opts.RedisRTT > 0 || b.opts.SpawnDaemon || b.opts.Front != "" {
 		dir, err := b.tempDir()
 		if err != nil {
 			return err
 		}
-		d, err := spawnDaemon(ctx, b.env.Self, b.env.GlobalArgs, redisAddr, dir)
+		d, err := spawnDaemon(ctx, b.env.Self, b.env.GlobalArgs, redisAddr, dir, b.opts.Front == FrontFCGI)
 		if err != nil {
 			return err
 		}
 		b.onClose(d.stop)
-		b.socket, b.daemonPID, b.spawned = d.socket, d.pid(), true
+		b.socket, b.fcgiSocket, b.daemonPID, b.spawned = d.socket, d.fcgi, d.pid(), true
 	}
 	b.daemonRDB = b.unixClient(password, 2)
 	if err := b.daemonRDB.Ping(ctx).Err(); err != nil {
@@ -202,6 +205,9 @@ func pingMedian(ctx context.Context, c *redis.Client) (float64, error) {
 
 // addTargets builds the requested targets in their order.
 func (b *Bench) addTargets(api *dynamodb.Client, redisAddr string) error {
+	if b.opts.Front == FrontFCGI {
+		return b.addFrontTargets(redisAddr)
+	}
 	var dir string
 	if slices.Contains(b.opts.Targets, TargetPerl) || slices.Contains(b.opts.Targets, TargetPerlNoLocal) {
 		if _, err := os.Stat(filepath.Join(b.opts.PerlLib, "DDBCache", "Client.pm")); err != nil {

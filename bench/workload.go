@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"sync/atomic"
 )
 
 // Distribution names how lookups choose their keys.
@@ -18,6 +19,10 @@ const (
 	// Zipf picks the key of rank r (0 the hottest) with probability
 	// proportional to 1/(r+1)^s, as web traffic over user profiles does.
 	Zipf Distribution = "zipf"
+	// Cold gives every lookup of the run a key no lookup took before
+	// (1, 2, 3…; key 0 is left to readiness probes), so that each is a
+	// miss read from DynamoDB: the cost of a cold cache.
+	Cold Distribution = "cold"
 )
 
 // KeyPrefix starts every key the bench seeds and looks up, so that its
@@ -37,6 +42,8 @@ type Chooser struct {
 	// usually described with s just below 1 (0.99), so the bench inverts
 	// the exact CDF instead: one float64 per key, a binary search a pick.
 	cdf []float64
+	// seq, for Cold, is the run's shared count of keys handed out.
+	seq *atomic.Int64
 }
 
 // NewChooser returns a Chooser over keys keys; s is the Zipf exponent
@@ -47,14 +54,14 @@ func NewChooser(dist Distribution, keys int, s float64, seed uint64) (*Chooser, 
 	}
 	c := &Chooser{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), keys: keys}
 	switch dist {
-	case Uniform:
+	case Uniform, Cold:
 	case Zipf:
 		if s <= 0 || math.IsNaN(s) || math.IsInf(s, 0) {
 			return nil, fmt.Errorf("bench: --zipf-s must be positive, got %g", s)
 		}
 		c.cdf = zipfCDF(keys, s)
 	default:
-		return nil, fmt.Errorf("bench: --dist %q: want uniform or zipf", dist)
+		return nil, fmt.Errorf("bench: --dist %q: want uniform, zipf or cold", dist)
 	}
 	return c, nil
 }
@@ -75,6 +82,9 @@ func zipfCDF(n int, s float64) []float64 {
 
 // Next returns the next key index.
 func (c *Chooser) Next() int {
+	if c.seq != nil {
+		return 1 + int(c.seq.Add(1)-1)%max(c.keys-1, 1)
+	}
 	if c.cdf == nil {
 		return c.rng.IntN(c.keys)
 	}
@@ -86,4 +96,14 @@ func (c *Chooser) Next() int {
 // Write reports whether the next operation is a write, with probability ratio.
 func (c *Chooser) Write(ratio float64) bool {
 	return ratio > 0 && c.rng.Float64() < ratio
+}
+
+// ColdChooser returns a Cold chooser that hands out keys from next,
+// which every chooser of the run shares.
+func ColdChooser(keys int, seed uint64, next *atomic.Int64) (*Chooser, error) {
+	c, err := NewChooser(Cold, keys, 0, seed)
+	if err == nil {
+		c.seq = next
+	}
+	return c, err
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"sync/atomic"
 	"testing"
 )
 
@@ -104,6 +105,27 @@ func TestChooserReproducible(t *testing.T) {
 	for i := range 1000 {
 		if x, y := a.Next(), b.Next(); x != y {
 			t.Fatalf("draw %d: %d vs %d with the same seed", i, x, y)
+		}
+	}
+}
+
+// TestColdChooser: choosers sharing one sequence never hand out a key
+// twice nor key 0 (the readiness probes'), until the keys run out.
+func TestColdChooser(t *testing.T) {
+	const keys = 1000
+	var next atomic.Int64
+	seen := map[int]bool{}
+	for w := range 4 {
+		c, err := ColdChooser(keys, uint64(w), &next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range (keys - 1) / 4 {
+			i := c.Next()
+			if i <= 0 || i >= keys || seen[i] {
+				t.Fatalf("worker %d: key %d: want a fresh key in [1,%d)", w, i, keys)
+			}
+			seen[i] = true
 		}
 	}
 }

@@ -110,6 +110,9 @@ type Options struct {
 	// daemon makes or Redis's tracking reports (see Notifier), and lookups
 	// say which values it will hear of (Result.Tracked); nil means none.
 	Notifier Notifier
+	// Hits, when set, hears every lookup answered from the cache (see
+	// HitObserver); nil means none.
+	Hits HitObserver
 }
 
 // Engine is the cache-aside engine. It is safe for concurrent use.

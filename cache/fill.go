@@ -28,6 +28,12 @@ func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, keys
 		for j, res := range r.Val.([]Result) {
 			out[missed[j]] = res
 			st.count(res)
+			if res.Source == SourceNegative {
+				// A key Redis said had no value comes here without its own
+				// negative read (see misses.cold): the lease script's
+				// negative answer is a negative hit, heard as one.
+				e.heard(ns, fkeys[j], res)
+			}
 		}
 		return nil
 	case <-ctx.Done():
@@ -112,16 +118,16 @@ func (e *Engine) acquire(ctx context.Context, c rueidis.Client, vks, tokens []st
 	return execScript(ctx, c, acquireScript, execs)
 }
 
-// execScript runs script once per exec: Exec for one (ExecMulti loads the
-// script on every node first), ExecMulti for more.
-func execScript(ctx context.Context, c rueidis.Client, script *rueidis.Lua, execs []rueidis.LuaExec) []rueidis.RedisResult {
+// execScript runs script once per exec: Exec for one, multi for more (see
+// script for why not rueidis's ExecMulti).
+func execScript(ctx context.Context, c rueidis.Client, script *script, execs []rueidis.LuaExec) []rueidis.RedisResult {
 	switch len(execs) {
 	case 0:
 		return nil
 	case 1:
 		return []rueidis.RedisResult{script.Exec(ctx, c, execs[0].Keys, execs[0].Args)}
 	}
-	return script.ExecMulti(ctx, c, execs...)
+	return script.multi(ctx, c, execs)
 }
 
 // loadAndStore reads the items at idx from DynamoDB in one request and

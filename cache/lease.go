@@ -103,7 +103,7 @@ const (
 var (
 	// KEYS: value, lease, neg, inv. ARGV: token, lease ms. Replies with
 	// an acquireKind first (see there).
-	acquireScript = rueidis.NewLuaScript(fmt.Sprintf(`
+	acquireScript = newScript(fmt.Sprintf(`
 local v = redis.call('GET', KEYS[1])
 if v then return {%d, v, redis.call('PTTL', KEYS[1])} end
 local n = redis.call('PTTL', KEYS[3])
@@ -115,7 +115,7 @@ return {%d}`, acquiredValue, acquiredNegative, acquiredLease, acquireHeld))
 
 	// KEYS: value, lease, neg, stale. ARGV: token, fillValue or
 	// fillNegative, value, ttl ms, stale ms (0: none). Replies a fillReply.
-	fillScript = rueidis.NewLuaScript(fmt.Sprintf(`
+	fillScript = newScript(fmt.Sprintf(`
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return %d end
 redis.call('DEL', KEYS[2])
 if ARGV[2] == '%s' then

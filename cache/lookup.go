@@ -99,6 +99,7 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 	r, o := e.valueOf(res, cached)
 	if o == found { // the hot path: no allocation beyond the read's
 		e.counters(ns).count(r)
+		e.heard(ns, k, r)
 		return r, nil
 	}
 	out := []Result{r}
@@ -143,6 +144,7 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 		var o outcome
 		if out[i], o = e.valueOf(res[i], around == nil || !around[i]); o == found {
 			st.count(out[i])
+			e.heard(ns, keys[i], out[i])
 		} else {
 			m.add(o, i)
 		}
@@ -232,6 +234,7 @@ func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, k
 			case found:
 				out[i] = r
 				e.counters(ns).count(r)
+				e.heard(ns, keys[i], r)
 			case absent:
 				still = append(still, i)
 			default:

@@ -45,10 +45,10 @@ func (c observedClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) 
 	return res
 }
 
-// DoCache implements rueidis.Client.
+// DoCache implements rueidis.Client. The command is named before the
+// call: rueidis recycles it once answered, and read afterwards it says ""
+// (or another goroutine's command).
 func (c observedClient) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
-	// Named before the call: rueidis recycles the command's arguments
-	// once it has run (the name read afterwards was "").
 	op, start := commandName(cmd.Commands()), time.Now()
 	res := c.Client.DoCache(ctx, cmd, ttl)
 	if !res.IsCacheHit() {
@@ -57,11 +57,11 @@ func (c observedClient) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl 
 	return res
 }
 
-// DoMultiCache implements rueidis.Client.
+// DoMultiCache implements rueidis.Client. Its commands are named before
+// the call, as DoCache's, without allocating: a batch the client-side
+// cache answers whole is the hot path.
 func (c observedClient) DoMultiCache(ctx context.Context, multi ...rueidis.CacheableTTL) []rueidis.RedisResult {
-	// Named before the call, as DoCache, without allocating: the batch
-	// the client-side cache answers whole is the hot path.
-	op, start := cachedBatchName(multi), time.Now()
+	op, start := cacheableName(multi), time.Now()
 	res := c.Client.DoMultiCache(ctx, multi...)
 	for _, r := range res {
 		if !r.IsCacheHit() {
@@ -72,8 +72,9 @@ func (c observedClient) DoMultiCache(ctx context.Context, multi ...rueidis.Cache
 	return res
 }
 
-// cachedBatchName is pipelineName for a client-side-cached batch.
-func cachedBatchName(multi []rueidis.CacheableTTL) string {
+// cacheableName is the common name of the commands, or "pipeline", as
+// pipelineName says it.
+func cacheableName(multi []rueidis.CacheableTTL) string {
 	if len(multi) == 0 {
 		return "pipeline"
 	}

@@ -33,6 +33,7 @@ func TestReloadColumnAgreesWithDaemon(t *testing.T) {
 		"limits.max_value_bytes": "1000", "limits.max_keys": "10", "limits.timeout": "2s", "limits.load_timeout": "2s",
 		"limits.gutter_ttl": "0s", "log.level": "debug", "log.format": "json",
 		"listen.pprof": "true",
+		"audit.sample": "0.5", "audit.max_per_second": "3", "audit.grace": "1s",
 	}
 	// Settings that only check others at start: no daemon option holds them.
 	noOption := map[string]bool{"listen.allow_remote": true}

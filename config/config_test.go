@@ -105,6 +105,9 @@ var badValues = map[string][]string{
 	"limits.gutter_ttl":          {"-1s"},
 	"log.level":                  {"loud", ""},
 	"log.format":                 {"xml", ""},
+	"audit.sample":               {"-0.1", "1.5", "101%", "often"},
+	"audit.max_per_second":       {"0", "-1"},
+	"audit.grace":                {"0", "-1s"},
 }
 
 // nsBadValues are the same for the namespace fields.

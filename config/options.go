@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ddbcache/ddbcache/audit"
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/daemon"
 	"github.com/ddbcache/ddbcache/dynamo"
@@ -160,6 +161,7 @@ func (c *Config) Options(logger *slog.Logger) daemon.Options {
 		Web: api.ServerOptions{FCGI: c.Listen.FCGI, FCGIMode: c.Listen.FCGIMode, HTTP: c.Listen.HTTP, Pprof: c.Listen.Pprof, Logger: logger,
 			IdleTimeout: idle, ReadTimeout: read, WriteTimeout: httpWriteTimeout(write, c.Limits.Timeout)},
 		Streams: daemon.StreamOptions{Tables: c.StreamTables(), Endpoint: c.DynamoDB.StreamsEndpoint},
+		Audit:   audit.Options{Sample: c.Audit.Sample, MaxPerSecond: c.Audit.MaxPerSecond, Grace: c.Audit.Grace},
 		Log:     c.LogOptions(),
 	}
 }

@@ -267,6 +267,7 @@ var (
 	nonNegDur   = check[time.Duration]{"≥ 0", func(v time.Duration) bool { return v >= 0 }}
 	ttlDur      = check[time.Duration]{"≥ 1ms", func(v time.Duration) bool { return v >= time.Millisecond }}
 	jitter      = check[float64]{"[0, 1)", func(v float64) bool { return v >= 0 && v < 1 }}
+	fraction    = check[float64]{"[0, 1]", func(v float64) bool { return v >= 0 && v <= 1 }}
 	socketMode  = check[os.FileMode]{"0001–0777", func(m os.FileMode) bool { return m != 0 }}
 	anyString   = check[string]{}
 	anyBool     = check[bool]{}

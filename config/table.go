@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ddbcache/ddbcache/audit"
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/unixsock"
 )
@@ -65,6 +66,11 @@ type Config struct {
 		Timeout       time.Duration
 		LoadTimeout   time.Duration
 		GutterTTL     time.Duration
+	}
+	Audit struct {
+		Sample       float64
+		MaxPerSecond int
+		Grace        time.Duration
 	}
 	Log struct {
 		Level  string
@@ -167,6 +173,13 @@ var settings = []Setting{
 		func(c *Config) *time.Duration { return &c.Limits.LoadTimeout }, positiveDur, restart),
 	row("limits.gutter_ttl", "gutter-ttl", "while Redis is down, reuse DynamoDB's answers this long; 0 = off", kindDur, cache.DefaultGutterTTL,
 		func(c *Config) *time.Duration { return &c.Limits.GutterTTL }, nonNegDur, reload),
+
+	row("audit.sample", "audit-sample", "share of cache hits re-read from DynamoDB (ConsistentRead) by the consistency audit; 0 = off", kindFrac, audit.DefaultSample,
+		func(c *Config) *float64 { return &c.Audit.Sample }, fraction, reload),
+	row("audit.max_per_second", "audit-max-per-second", "most hits audited a second (each a consistent read; a mismatch costs a second)", kindInt, audit.DefaultMaxPerSecond,
+		func(c *Config) *int { return &c.Audit.MaxPerSecond }, positiveInt, reload),
+	row("audit.grace", "audit-grace", "how long an entry may lag DynamoDB before the audit calls it inconsistent (and invalidates it)", kindDur, audit.DefaultGrace,
+		func(c *Config) *time.Duration { return &c.Audit.Grace }, positiveDur, reload),
 
 	row("log.level", "log-level", "least severe level logged", kindString, DefaultLogLevel,
 		func(c *Config) *string { return &c.Log.Level }, oneOf("debug", "info", "warn", "error"), reload),

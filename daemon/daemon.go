@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ddbcache/ddbcache/audit"
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/dynamo"
 	api "github.com/ddbcache/ddbcache/fcgi"
@@ -58,6 +59,9 @@ type Options struct {
 	Engine cache.Options
 	// Dynamo configures the DynamoDB client the engine loads through.
 	Dynamo dynamo.Options
+	// Audit configures the consistency audit (its Reader, a DynamoDB
+	// client of its own, and Logger are set by New); Sample 0 is off.
+	Audit audit.Options
 	// Socket configures the RESP front (Unix socket, optional TCP).
 	Socket unixsock.Options
 	// API configures the HTTP API handler; Web its FastCGI and HTTP
@@ -96,6 +100,7 @@ type Daemon struct {
 	ctx     context.Context
 	reload  sync.Mutex // serializes Reload
 	engine  *cache.Engine
+	audit   *audit.Auditor
 	reg     *tracking.Registry
 	metrics *metrics.Metrics
 	sock    *unixsock.Server
@@ -142,6 +147,10 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	// invalidations to it, the socket subscribes `DDB TRACK` clients.
 	d.reg = tracking.New(tracking.Options{})
 	opts.Engine.Notifier, opts.Socket.Tracking = d.reg, d.reg
+	if d.audit, err = newAuditor(ctx, opts); err != nil {
+		return nil, err
+	}
+	opts.Engine.Hits = d.audit
 	calls := metrics.NewCalls()
 	opts.Dynamo.Observe, opts.Engine.Redis.Observe = calls.Dynamo, calls.Redis
 	ddb, err := dynamo.New(ctx, opts.Dynamo)
@@ -152,8 +161,11 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if d.engine, err = cache.New(opts.Engine); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
+	d.audit.Start(d.engine)
 	d.checkTables(ctx)
 	d.metrics = metrics.New(d.engine)
+	d.metrics.WatchAudit(d.audit.Stats)
+	opts.Socket.Audit = d.audit.Stats
 	d.metrics.WatchCalls(calls)
 	d.metrics.WatchStreams(d.streamStats)
 	opts.Socket.Observe = d.metrics.Observer(metrics.FrontRESP)
@@ -183,6 +195,24 @@ func memoryLimit(o cache.RedisOptions) int64 {
 		mb = cache.DefaultClientCacheMB
 	}
 	return int64(mb)<<20 + MemoryHeadroom
+}
+
+// newAuditor builds the consistency audit of opts. It reads DynamoDB
+// through a client of its own, without the latency observer: its
+// consistent reads and their capacity are counted as the audit's
+// (ddbcache_audit_*), not as lookups'.
+func newAuditor(ctx context.Context, opts Options) (*audit.Auditor, error) {
+	reader, err := dynamo.New(ctx, opts.Dynamo)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	ao := opts.Audit
+	ao.Reader, ao.Logger = reader, opts.Logger
+	a, err := audit.New(ao)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	return a, nil
 }
 
 // listenWeb opens the FastCGI and HTTP listeners, if any is configured.
@@ -274,6 +304,9 @@ func (d *Daemon) Logger() *slog.Logger { return d.log }
 // Engine is the daemon's cache engine.
 func (d *Daemon) Engine() *cache.Engine { return d.engine }
 
+// Audit is the daemon's consistency audit.
+func (d *Daemon) Audit() *audit.Auditor { return d.audit }
+
 // Socket is the daemon's RESP front.
 func (d *Daemon) Socket() *unixsock.Server { return d.sock }
 
@@ -343,6 +376,9 @@ func (d *Daemon) close() {
 	}
 	if d.sock != nil {
 		_ = d.sock.Close()
+	}
+	if d.audit != nil {
+		d.audit.Close() // its checks use the engine
 	}
 	if d.engine != nil {
 		d.engine.Close()

@@ -43,13 +43,16 @@ var settingNames = map[string]string{
 	// The HTTP server's timeouts are fields of a running http.Server,
 	// which cannot change them safely; its write timeout also holds
 	// limits.timeout.
-	"Web.ReadTimeout":  "listen.read_timeout (with a web front)",
-	"Web.WriteTimeout": "listen.write_timeout or limits.timeout (with a web front)",
-	"Web.IdleTimeout":  "listen.idle_timeout (with a web front)",
-	"Streams.Tables":   "namespaces' stream",
-	"Streams.Endpoint": "dynamodb.streams_endpoint",
-	"Log.Level":        "log.level",
-	"Log.Format":       "log.format",
+	"Web.ReadTimeout":    "listen.read_timeout (with a web front)",
+	"Web.WriteTimeout":   "listen.write_timeout or limits.timeout (with a web front)",
+	"Web.IdleTimeout":    "listen.idle_timeout (with a web front)",
+	"Streams.Tables":     "namespaces' stream",
+	"Streams.Endpoint":   "dynamodb.streams_endpoint",
+	"Audit.Sample":       "audit.sample",
+	"Audit.MaxPerSecond": "audit.max_per_second",
+	"Audit.Grace":        "audit.grace",
+	"Log.Level":          "log.level",
+	"Log.Format":         "log.format",
 }
 
 // reloadable are the Options fields Reload applies to the running daemon;
@@ -63,6 +66,7 @@ var reloadable = map[string]bool{
 	"Socket.MaxKeys": true, "Socket.Timeout": true,
 	"API.Prefix": true, "API.Timeout": true, "API.MaxBodyBytes": true, "API.MaxKeys": true,
 	"Streams.Tables": true, "Log.Level": true, "Log.Format": true,
+	"Audit.Sample": true, "Audit.MaxPerSecond": true, "Audit.Grace": true,
 }
 
 // changedFields returns the paths of the fields that differ between a and

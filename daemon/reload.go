@@ -19,7 +19,8 @@ var ErrNotReloadable = errors.New("daemon: settings that need a restart changed"
 // jitter, negative TTL, stale-if-error, and which tables' streams are
 // consumed), the log level and format, the limits (max_value_bytes,
 // gutter_ttl, the request timeout, max_keys, max_conns, the RESP
-// connections' idle/read/write timeouts), the API prefix, and the RESP
+// connections' idle/read/write timeouts), the API prefix, the
+// consistency audit's sample, rate cap and grace, and the RESP
 // socket's username and password (see unixsock.Server.Reconfigure for open
 // connections). Any other change (socket paths and modes, TCP, HTTP and
 // FastCGI addresses, Redis addresses and credentials, the client-side
@@ -74,6 +75,9 @@ func (d *Daemon) checkReload(opts Options, changed []string) (func(), error) {
 			return nil, err
 		}
 	}
+	if err := opts.Audit.Check(); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
 	for _, p := range changed {
 		if p == "Streams.Tables" {
 			return d.newStreams(d.ctx, opts)
@@ -98,6 +102,7 @@ func (d *Daemon) apply(opts Options, startStreams func()) error {
 		return fmt.Errorf("daemon: %w", err) // checked: cannot happen
 	}
 	d.sock.Reconfigure(opts.Socket)
+	d.audit.Reconfigure(opts.Audit)
 	if d.logs != nil {
 		d.logs.set(opts.Log)
 	}

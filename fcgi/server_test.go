@@ -13,6 +13,7 @@ import (
 
 	"github.com/ddbcache/ddbcache/fcgi"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
+	"github.com/ddbcache/ddbcache/internal/fcgiclient"
 	"github.com/ddbcache/ddbcache/internal/testenv"
 )
 
@@ -151,7 +152,7 @@ func TestShutdownDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Write(encodeRequest(cgiParams("GET", "/stuck"), "")); err != nil {
+	if _, err := c.Write(fcgiclient.EncodeRequest(cgiParams("GET", "/stuck"), "")); err != nil {
 		t.Fatal(err)
 	}
 	<-entered

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddbcache/ddbcache/audit"
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/daemon"
 	"github.com/ddbcache/ddbcache/dynamo"
@@ -31,7 +32,10 @@ type running struct {
 
 // start runs a daemon (RESP socket, HTTP front, a Streams consumer on
 // table users) on a fresh redis-server and dynalite.
-func start(t *testing.T) *running {
+func start(t *testing.T) *running { return startWith(t, audit.Options{}) }
+
+// startWith is start with the consistency audit configured by ao.
+func startWith(t *testing.T, ao audit.Options) *running {
 	t.Helper()
 	f := enginetest.New(t)
 	f.Seed(t, "1", "Ann")
@@ -42,6 +46,7 @@ func start(t *testing.T) *running {
 		Socket:  unixsock.Options{Path: sock},
 		Web:     api.ServerOptions{HTTP: "127.0.0.1:0"},
 		Streams: daemon.StreamOptions{Tables: []string{"users"}, Endpoint: f.DDB.Endpoint},
+		Audit:   ao,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +122,9 @@ func TestStatsAgree(t *testing.T) {
 		"invalidations_pushed":     {"ddbcache_tracking_pushes_total", "kind", "invalidate"},
 		"flushes_pushed":           {"ddbcache_tracking_pushes_total", "kind", "flush"},
 		"tracking_clients_dropped": {"ddbcache_tracking_clients_dropped_total"},
-		// Whole-namespace drops waiting for Redis have no metric.
-		"pending_whole_namespaces": nil, "namespaces": nil,
+		// Whole-namespace drops waiting for Redis have no metric; the
+		// audit's fields are compared by TestAuditAgrees.
+		"pending_whole_namespaces": nil, "namespaces": nil, "audit": nil,
 	}
 	compared := 0
 	for field, v := range st {

@@ -12,6 +12,11 @@
 # and nginx on loopback ports and Unix sockets in a temp dir, seeds 100
 # profiles, warms both apps on all of them, runs wrk against each (the 100
 # hot keys in turn), prints a table, and stops everything. Needs `make deps`.
+#
+# For CPU per request of each backend (the daemon against all the Perl app's
+# workers), HDR latencies, a Redis RTT and a plot, use the bench's own front:
+#   bin/ddbcache -c ddbcache.yaml bench --front fcgi --seed-data --redis-rtt 250us
+# (the same app, bench/blog.psgi; `make bench-report` runs it).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

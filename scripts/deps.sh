@@ -5,7 +5,9 @@
 #                    modules the integration suite uses (Redis, Redis::Fast,
 #                    Cpanel::JSON::XS) and perlcritic; prometheus (promtool
 #                    checks deploy/prometheus) and systemd (systemd-analyze
-#                    checks deploy/systemd);
+#                    checks deploy/systemd); CHI (the CHI::Driver::DDBCache
+#                    tests), Test::Kwalitee, CPAN::Changes and cpanminus
+#                    (t/07-dist.t);
 #   npm package:     dynalite@4.0.0 (a DynamoDB-compatible server) under .deps/.
 #
 # Idempotent: each piece is checked first (command -v / dpkg -s), and apt-get
@@ -66,6 +68,10 @@ wrk                     command -v wrk
 libfcgi-client-perl     perl -MFCGI::Client -e1
 libfcgi-perl            perl -MFCGI -e1
 libfcgi-procmanager-perl perl -MFCGI::ProcManager -e1
+libchi-perl             perl -MCHI -e1
+libtest-kwalitee-perl   perl -MTest::Kwalitee -e1
+cpanminus               command -v cpanm
+libcpan-changes-perl    perl -MTest::CPAN::Changes -e1
 EOF
 
 if [ "${#missing[@]}" -gt 0 ]; then

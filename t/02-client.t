@@ -284,7 +284,7 @@ subtest 'new: arguments and defaults' => sub {
         is(DDBCache::Client->new(socket => '/x.sock')->socket_path, '/x.sock', 'socket => beats DDBCACHE_SOCKET');
     }
     my @bad = (
-        [[sock => '/x'],              qr/unknown argument 'sock' \(known: every, local_cache, local_ttl, namespace, password, reconnect, socket, timeout\)/],
+        [[sock => '/x'],              qr/unknown argument 'sock' \(known: every, local_adapt, local_cache, local_cache_bytes, local_ttl, namespace, password, reconnect, socket, timeout\)/],
         [['socket'],                  qr/arguments must be key => value pairs/],
         [[socket => ''],              qr/socket must be a path, got ''/],
         [[socket => undef],           qr/socket must be a path, got undef/],

@@ -126,7 +126,7 @@ subtest 'defaults and bad arguments' => sub {
     }
 
     my $ok = eval { builder { enable 'DDBCache', sock => '/x'; $inner }; 1 };
-    like($@, qr/\APlack::Middleware::DDBCache: unknown argument 'sock' \(known: env_key, every, local_cache, local_ttl, namespace, password, reconnect, socket, timeout\)/,
+    like($@, qr/\APlack::Middleware::DDBCache: unknown argument 'sock' \(known: env_key, every, local_adapt, local_cache, local_cache_bytes, local_ttl, namespace, password, reconnect, socket, timeout\)/,
         'an unknown argument croaks when the app is built');
     $ok = eval { builder { enable 'DDBCache', timeout => 'soon'; $inner }; 1 };
     like($@, qr/\ADDBCache::Client->new: timeout must be a number/, 'so does a bad timeout');

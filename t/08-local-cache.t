@@ -85,7 +85,7 @@ sub bulk { my ($s) = @_; return '$' . length($s) . "\r\n$s\r\n" }
 subtest 'a held item is served from the local cache: no request to the daemon' => sub {
     seed('h1', name => 'Hot');
     my $s0 = $ddb->local_stats;
-    is_deeply($s0, { hits => 0, misses => 0, invalidations => 0, flushes => 0, entries => 0, enabled => 1 },
+    is_deeply($s0, { hits => 0, misses => 0, invalidations => 0, flushes => 0, entries => 0, bytes => 0, bypassed => 0, bypassing => 0, enabled => 1 },
         'a new client: local cache on, empty');
     ok(hot($ddb, profile => 'h1'), 'h1 is held after a few lookups');
     my $json = $env->redis_cmd(qw(GET user_profile:h1));
@@ -260,7 +260,7 @@ subtest 'local_cache => 0 never serves locally' => sub {
     my $right = grep { $off->get(profile => 'o1')->{name} eq 'Off' } 1 .. 20;
     is($right, 20, '20 gets');
     is(daemon_lookups(), $before + 20, 'each asked the daemon');
-    is_deeply($off->local_stats, { hits => 0, misses => 0, invalidations => 0, flushes => 0, entries => 0, enabled => 0 },
+    is_deeply($off->local_stats, { hits => 0, misses => 0, invalidations => 0, flushes => 0, entries => 0, bytes => 0, bypassed => 0, bypassing => 0, enabled => 0 },
         'local_stats: off, nothing counted');
 };
 

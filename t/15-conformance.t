@@ -12,36 +12,19 @@ use FindBin;
 use lib "$FindBin::Bin/lib", "$FindBin::Bin/../perl/lib";
 
 use Encode qw(encode_utf8);
-use File::Spec;
 use JSON::PP;
 use Test::More;
 use DDBCache::Client;
 use DDBCache::TestEnv;
-use DDBCache::TestEnv::Files qw(slurp);
+use DDBCache::TestEnv::Conformance qw(table expand env_args seed_table);
 
 my $JSON  = JSON::PP->new->utf8->canonical;
-my $table = $JSON->decode(slurp(File::Spec->catfile($FindBin::Bin, qw(.. internal conformance cases.json))));
-
-my %MACRO = ('${big}' => 'x' x (70 << 10), '${keys1001}' => '[' . ('"k",' x 1000) . '"k"]');
-sub expand { my ($s) = @_; $s =~ s/(\$\{\w+\})/$MACRO{$1} \/\/ $1/ge; return $s }
-
-# The events namespace of the Go fixture: a sort key, numbers.
-my %events = (table => 'events', partition_key => 'account', sort_key => 'seq');
+my $table = table();
 
 for my $topology (qw(standalone cluster)) {
     subtest $topology => sub {
-        my $env = DDBCache::TestEnv->new(
-            redis_cluster => $topology eq 'cluster',
-            namespaces    => { events => \%events },
-            config        => { limits => { max_value_bytes => 64 << 10 } },
-            tables        => [
-                { name => 'users',  partition_key => 'user_id' },
-                { name => 'events', partition_key => 'account', partition_type => 'N', sort_key => 'seq', sort_type => 'N' },
-            ],
-        );
-        for my $u (@{ $table->{seed} }) {
-            $env->put_item(users => { map { $_ => { S => $u->{$_} } } keys %$u });
-        }
+        my $env = DDBCache::TestEnv->new(redis_cluster => $topology eq 'cluster', env_args());
+        seed_table($env);
         my $client = $env->client(timeout => 5);
         run_cases($client, $topology);
         $env->stop;

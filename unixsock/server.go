@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ddbcache/ddbcache/audit"
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/internal/sockfile"
 	"github.com/ddbcache/ddbcache/tracking"
@@ -93,6 +94,9 @@ type Options struct {
 	// tracking connections. nil means `DDB TRACK` answers an error and
 	// `DDB GETC` a max-age of 0.
 	Tracking *tracking.Registry
+	// Audit, when set, is the consistency audit's Stats, which `DDB
+	// STATS` reports under "audit"; nil means none.
+	Audit func() audit.Stats
 }
 
 // Server is a RESP server in front of a cache.Engine.

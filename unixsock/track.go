@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/ddbcache/ddbcache/audit"
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/tidwall/redcon"
@@ -136,6 +137,7 @@ func (s *Server) maxAge(res cache.Result) int64 {
 type stats struct {
 	engineStats
 	*trackingStats
+	Audit *audit.Stats `json:"audit,omitempty"`
 }
 
 // The aliases give the embedded fields distinct names.
@@ -149,6 +151,10 @@ func (s *Server) stats() stats {
 	if s.opts.Tracking != nil {
 		ts := s.opts.Tracking.Stats()
 		st.trackingStats = &ts
+	}
+	if s.opts.Audit != nil {
+		as := s.opts.Audit()
+		st.Audit = &as
 	}
 	return st
 }

@@ -3,8 +3,10 @@
 // which carries the same handler) and the Perl client — on every Redis
 // topology (standalone and cluster), like Plack::Test::Suite's one table
 // for every PSGI server and rueidis's run(t, client, …) for single, sentinel
-// and cluster. The table is a data file, cases.json, that the Go tests and
-// the Perl suite (t/14-conformance.t) both read, so there is no copy to
+// and cluster. The table is a data file, cases.json, that the Go tests
+// (RESP, HTTP, and HTTP over FastCGI) and the Perl tests (the client in
+// t/15-conformance.t, nginx, Apache and Plack in t/10 to t/12, through
+// t/lib/DDBCache/TestEnv/Conformance.pm) all read, so there is no copy to
 // keep in step.
 //
 // Cases run in order on one fresh daemon per front and topology (state

@@ -16,6 +16,7 @@ import (
 	"github.com/ddbcache/ddbcache/fcgi"
 	"github.com/ddbcache/ddbcache/internal/conformance"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
+	"github.com/ddbcache/ddbcache/internal/fcgiclient"
 	"github.com/ddbcache/ddbcache/internal/testenv"
 	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
@@ -40,8 +41,8 @@ func engine(t *testing.T, table *conformance.Table, newFixture func(testing.TB) 
 	})
 }
 
-// TestConformance runs the table through the RESP socket and the HTTP API,
-// on standalone Redis and on the Redis Cluster.
+// TestConformance runs the table through the RESP socket, the HTTP API and
+// the HTTP API over FastCGI, on standalone Redis and on the Redis Cluster.
 func TestConformance(t *testing.T) {
 	table, err := conformance.Load()
 	if err != nil {
@@ -63,16 +64,35 @@ func TestConformance(t *testing.T) {
 			checkRedis(t, f)
 		})
 		t.Run(topo.Name+"/http", func(t *testing.T) {
-			_, e := engine(t, table, topo.New, nil)
-			h, err := fcgi.New(e, fcgi.Options{Prefix: "/api", Timeout: 3 * time.Second})
+			srv := httptest.NewServer(handler(t, table, topo.New))
+			t.Cleanup(srv.Close)
+			runHTTP(t, http.DefaultClient, srv.URL, table)
+		})
+		t.Run(topo.Name+"/fastcgi", func(t *testing.T) {
+			// The daemon's FastCGI server (net/http/fcgi), and the
+			// requests sent over FastCGI with the params nginx sends.
+			sock := filepath.Join(testenv.ShortDir(t), "fcgi.sock")
+			srv, err := fcgi.Listen(handler(t, table, topo.New), fcgi.ServerOptions{FCGI: sock})
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv := httptest.NewServer(h)
-			t.Cleanup(srv.Close)
-			runHTTP(t, srv.URL, table)
+			testenv.Serve(t, srv.Serve, srv.Close)
+			client := &http.Client{Transport: fcgiclient.Transport{Network: "unix", Addr: sock}}
+			runHTTP(t, client, "http://www.example.com", table)
 		})
 	}
+}
+
+// handler is the HTTP API of a fresh engine on topology's fixture, under
+// the prefix /api as the deploy/ configs mount it.
+func handler(t *testing.T, table *conformance.Table, newFixture func(testing.TB) *enginetest.Fixture) http.Handler {
+	t.Helper()
+	_, e := engine(t, table, newFixture, nil)
+	h, err := fcgi.New(e, fcgi.Options{Prefix: "/api", Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // runRESP sends every case's command on one connection: each reply must
@@ -168,14 +188,14 @@ func checkRedis(t *testing.T, f *enginetest.Fixture) {
 
 // runHTTP sends every case's request: status, body (exact bytes, or the
 // error code of a JSON error), X-Cache and Content-Type must match.
-func runHTTP(t *testing.T, base string, table *conformance.Table) {
+func runHTTP(t *testing.T, client *http.Client, base string, table *conformance.Table) {
 	for _, tc := range table.Cases {
 		if tc.HTTP == nil {
 			continue
 		}
 		h := tc.HTTP
 		t.Run(tc.Name, func(t *testing.T) {
-			status, hdr, body := request(t, base, h)
+			status, hdr, body := request(t, client, base, h)
 			if status != h.Status {
 				t.Errorf("%s %s: status %d, want %d (body %.200s)", h.Method, h.Path, status, h.Status, body)
 			}
@@ -196,7 +216,7 @@ func runHTTP(t *testing.T, base string, table *conformance.Table) {
 	}
 }
 
-func request(t *testing.T, base string, h *conformance.HTTP) (int, http.Header, string) {
+func request(t *testing.T, client *http.Client, base string, h *conformance.HTTP) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(h.Method, base+h.Path, strings.NewReader(conformance.Expand(h.Body)))
 	if err != nil {
@@ -205,7 +225,7 @@ func request(t *testing.T, base string, h *conformance.HTTP) (int, http.Header, 
 	for k, v := range h.Headers {
 		req.Header.Set(k, strings.ReplaceAll(v, "${etag}", conformance.ETag(h.EtagOf)))
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", h.Method, h.Path, err)
 	}

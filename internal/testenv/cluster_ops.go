@@ -83,3 +83,7 @@ func (c *RedisCluster) Reshard(t testing.TB, from, to *ClusterNode, slots int) {
 	}
 	c.WaitOK(t, 3)
 }
+
+// Running reports whether the node's process is alive (a test may have
+// stopped it).
+func (n *ClusterNode) Running() bool { return n.running() }

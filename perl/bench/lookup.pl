@@ -32,21 +32,28 @@ use Sys::Hostname qw(hostname);
 use Time::HiRes qw(time);
 
 use DDBCache::Client;
+use DDBCache::RESP ();
 
 my %opt = (
-    lookups   => 20_000,
     rounds    => 40,
     keys      => 100,
     namespace => 'profile',
     redis_key => 'user_profile:%s',
     target    => 1.5,
+    zipf_keys => 100_000,
+    zipf_s    => '0.99',
 );
 GetOptions(
     \%opt,
     'socket=s', 'redis=s', 'lookups=i', 'rounds=i', 'keys=i', 'namespace=s', 'redis-key=s' => \$opt{redis_key},
     'target=f', 'check', 'markdown', 'help',
+    'zipf', 'zipf-keys=i' => \$opt{zipf_keys}, 'zipf-s=s' => \$opt{zipf_s},
 ) or usage(2);
 usage(0) if $opt{help};
+$opt{lookups} //= $opt{zipf} ? 200_000 : 20_000;
+for my $s (split /,/, $opt{zipf_s}) {
+    die "lookup.pl: --zipf-s: '$s' is not a number >= 0\n" unless $s =~ /\A[0-9]*\.?[0-9]+\z/;
+}
 die "lookup.pl: --lookups, --rounds and --keys must be positive\n"
     if grep { $opt{$_} < 1 } qw(lookups rounds keys);
 die "lookup.pl: --lookups ($opt{lookups}) must be at least --rounds ($opt{rounds})\n" if $opt{lookups} < $opt{rounds};
@@ -59,6 +66,7 @@ for my $m (['Redis::Fast', 'libredis-fast-perl'], ['Redis', 'libredis-perl'], ['
 }
 require JSON::PP;
 
+$opt{keys} = $opt{zipf_keys} if $opt{zipf};
 my @ids = map { "$_" } 1 .. $opt{keys};
 my $env;
 if (!defined $opt{socket}) {
@@ -67,6 +75,11 @@ if (!defined $opt{socket}) {
     $opt{socket} = $env->socket_path;
     $opt{redis}  = '127.0.0.1:' . $env->redis_port;
     seed($env, \@ids);
+}
+
+if ($opt{zipf}) {
+    zipf_bench(\@ids);
+    exit 0;
 }
 
 my $ddb   = DDBCache::Client->new(socket => $opt{socket}, namespace => $opt{namespace});
@@ -82,7 +95,7 @@ my @redis_keys = map { sprintf $opt{redis_key}, $_ } @ids;
 # socket, and a decode. It is the floor for any round trip to the daemon,
 # so (a0) - (d) is what DDBCache::Client itself costs on top of one.
 my $bare = bare_socket($opt{socket});
-my @bare_requests = map { DDBCache::Client::_request('DDB', 'GET', $ns, $_) } @ids;
+my @bare_requests = map { DDBCache::RESP::encode_request('DDB', 'GET', $ns, $_) } @ids;
 my $bare_get = sub {
     my $buf = '';
     send($bare, $bare_requests[ $_[0] ], 0) or die "lookup.pl: send: $!\n";
@@ -186,21 +199,128 @@ sub report {
 # rather than from its memory, so that a writer always reads its own write.)
 sub seed {
     my ($env, $ids) = @_;
-    for my $id (@$ids) {
-        $env->put_item(users => {
-            user_id    => { S => $id },
-            name       => { S => "User $id" },
-            email      => { S => "user$id\@example.com" },
-            plan       => { S => $id % 3 ? 'free' : 'pro' },
-            locale     => { S => 'en_GB' },
-            country    => { S => 'GB' },
-            created_at => { S => '2024-05-01T12:00:00Z' },
-            logins     => { N => "" . $id * 7 },
-            verified   => { BOOL => JSON::PP::true() },
-            tags       => { L => [{ S => 'beta' }, { S => 'newsletter' }] },
-        });
+    my @ids = @$ids;
+    while (my @batch = splice @ids, 0, 25) {
+        my $res = $env->dynamo(BatchWriteItem => { RequestItems => {
+            users => [map { { PutRequest => { Item => profile_item($_) } } } @batch] } });
+        my $left = $res->{UnprocessedItems}{users} || [];
+        $env->put_item(users => $_->{PutRequest}{Item}) for @$left;
     }
     return;
+}
+
+sub profile_item {
+    my ($id) = @_;
+    return {
+        user_id    => { S => $id },
+        name       => { S => "User $id" },
+        email      => { S => "user$id\@example.com" },
+        plan       => { S => $id % 3 ? 'free' : 'pro' },
+        locale     => { S => 'en_GB' },
+        country    => { S => 'GB' },
+        created_at => { S => '2024-05-01T12:00:00Z' },
+        logins     => { N => "" . $id * 7 },
+        verified   => { BOOL => JSON::PP::true() },
+        tags       => { L => [{ S => 'beta' }, { S => 'newsletter' }] },
+    };
+}
+
+# ---- --zipf: the local cache against none, where it misses often ----------
+
+# zipf_bench(\@ids): for each exponent, a client with its local cache (the
+# default) and one with local_cache => 0 look up the same Zipf-distributed
+# sequence of ids, taking turns in interleaved rounds after a warm-up that
+# brings the local cache to its steady state. Per round: lookups/s (wall)
+# and CPU microseconds per lookup (this process only, so a busy machine
+# counts less); printed as medians over the rounds, with the median of the
+# per-round ratios and the local cache's hit ratio over the measured rounds.
+sub zipf_bench {
+    my ($ids) = @_;
+    my $warm = DDBCache::Client->new(socket => $opt{socket}, local_cache => 0);
+    my @all = @$ids;
+    while (my @batch = splice @all, 0, 100) {
+        my $got = $warm->mget($opt{namespace}, \@batch);
+        die "lookup.pl: items missing in namespace '$opt{namespace}' (seed ids 1..$opt{keys})\n"
+            unless keys %$got == @batch;
+    }
+    printf "# %s, perl %vd, JSON %s; Zipf over %d ids, %d lookups per client in %d interleaved rounds\n",
+        strftime('%Y-%m-%d %H:%M UTC', gmtime), $^V, DDBCache::Client->json_backend, scalar @$ids,
+        $opt{lookups}, $opt{rounds};
+    printf "%-6s %-28s %10s %10s %10s %8s\n", 's', 'client', 'lookups/s', 'CPU us', 'ratio', 'local hit';
+    zipf_compare($ids, $_) for split /,/, $opt{zipf_s};
+    return;
+}
+
+sub zipf_compare {
+    my ($ids, $s) = @_;
+    my $per_round = int($opt{lookups} / $opt{rounds});
+    my @seq = zipf_sequence(scalar @$ids, $s, $per_round * $opt{rounds} + $per_round, 42);
+    my %c = (
+        'default (local cache)' => DDBCache::Client->new(socket => $opt{socket}),
+        'local_cache => 0'      => DDBCache::Client->new(socket => $opt{socket}, local_cache => 0),
+    );
+    my $ns = $opt{namespace};
+    # Warm-up: one round's worth each, the local cache to its steady state.
+    for my $c (values %c) { $c->get($ns, $ids->[$_]) for @seq[0 .. $per_round - 1] }
+    my $before = $c{'default (local cache)'}->local_stats;
+    my (%rate, %cpu, @ratio);
+    for my $round (1 .. $opt{rounds}) {
+        my @part = @seq[$round * $per_round .. ($round + 1) * $per_round - 1];
+        my %this;
+        for my $name ($round % 2 ? sort keys %c : reverse sort keys %c) {
+            my $client = $c{$name};
+            my ($t0, $c0) = (time, cpu_now());
+            $client->get($ns, $ids->[$_]) for @part;
+            my ($t1, $c1) = (time, cpu_now());
+            $this{$name} = $per_round / ($t1 - $t0);
+            push @{ $rate{$name} }, $this{$name};
+            push @{ $cpu{$name} }, 1e6 * ($c1 - $c0) / $per_round;
+        }
+        push @ratio, $this{'default (local cache)'} / $this{'local_cache => 0'};
+    }
+    my $after = $c{'default (local cache)'}->local_stats;
+    my ($hits, $misses) = map { $after->{$_} - $before->{$_} } qw(hits misses);
+    my $lookups = $per_round * $opt{rounds};
+    for my $name (sort keys %c) {
+        my $local = $name =~ /default/;
+        printf "%-6s %-28s %10s %10.1f %10s %8s\n", $s, $name, commify(median($rate{$name})), median($cpu{$name}),
+            $local ? sprintf('%.2fx', median(\@ratio)) : '',
+            $local ? sprintf('%.1f%%', 100 * $hits / $lookups) : '';
+    }
+    printf "#      local cache: %d hits, %d misses, %d bypassed (adaptive: %s)\n", $hits, $misses,
+        $after->{bypassed} - $before->{bypassed}, ($after->{bypassing} ? 'bypassing now' : 'caching now');
+    return;
+}
+
+# zipf_sequence($n, $s, $count, $seed): $count indexes into 0 .. $n-1, rank
+# k drawn with weight 1/k**$s (0: uniform), ranks shuffled onto indexes.
+sub zipf_sequence {
+    my ($n, $s, $count, $seed) = @_;
+    srand $seed;
+    my @cdf;
+    my $sum = 0;
+    for my $k (1 .. $n) { $sum += $k**-$s; push @cdf, $sum }
+    my @index = 0 .. $n - 1;
+    for my $i (reverse 1 .. $#index) { my $j = int rand($i + 1); @index[$i, $j] = @index[$j, $i] }
+    my @seq;
+    for (1 .. $count) {
+        my $u = rand $sum;
+        my ($lo, $hi) = (0, $n - 1);
+        while ($lo < $hi) {
+            my $mid = ($lo + $hi) >> 1;
+            if ($cdf[$mid] < $u) { $lo = $mid + 1 } else { $hi = $mid }
+        }
+        push @seq, $index[$lo];
+    }
+    return @seq;
+}
+
+sub cpu_now { return Time::HiRes::clock_gettime(Time::HiRes::CLOCK_PROCESS_CPUTIME_ID()) }
+
+sub median {
+    my ($values) = @_;
+    my @sorted = sort { $a <=> $b } @$values;
+    return $sorted[ int($#sorted / 2) ];
 }
 
 sub bare_socket {
@@ -216,14 +336,17 @@ sub redis_version {
     return 'Redis ' . ($info->{redis_version} // '?');
 }
 
-sub cpus {
-    open my $fh, '<', '/proc/cpuinfo' or return 0;
-    return scalar grep { /^processor\s*:/ } <$fh>;
+sub cpuinfo {
+    open my $fh, '<', '/proc/cpuinfo' or return ();
+    my @lines = <$fh>;
+    close $fh;
+    return @lines;
 }
 
+sub cpus { return scalar grep { /^processor\s*:/ } cpuinfo() }
+
 sub cpu_model {
-    open my $fh, '<', '/proc/cpuinfo' or return '';
-    for (<$fh>) { return $1 if /^model name\s*:\s*(.+?)\s*$/ }
+    for (cpuinfo()) { return $1 if /^model name\s*:\s*(.+?)\s*$/ }
     return '';
 }
 
@@ -260,6 +383,13 @@ bin/ddbcache (t/lib/DDBCache/TestEnv.pm) and seeds --keys profiles.
   --target X         the (a)/(b) ratio to meet (default 1.5)
   --check            exit 1 when the ratio is below --target
   --markdown         print the table as Markdown
+  --zipf             instead: DDBCache::Client with its local cache (default)
+                     against local_cache => 0 on a Zipf workload over
+                     --zipf-keys ids (default 100000), seeded and warmed
+                     first; prints lookups/s, CPU us per lookup (medians
+                     of interleaved rounds) and the local hit ratio
+  --zipf-s LIST      Zipf exponents, comma-separated (default 0.99; 0 is
+                     uniform): one comparison per exponent
 USAGE
     exit $status;
 }

@@ -7,11 +7,17 @@ use warnings;
 our $VERSION = '0.01';
 
 use Carp qw(croak);
-use Errno qw(EAGAIN EINTR EWOULDBLOCK);
-use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
-use Scalar::Util qw(blessed looks_like_number);
-use Socket qw(PF_UNIX SOCK_STREAM SOL_SOCKET SO_RCVTIMEO SO_SNDTIMEO pack_sockaddr_un);
+use Scalar::Util qw(looks_like_number);
+use Socket ();
 use Time::HiRes ();
+
+# One concept per module: this one is the API and the lookups' fast paths;
+# the connection, the local cache and the protocol are in these.
+use DDBCache::Client::Connection;
+use DDBCache::Client::LocalCache;
+use DDBCache::RESP qw(encode_request);
+
+our @CARP_NOT = qw(DDBCache::Client::Connection DDBCache::Client::LocalCache DDBCache::RESP);
 
 # Where the daemon listens unless told otherwise (listen.unix in ddbcache.yaml).
 our $DEFAULT_SOCKET = '/run/ddbcache/ddbcache.sock';
@@ -25,12 +31,17 @@ our $DEFAULT_TIMEOUT = 6;
 our $DEFAULT_LOCAL_CACHE = 1000;
 our $DEFAULT_LOCAL_TTL   = 30;
 
+# The most bytes of values (their JSON's length) that the local cache holds,
+# whatever local_cache says: large items fill it long before 1000 of them.
+our $DEFAULT_LOCAL_CACHE_BYTES = 64 * 1024 * 1024;
+
 # Seconds that a call waits for the daemon's socket to come back (a
 # restart), and the pause between two tries (see "FORK, RESTART, TIMEOUTS").
 our $DEFAULT_RECONNECT = 2;
 our $DEFAULT_EVERY     = 0.05;
 
-use constant {
+# Constants, not Readonly (not core): inlined where the lookups use them.
+use constant {    ## no critic (ProhibitConstantPragma)
     # The first read of a reply asks for this much; a bulk reply whose length
     # is known is then read in one go.
     READ_SIZE => 65_536,
@@ -41,9 +52,6 @@ use constant {
     # The shortest timeout: below a millisecond a struct timeval rounds to
     # 0, which the kernel reads as "wait forever".
     MIN_TIMEOUT => 0.001,
-    # Seconds before a client tries again to open a tracking connection
-    # that the daemon could not give it (too many clients, a restart).
-    TRACK_RETRY => 1,
 };
 
 # ---- JSON backend --------------------------------------------------------
@@ -79,12 +87,12 @@ sub json_backend { return $JSON_CLASS }
 
 # ---- construction --------------------------------------------------------
 
-my %NEW_ARGS = map { $_ => 1 } qw(socket timeout namespace password local_cache local_ttl reconnect every);
+my %NEW_ARGS = map { $_ => 1 } qw(socket timeout namespace password local_cache local_cache_bytes local_ttl local_adapt reconnect every);
 
 sub new {
-    my $class = shift;
-    croak 'DDBCache::Client->new: arguments must be key => value pairs' if @_ % 2;
-    my %args = @_;
+    my ($class, @args) = @_;
+    croak 'DDBCache::Client->new: arguments must be key => value pairs' if @args % 2;
+    my %args = @args;
     if (my @unknown = grep { !$NEW_ARGS{$_} } sort keys %args) {
         croak "DDBCache::Client->new: unknown argument '$unknown[0]' (known: "
             . join(', ', sort keys %NEW_ARGS) . ')';
@@ -119,6 +127,16 @@ sub new {
         . _show($local)
         unless defined $local && !ref $local && $local =~ /\A[0-9]+\z/;
 
+    my $local_bytes = exists $args{local_cache_bytes} ? $args{local_cache_bytes} : $DEFAULT_LOCAL_CACHE_BYTES;
+    croak 'DDBCache::Client->new: local_cache_bytes must be a number of bytes (an integer, 0 turns the local cache off), got '
+        . _show($local_bytes)
+        unless defined $local_bytes && !ref $local_bytes && $local_bytes =~ /\A[0-9]+\z/;
+    $local = 0 unless $local_bytes;
+
+    my $adapt = exists $args{local_adapt} ? $args{local_adapt} : 1;
+    croak 'DDBCache::Client->new: local_adapt must be 0 or 1, got ' . _show($adapt)
+        unless defined $adapt && !ref $adapt && $adapt =~ /\A[01]\z/;
+
     my $local_ttl = exists $args{local_ttl} ? $args{local_ttl} : $DEFAULT_LOCAL_TTL;
     croak 'DDBCache::Client->new: local_ttl must be a number of seconds above 0, got ' . _show($local_ttl)
         unless defined $local_ttl && !ref $local_ttl && looks_like_number($local_ttl)
@@ -137,102 +155,109 @@ sub new {
         && $every >= MIN_TIMEOUT && $every < 9**9**9;
 
     # No connection yet: it is made by the first call, in the process that
-    # makes it (see "FORK, RESTART, TIMEOUTS" in the POD).
-    return bless {
-        socket    => $socket,
-        timeout   => 0 + $timeout,
-        namespace => $namespace,
-        password  => $password,
-        reconnect => 0 + $reconnect,
-        every     => 0 + $every,
-        fh        => undef,
-        pid       => 0,
-        # The local cache. local_max is 0 when it is off (asked for, or the
-        # daemon cannot track). lc: "ns\0key[\0sort]" => [JSON, expiry
-        # (epoch seconds), Redis value key, serial]; lc_rk: Redis value key
-        # => { local key => 1 }, for the daemon's invalidations; lc_order:
-        # (local key, serial) pairs in the order inserted, for eviction.
-        local_max => 0 + $local,
-        local_ttl => 0 + $local_ttl,
-        lc        => {},
-        lc_rk     => {},
-        lc_order  => [],
-        lserial   => 0,
-        # The tracking connection: its handle, the process that opened it,
-        # the part of a push read so far, when to try again to open one.
-        tfh         => undef,
-        tpid        => 0,
-        tbuf        => '',
-        track_retry => 0,
-        # local_stats counters.
-        lhits  => 0,
-        lmiss  => 0,
-        linval => 0,
-        lflush => 0,
-    }, $class;
+    # makes it (see "FORK, RESTART, TIMEOUTS" in the POD). A connection
+    # lost under a request drops the local cache: the daemon may have
+    # restarted, and would not push what changed meanwhile.
+    my $cache = DDBCache::Client::LocalCache->new(max => $local, bytes => $local_bytes, ttl => $local_ttl,
+        adapt => $adapt);
+    my $conn = DDBCache::Client::Connection->new(socket => $socket, timeout => 0 + $timeout, password => $password,
+        reconnect => 0 + $reconnect, every => 0 + $every, on_lost => sub { $cache->reset_all if $cache->{tfh} });
+    return bless { socket => $socket, timeout => 0 + $timeout, namespace => $namespace, conn => $conn,
+        local => $cache }, $class;
 }
 
 sub _show { my ($v) = @_; return defined $v ? (ref $v ? ref($v) . ' reference' : "'$v'") : 'undef' }
 
-sub socket_path { return $_[0]{socket} }
-sub timeout     { return $_[0]{timeout} }
-sub namespace   { return $_[0]{namespace} }
+sub socket_path { my ($self) = @_; return $self->{socket} }
+sub timeout     { my ($self) = @_; return $self->{timeout} }
+sub namespace   { my ($self) = @_; return $self->{namespace} }
 
 # ---- commands ------------------------------------------------------------
 
-# _exchange and _read_reply return $LOST when the connection broke before a
-# whole reply came; $self->{lost} says why and $self->{lost_sent} whether the
-# request had been written in full.
-my $LOST = \'lost connection';
+# What the connection returns when it broke before a whole reply came.
+my $LOST = $DDBCache::Client::Connection::LOST;
 
-# Each method builds its RESP request and passes it to _call with whether a
-# broken connection may be retried blindly (idempotent calls only). The
-# lookups are the hot path. A lookup of a plain key (a byte string, the
-# usual case) on a connection that this process made is done inline here:
-# the request is a prefix made once per namespace plus the key, one send(),
-# one sysread() and, for the usual whole bulk reply, one substr(). Anything
-# else (first call, fork, sort keys, wide characters, a reply in pieces, an
-# error reply, a broken connection) takes the general path through _call.
+# Each method builds its RESP request and passes it to the connection's call
+# with whether a broken connection may be retried blindly (idempotent calls
+# only). The lookups are the hot path. A lookup of a plain key (a byte
+# string, the usual case) on a connection that this process made is done
+# inline here: the request is a prefix made once per namespace plus the key,
+# one send(), one sysread() and, for the usual whole bulk reply, one
+# substr(). Anything else (first call, fork, sort keys, wide characters, a
+# reply in pieces, an error reply, a broken connection) takes the general
+# path through the connection's call. The fast path reads the fields of the
+# connection (fh, pid) and of the local cache (lc, tfh, tpid, tbuf, ...)
+# directly: a method call per lookup would cost more than the rest of a hit.
 
 # With the local cache on, a lookup of a held item makes no round trip: one
 # non-blocking sysread of the tracking connection (which finds nothing
 # pending, EAGAIN, unless the daemon pushed invalidations), a hash lookup
-# and a decode. Everything else about the local cache is in _local_get.
+# and a decode. A miss of a plain key is the local cache's miss(): DDB GETC
+# inline. Everything else about the local cache is in its get().
 
 # _lookup_sub($decode) makes get (decoding) and get_json (not): the same
 # code, made twice so that neither pays for a call to the other.
 sub _lookup_sub {
     my ($decode) = @_;
-    return sub {
+    return sub {    ## no critic (ProhibitExcessComplexity)
         my ($self, $ns, $key) = @_;
         my ($fh, $prefix, $entry, $local);
-        if ($self->{local_max}) {
-            if (   @_ == 3
-                && ($fh = $self->{tfh})
-                && $self->{tpid} == $$
+        my ($conn, $lc);
+        if (($lc = $self->{local})->{max}) {
+            if ($lc->{bypass}) {
+                # The local cache does not pay now (see "Adapting" in the
+                # POD): a plain DDB GET, below.
+                $lc->{lbypass}++;
+                $lc->bypass_end unless --$lc->{bypass};
+            } elsif (@_ == 3
+                && ($fh = $lc->{tfh})
+                && $lc->{tpid} == $$
                 && defined $key && !ref $key && index($key, "\0") < 0
                 && defined $ns && !ref $ns)
             {
-                # Pending invalidations first: a write acknowledged before
-                # this call has had its push written to this socket. undef
-                # is EAGAIN, nothing pending: $! is not looked at, as Perl
-                # makes its message each time (a third of this path's cost).
-                # No other error can come from a Unix socket that we never
-                # write to after DDB TRACK; one that did would be seen by
-                # _local_get, which every entry goes through within local_ttl.
-                my $n = sysread $fh, $self->{tbuf}, READ_SIZE, length $self->{tbuf};
-                $self->_drain($n) if defined $n;
-                if (($entry = $self->{lc}{"$ns\0$key"}) && $entry->[1] > Time::HiRes::time()) {
-                    $self->{lhits}++;
-                    return $decode && defined $entry->[0] ? $decode_json->($entry->[0]) : $entry->[0];
+                # A held entry: pending invalidations first, a write
+                # acknowledged before this call has had its push written to
+                # this socket. undef is EAGAIN, nothing pending: $! is not
+                # looked at, as Perl makes its message each time (a third
+                # of this path's cost). No other error can come from a Unix
+                # socket that we never write to after DDB TRACK; one that
+                # did would be seen by the local cache's get, which every
+                # entry goes through within local_ttl. No entry: nothing to
+                # drain for, as a push can only drop entries (a push about
+                # this key read after the reply drops the value just kept:
+                # safe).
+                my $lkey = "$ns\0$key";
+                if ($entry = $lc->{lc}{$lkey}) {
+                    my $n = sysread $fh, $lc->{tbuf}, READ_SIZE, length $lc->{tbuf};
+                    if (defined $n) {
+                        $lc->drain($n);
+                        $entry = $lc->{lc}{$lkey};    # the pushes may have dropped it
+                    }
+                    if ($entry && $entry->[1] > Time::HiRes::time()) {
+                        $lc->{lhits}++;
+                        return $decode && defined $entry->[0] ? $decode_json->($entry->[0]) : $entry->[0];
+                    }
+                }
+                # A miss: DDB GETC inline, as the plain lookup below, for
+                # no more than a DDB GET costs.
+                if (   $lc->{tfh}
+                    && ($fh = ($conn = $self->{conn})->{fh})
+                    && $conn->{pid} == $lc->{tpid}
+                    && !utf8::is_utf8($key)
+                    && ($prefix = $lc->{getc_prefix}{$ns}))
+                {
+                    my $json = $lc->miss($conn, $fh, $prefix, $lkey, $key);
+                    return $decode && defined $json ? $decode_json->($json) : $json;
                 }
             }
-            return $decode && defined $local ? $decode_json->($local) : $local
-                if (@_ == 3 || @_ == 4) && $self->_local_get(\$local, @_[1 .. $#_]);
+            if (!$lc->{bypass} && (@_ == 3 || @_ == 4) && $lc->get($self->{conn}, \$local, @_[1 .. $#_])) {
+                return $decode && defined $local ? $decode_json->($local) : $local;
+            }
         }
+        $conn = $self->{conn};
         if (   @_ == 3
-            && ($fh = $self->{fh})
-            && $self->{pid} == $$
+            && ($fh = $conn->{fh})
+            && $conn->{pid} == $$
             && defined $key && !ref $key && !utf8::is_utf8($key)
             && defined $ns && ($prefix = $self->{get_prefix}{$ns}))
         {
@@ -250,15 +275,15 @@ sub _lookup_sub {
                     }
                     return undef if $buf eq "\$-1\r\n";    ## no critic (ProhibitExplicitReturnUndef)
                 }
-                my $json = $n ? $self->_read_reply('DDB GET', $buf) : $self->_read_failed('DDB GET', $n);
-                $json = $self->_retry('DDB GET', $req, 1) if ref $json && $json == $LOST;
+                my $json = $n ? $conn->read_reply('DDB GET', $buf) : $conn->read_failed('DDB GET', $n);
+                $json = $conn->retry('DDB GET', $req, 1) if ref $json && $json == $LOST;
                 return $decode && defined $json ? $decode_json->($json) : $json;
             }
-            $self->_drop if $sent;    # a part went out: the connection is out of step
+            $conn->drop if $sent;    # a part went out: the connection is out of step
         } elsif (@_ == 3 && defined $ns && !ref $ns && !exists $self->{get_prefix}{$ns}) {
             $self->_get_prefix($ns);    # for the next lookups in this namespace
         }
-        my $json = $self->_call('DDB GET', _request('DDB', 'GET', @_[1 .. $#_]), 1);
+        my $json = $conn->call('DDB GET', encode_request('DDB', 'GET', @_[1 .. $#_]), 1);
         return $decode && defined $json ? $decode_json->($json) : $json;
     };
 }
@@ -270,18 +295,20 @@ sub _lookup_sub {
 }
 
 sub lookup {
-    my $self = shift;
+    my ($self, @args) = @_;
     my $ns = $self->{namespace}
         // croak 'DDBCache::Client: lookup needs a default namespace: pass namespace => NAME to new';
-    return $self->get($ns, @_);
+    return $self->get($ns, @args);
 }
 
 # _get_prefix($ns): the start of a `DDB GET ns key` request, up to the key;
 # made by the first lookup in a namespace.
 sub _get_prefix {
     my ($self, $ns) = @_;
-    return if $self->{select};    # the fast path reads without select()
-    (my $prefix = _request('DDB', 'GET', $ns)) =~ s/\A\*3/*4/;
+    # The fast path reads without select(): only where a connection has
+    # its SO_RCVTIMEO (the usual case).
+    return if !$self->{conn}{fh} || $self->{conn}{select};
+    (my $prefix = encode_request('DDB', 'GET', $ns)) =~ s/\A\*3/*4/;
     # A few namespaces are the norm; do not grow without bound if the
     # caller makes up names.
     $self->{get_prefix} = {} if keys %{ $self->{get_prefix} || {} } >= 64;
@@ -294,7 +321,7 @@ sub mget {
     croak 'DDBCache::Client: usage: $client->mget($namespace, \@keys)'
         if @extra || ref $keys ne 'ARRAY';
     return {} unless @$keys;
-    my $reply = $self->_call('DDB MGET', _request('DDB', 'MGET', $ns, _flat_keys($keys)), 1);
+    my $reply = $self->{conn}->call('DDB MGET', encode_request('DDB', 'MGET', $ns, _flat_keys($keys)), 1);
     croak 'DDBCache::Client: DDB MGET: expected ' . @$keys . ' replies, got ' . _show($reply)
         unless ref $reply eq 'ARRAY' && @$reply == @$keys;
     my %items;
@@ -309,42 +336,42 @@ sub mget {
 sub put {
     my ($self, $ns, $item, @extra) = @_;
     croak 'DDBCache::Client: usage: $client->put($namespace, \%item)' if @extra || ref $item ne 'HASH';
-    $self->_call('DDB PUT', _request('DDB', 'PUT', $ns, $JSON->encode($item)), 0);
+    $self->{conn}->call('DDB PUT', encode_request('DDB', 'PUT', $ns, $JSON->encode($item)), 0);
     return 1;
 }
 
 sub put_json {
     my ($self, $ns, $json, @extra) = @_;
     croak 'DDBCache::Client: usage: $client->put_json($namespace, $json_text)' if @extra || ref $json;
-    $self->_call('DDB PUT', _request('DDB', 'PUT', $ns, $json), 0);
+    $self->{conn}->call('DDB PUT', encode_request('DDB', 'PUT', $ns, $json), 0);
     return 1;
 }
 
 sub delete {    ## no critic (ProhibitBuiltinHomonyms)
-    my $self = shift;
-    return $self->_call('DDB DEL', _request('DDB', 'DEL', @_), 0);
+    my ($self, @args) = @_;
+    return $self->{conn}->call('DDB DEL', encode_request('DDB', 'DEL', @args), 0);
 }
 
 sub invalidate {
     my ($self, $ns, @keys) = @_;
     return 0 unless @keys;
     # Idempotent: dropping entries twice drops them once.
-    return $self->_call('DDB INVALIDATE', _request('DDB', 'INVALIDATE', $ns, _flat_keys(\@keys)), 1);
+    return $self->{conn}->call('DDB INVALIDATE', encode_request('DDB', 'INVALIDATE', $ns, _flat_keys(\@keys)), 1);
 }
 
 sub stats {
-    my $self = shift;
-    return $decode_json->($self->_call('DDB STATS', _request('DDB', 'STATS', @_), 1));
+    my ($self, @args) = @_;
+    return $decode_json->($self->{conn}->call('DDB STATS', encode_request('DDB', 'STATS', @args), 1));
 }
 
 sub namespaces {
-    my $self = shift;
-    return $decode_json->($self->_call('DDB NAMESPACES', _request('DDB', 'NAMESPACES', @_), 1));
+    my ($self, @args) = @_;
+    return $decode_json->($self->{conn}->call('DDB NAMESPACES', encode_request('DDB', 'NAMESPACES', @args), 1));
 }
 
 sub ping {
     my $self = shift;
-    my $pong = $self->_call('PING', _request('PING'), 1);
+    my $pong = $self->{conn}->call('PING', encode_request('PING'), 1);
     croak 'DDBCache::Client: PING: expected PONG, got ' . _show($pong) unless defined $pong && $pong eq 'PONG';
     return 1;
 }
@@ -353,614 +380,23 @@ sub redis {
     my ($self, @command) = @_;
     croak 'DDBCache::Client: usage: $client->redis($command, @arguments)' unless @command;
     croak 'DDBCache::Client: redis: the command name must be a string' unless defined $command[0] && !ref $command[0];
-    return $self->_call(uc $command[0], _request(@command), 0);
+    return $self->{conn}->call(uc $command[0], encode_request(@command), 0);
 }
 
 sub disconnect {
     my ($self) = @_;
-    $self->_drop;
-    $self->_local_reset if $self->{tfh} || %{ $self->{lc} };
+    $self->{conn}->drop;
+    my $local = $self->{local};
+    $local->reset_all if $local->{tfh} || %{ $local->{lc} };
     return;
 }
 
-sub local_stats {
-    my ($self) = @_;
-    if ($self->{tfh}) {
-        # Entries that pending pushes drop, or that a parent process holds,
-        # are not counted.
-        if ($self->{tpid} != $$) {
-            $self->_local_reset;
-        } else {
-            $self->_drain_now;
-        }
-    }
-    return {
-        hits          => $self->{lhits},
-        misses        => $self->{lmiss},
-        invalidations => $self->{linval},
-        flushes       => $self->{lflush},
-        entries       => scalar keys %{ $self->{lc} },
-        enabled       => $self->{local_max} ? 1 : 0,
-    };
-}
+sub local_stats { my ($self) = @_; return $self->{local}->stats }
 
 # _flat_keys(\@keys): key, or [key, sort key] pairs, as command arguments.
 sub _flat_keys {
     my ($keys) = @_;
     return map { ref eq 'ARRAY' ? @$_ : $_ } @$keys;
-}
-
-# _request(@args) is the RESP request of one command: an array of bulk
-# strings. A string with the UTF-8 flag (decoded text) is sent UTF-8 encoded;
-# a byte string is sent as it is.
-sub _request {
-    my $req = '*' . @_ . "\r\n";
-    for my $arg (@_) {
-        if (!defined $arg || ref $arg || utf8::is_utf8($arg)) {
-            my $bytes = _arg_bytes($arg, \@_);
-            $req .= '$' . length($bytes) . "\r\n" . $bytes . "\r\n";
-            next;
-        }
-        $req .= '$' . length($arg) . "\r\n" . $arg . "\r\n";
-    }
-    return $req;
-}
-
-sub _arg_bytes {
-    my ($arg, $args) = @_;
-    my $cmd = join ' ', grep { defined && !ref } @$args[0 .. ($args->[0] eq 'DDB' ? 1 : 0)];
-    croak "DDBCache::Client: $cmd: an argument is undefined" unless defined $arg;
-    croak "DDBCache::Client: $cmd: an argument is " . ref($arg) . ' reference, not a string'
-        if ref $arg && !blessed $arg;
-    my $bytes = "$arg";    # objects (Math::BigInt, ...) stringify
-    utf8::encode($bytes) if utf8::is_utf8($bytes);
-    return $bytes;
-}
-
-# ---- the local cache -----------------------------------------------------
-
-# _local_get(\$json, $ns, $key [, $sort]) looks an item up through the local
-# cache, for get and get_json. Returns true when it did (the item's JSON,
-# or undef when there is none, in $$json), false when the local cache cannot
-# serve the lookup (arguments it does not key by, no tracking connection to
-# be had): the caller then sends a plain DDB GET. Croaks as a lookup does.
-sub _local_get {
-    my ($self, $out, @args) = @_;
-    for my $arg (@args) {
-        return 0 if !defined $arg || ref $arg;
-    }
-    return 0 if index($args[1], "\0") >= 0;    # "ns\0key\0sort" must say where the key ends
-    $self->_local_reset if $self->{tfh} && $self->{tpid} != $$;    # a forked child: nothing of the parent's
-
-    # The tracking connection must be open, and drained, before the lookup
-    # is sent: then every change of the item after the daemon read it is
-    # pushed to it, and seen by the next lookup (it drains first).
-    for (1 .. 2) {
-        return 0 unless $self->_track_open;
-        $self->_drain_now;
-        last if $self->{tfh};    # else it was closed: a restart; open a new one once
-    }
-    return 0 unless $self->{tfh};
-
-    my $lkey = join "\0", @args;
-    if (my $entry = $self->{lc}{$lkey}) {
-        if ($entry->[1] > Time::HiRes::time()) {
-            $self->{lhits}++;
-            $$out = $entry->[0];
-            return 1;
-        }
-        $self->_local_forget($lkey);
-    }
-
-    # DDB GETC is DDB GET with the item's Redis key and for how long the
-    # value may be kept. Errors read as those of DDB GET, the same lookup.
-    my $reply;
-    my $ok = eval { $reply = $self->_call('DDB GET', _request('DDB', 'GETC', @args), 1); 1 };
-    if (!$ok) {
-        my $err = $@;
-        if ($err =~ /\ADDBCache::Client: DDB GET: ERR unknown DDB subcommand 'GETC'/) {
-            $self->_local_off;    # a daemon that tracks but has no GETC: do without
-            return 0;
-        }
-        die $err;    ## no critic (RequireCarping): croaked with the caller's line already
-    }
-    croak 'DDBCache::Client: DDB GETC: protocol error: expected [value, key, max-age], got ' . _show($reply)
-        unless ref $reply eq 'ARRAY' && @$reply == 3 && defined $reply->[1] && !ref $reply->[1]
-        && defined $reply->[2] && looks_like_number($reply->[2]);
-    $self->{lmiss}++;
-    my ($json, $rkey, $max_age) = @$reply;
-    # max-age > 0 only for a value that the daemon will push an
-    # invalidation for when it changes.
-    $self->_local_store($lkey, $json, $rkey, $max_age) if $max_age > 0 && $self->{tfh};
-    $$out = $json;
-    return 1;
-}
-
-# _track_open: makes sure that this process has a tracking connection;
-# returns true when it has one. Returns false when the daemon cannot give
-# one now (then lookups do without the local cache until a retry), or does
-# not know DDB TRACK (then the local cache is turned off). Croaks as a lookup
-# would when the daemon cannot be reached, refuses the password or does not
-# answer within the timeout.
-sub _track_open {
-    my ($self) = @_;
-    return 1 if $self->{tfh};
-    return 0 if $self->{track_retry} && Time::HiRes::time() < $self->{track_retry};
-
-    # A connection made as the lookups' is (timeouts, AUTH), by a client
-    # object of its own that lends it its handle.
-    my $track = bless { (map { $_ => $self->{$_} } qw(socket timeout password reconnect every)), fh => undef, pid => 0 },
-        __PACKAGE__;
-    $track->_connect;
-    # The daemon may push as soon as it has subscribed the connection, right
-    # behind the +OK: the first read can hold the +OK and pushes, or a part
-    # of one. What follows the reply is kept for _drain, not taken for a
-    # protocol error.
-    my ($reply, $pushes);
-    my $ok = eval { $reply = $track->_exchange('DDB GET', _request('DDB', 'TRACK'), \$pushes); 1 };
-    if (!$ok) {
-        # A timeout or a protocol error closed the connection: croak as
-        # the lookup. An error reply left it open: see what it says.
-        my $err = $@;
-        die $err unless $track->{fh};    ## no critic (RequireCarping): croaked with the caller's line already
-        $track->_drop;
-        if ($err =~ /\ADDBCache::Client: DDB GET: ERR max number of clients/) {
-            $self->{track_retry} = Time::HiRes::time() + TRACK_RETRY;
-        } else {
-            $self->_local_off;    # an older daemon: no DDB TRACK
-        }
-        return 0;
-    }
-    if (ref $reply && $reply == $LOST) {
-        $self->{track_retry} = Time::HiRes::time() + TRACK_RETRY;    # closed at once: restarting?
-        return 0;
-    }
-    if (!defined $reply || ref $reply || $reply ne 'OK') {
-        $track->_drop;
-        $self->_local_off;
-        return 0;
-    }
-    my $fh    = $track->{fh};
-    my $flags = fcntl $fh, F_GETFL, 0;
-    if (!$flags || !fcntl $fh, F_SETFL, $flags | O_NONBLOCK) {
-        $track->_drop;
-        $self->_local_off;    # a lookup must never wait on this socket
-        return 0;
-    }
-    @$self{qw(tfh tpid tbuf track_retry)} = ($fh, $$, $pushes // '', 0);
-    $self->_apply_pushes if length $self->{tbuf};
-    return $self->{tfh} ? 1 : 0;    # bytes that are no push closed it again
-}
-
-# _drain_now: reads and acts on what the daemon pushed.
-sub _drain_now {
-    my ($self) = @_;
-    my $n = sysread $self->{tfh}, $self->{tbuf}, READ_SIZE, length $self->{tbuf};
-    $self->_drain($n) if defined $n || ($! != EAGAIN && $! != EWOULDBLOCK);
-    return;
-}
-
-# _drain($n), after a non-blocking sysread of the tracking connection that
-# read $n bytes (0: EOF; undef: an error other than EAGAIN), reads on until
-# nothing is pending, and acts on each whole push in the buffer. EOF, an
-# error or bytes that are no push: the daemon closed the connection (a
-# restart; a push it could not write), so anything may have changed: all
-# entries are dropped and a new connection is opened by the next lookup.
-sub _drain {
-    my ($self, $n) = @_;
-    while (1) {
-        if (!defined $n) {
-            last if $! == EAGAIN || $! == EWOULDBLOCK;
-            return $self->_local_reset unless $! == EINTR;
-        } elsif ($n == 0) {
-            return $self->_local_reset;
-        } elsif ($n < READ_SIZE) {
-            last;    # all there was: the rest of a push comes with its next bytes
-        }
-        $n = sysread $self->{tfh}, $self->{tbuf}, READ_SIZE, length $self->{tbuf};
-    }
-    return $self->_apply_pushes;
-}
-
-# _apply_pushes acts on each whole push in the buffer and keeps the rest (a
-# push in pieces) for later; bytes that are no push drop everything, as in
-# _drain.
-sub _apply_pushes {
-    my ($self) = @_;
-    my ($pos, $len) = (0, length $self->{tbuf});
-    while ($pos < $len) {
-        my @errors;
-        my ($push, $end) = _parse($self->{tbuf}, $pos, \@errors);
-        last if $end == -1;    # a push in pieces: the rest comes later
-        return $self->_local_reset
-            unless $end > 0 && !@errors && ref $push eq 'ARRAY' && @$push == 2
-            && defined $push->[0] && $push->[0] eq 'invalidate'
-            && (!defined $push->[1] || ref $push->[1] eq 'ARRAY');
-        $self->_invalidate_local($push->[1]);
-        $pos = $end;
-    }
-    substr($self->{tbuf}, 0, $pos, '') if $pos;
-    return;
-}
-
-# _invalidate_local(\@redis_keys) drops the entries of items with those
-# Redis keys; undef (the flush form) drops all.
-sub _invalidate_local {
-    my ($self, $rkeys) = @_;
-    return $self->_local_flush unless defined $rkeys;
-    my ($lc, $rk) = @$self{qw(lc lc_rk)};
-    for my $rkey (@$rkeys) {
-        next unless defined $rkey && !ref $rkey;
-        my $lkeys = delete $rk->{$rkey} or next;    # keys not held are ignored
-        for my $lkey (keys %$lkeys) {
-            $self->{linval}++ if delete $lc->{$lkey};
-        }
-    }
-    return;
-}
-
-# _local_store($lkey, $json, $rkey, $max_age_ms) keeps a value for
-# min(max-age, local_ttl), evicting the oldest inserted entry when full.
-sub _local_store {
-    my ($self, $lkey, $json, $rkey, $max_age) = @_;
-    my $ttl = $max_age / 1000;
-    $ttl = $self->{local_ttl} if $ttl > $self->{local_ttl};
-    my $lc  = $self->{lc};
-    my $old = $lc->{$lkey};
-    if ($old) {
-        $self->_local_unlink($lkey, $old->[2]);    # replaced where it stands in the order
-    } else {
-        $self->_local_evict if keys %$lc >= $self->{local_max};
-        push @{ $self->{lc_order} }, $lkey, ++$self->{lserial};
-        $self->_local_compact if @{ $self->{lc_order} } > 4 * $self->{local_max} + 64;
-    }
-    $lc->{$lkey} = [$json, Time::HiRes::time() + $ttl, $rkey, $old ? $old->[3] : $self->{lserial}];
-    $self->{lc_rk}{$rkey}{$lkey} = 1;
-    return;
-}
-
-# _local_evict drops the entry inserted first. lc_order holds (key, serial)
-# pairs; a pair whose entry was dropped meanwhile (or dropped and inserted
-# again: another serial) is skipped.
-sub _local_evict {
-    my ($self) = @_;
-    my ($lc, $order) = @$self{qw(lc lc_order)};
-    while (my ($lkey, $serial) = splice @$order, 0, 2) {
-        my $entry = $lc->{$lkey};
-        next unless $entry && $entry->[3] == $serial;
-        $self->_local_forget($lkey);
-        return;
-    }
-    return;
-}
-
-# _local_compact drops the pairs of lc_order that _local_evict would skip,
-# so that invalidated entries do not make it grow without bound.
-sub _local_compact {
-    my ($self) = @_;
-    my ($lc, $order) = @$self{qw(lc lc_order)};
-    my @pairs = @$order;
-    @$order = ();
-    while (my ($lkey, $serial) = splice @pairs, 0, 2) {
-        my $entry = $lc->{$lkey};
-        push @$order, $lkey, $serial if $entry && $entry->[3] == $serial;
-    }
-    return;
-}
-
-sub _local_forget {
-    my ($self, $lkey) = @_;
-    my $entry = delete $self->{lc}{$lkey} or return;
-    $self->_local_unlink($lkey, $entry->[2]);
-    return;
-}
-
-sub _local_unlink {
-    my ($self, $lkey, $rkey) = @_;
-    my $rk = $self->{lc_rk};
-    my $lkeys = $rk->{$rkey} or return;
-    delete $lkeys->{$lkey};
-    delete $rk->{$rkey} unless %$lkeys;
-    return;
-}
-
-sub _local_flush {
-    my ($self) = @_;
-    $self->{lflush}++;
-    @$self{qw(lc lc_rk lc_order)} = ({}, {}, []);
-    return;
-}
-
-# _local_reset forgets the tracking connection (closing this process's
-# descriptor only: a forked parent's connection is unaffected, and never
-# read by the child) and every entry.
-sub _local_reset {
-    my ($self) = @_;
-    my $fh = $self->{tfh};
-    close $fh if $fh;
-    @$self{qw(tfh tpid tbuf)} = (undef, 0, '');
-    $self->_local_flush;
-    return;
-}
-
-# _local_off turns the local cache off for good: the daemon cannot track.
-sub _local_off {
-    my ($self) = @_;
-    $self->_local_reset if $self->{tfh};
-    $self->{local_max} = 0;
-    @$self{qw(lc lc_rk lc_order)} = ({}, {}, []);
-    return;
-}
-
-# ---- the connection ------------------------------------------------------
-
-# _call($what, $request, $idempotent) sends one request and returns its
-# reply. It connects first when there is no connection or it was made by
-# another process (the pid changed: we are a forked child).
-sub _call {
-    my ($self, $what, $req, $idempotent) = @_;
-    if (!$self->{fh} || $self->{pid} != $$) {
-        $self->_connect;
-    } elsif (!$idempotent && !$self->_idle) {
-        # Before a write, make sure that the daemon has not closed the
-        # connection meanwhile (a restart): afterwards we could not tell
-        # whether the write was done.
-        $self->_connect;
-    }
-    my $reply = $self->_exchange($what, $req);
-    return $reply unless ref $reply && $reply == $LOST;
-    return $self->_retry($what, $req, $idempotent);
-}
-
-# _retry: the connection broke under a request. The local cache is dropped
-# (the daemon may have restarted: it would not push what changed meanwhile).
-# The request is sent again on a new connection when that is safe: the call
-# is idempotent, or nothing of the request reached the daemon. An idempotent
-# call tries again, every `every` seconds, for up to `reconnect` seconds (a
-# restart: the old daemon may close the new connection too while it drains);
-# anything else, once.
-sub _retry {
-    my ($self, $what, $req, $idempotent) = @_;
-    my $first = $self->{lost};
-    $self->_local_reset if $self->{tfh};
-    croak "DDBCache::Client: $what: connection to $self->{socket} lost ($first) after the request was sent; "
-        . 'not retried: its outcome is unknown (it may or may not have been carried out)'
-        unless $idempotent || !$self->{lost_sent};
-    my $deadline = Time::HiRes::time() + $self->{reconnect};
-    while (1) {
-        $self->_connect($deadline);
-        my $reply = $self->_exchange($what, $req);
-        return $reply unless ref $reply && $reply == $LOST;
-        last unless $idempotent && Time::HiRes::time() + $self->{every} < $deadline;
-        Time::HiRes::sleep($self->{every});    # the retry's backoff
-    }
-    croak "DDBCache::Client: $what: connection to $self->{socket} lost ($first), and again after reconnecting "
-        . "($self->{lost}); not retried again: its outcome is unknown (it may or may not have been carried out)"
-        if $self->{lost_sent} && !$idempotent;
-    croak "DDBCache::Client: $what: connection to $self->{socket} lost ($first), "
-        . "and again after reconnecting ($self->{lost})";
-}
-
-# _idle: true when the connection has nothing to read. A closed connection
-# reads as EOF, and bytes nobody asked for mean it is out of step: either
-# way it must be replaced.
-sub _idle {
-    my ($self) = @_;
-    my $rin = '';
-    vec($rin, fileno $self->{fh}, 1) = 1;
-    return select($rin, undef, undef, 0) == 0;
-}
-
-# _connect([$deadline]) opens a new connection. While the daemon's socket
-# is missing (a clean stop removes it) or refuses connections (a stale file
-# after a crash), it tries again every `every` seconds until $deadline
-# (default: `reconnect` seconds from now), then croaks as the last try did.
-# Nothing has been sent yet, so waiting is safe for any call.
-sub _connect {
-    my ($self, $deadline) = @_;
-    $self->_drop;
-    while (1) {
-        my $err = $self->_connect_once // return;
-        $deadline //= Time::HiRes::time() + $self->{reconnect};
-        my $left = $deadline - Time::HiRes::time();
-        croak $err if $left <= 0;
-        Time::HiRes::sleep($left < $self->{every} ? $left : $self->{every});    # the backoff between tries
-    }
-}
-
-# _connect_once: one try. Returns undef when connected, the message to croak
-# with when the daemon is not there (yet), and croaks on other failures.
-sub _connect_once {
-    my ($self) = @_;
-    my $path = $self->{socket};
-    socket(my $fh, PF_UNIX, SOCK_STREAM, 0) or croak "DDBCache::Client: socket: $!";
-    # SO_RCVTIMEO/SO_SNDTIMEO bound every read and write (and, on Linux, a
-    # connect to a full listen queue) without a select() per call. Where
-    # they cannot be set, each read waits in select() instead.
-    my $t  = $self->{timeout};
-    my $tv = pack 'l!l!', int $t, int(($t - int $t) * 1_000_000);
-    my $sockopts = setsockopt($fh, SOL_SOCKET, SO_RCVTIMEO, $tv) && setsockopt($fh, SOL_SOCKET, SO_SNDTIMEO, $tv);
-    if (!connect $fh, pack_sockaddr_un($path)) {
-        croak "DDBCache::Client: cannot connect to $path within $t s (timeout)"
-            if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINPROGRESS} || $!{ETIMEDOUT};
-        my $err = "DDBCache::Client: cannot connect to $path: $! (is the ddbcache daemon running?)";
-        return $err if $!{ENOENT} || $!{ECONNREFUSED};
-        croak $err;
-    }
-    $self->{fh}     = $fh;
-    $self->{pid}    = $$;
-    $self->{select} = !$sockopts;
-    delete $self->{get_prefix} if $self->{select};
-    if (defined $self->{password}) {
-        # A refused password must not leave an unauthenticated connection.
-        my $ok = eval { $self->_exchange('AUTH', _request('AUTH', $self->{password})) };
-        if (!defined $ok) {
-            my $err = $@ || "DDBCache::Client: AUTH: no reply from $path\n";
-            $self->_drop;
-            die $err;    ## no critic (RequireCarping): already croaked with the caller's line
-        }
-        # Closed at once: a daemon that is stopping. Tried again like a missing socket.
-        return "DDBCache::Client: AUTH: connection to $path lost ($self->{lost})"
-            if ref $ok && $ok == $LOST;
-    }
-    return;
-}
-
-sub _drop {
-    my ($self) = @_;
-    my $fh = delete $self->{fh};
-    close $fh if $fh;    # close(2) only: a forked parent's connection is unaffected
-    return;
-}
-
-sub _lost {
-    my ($self, $why, $sent) = @_;
-    $self->_drop;
-    @$self{qw(lost lost_sent)} = ($why, $sent);
-    return $LOST;
-}
-
-sub _timeout {
-    my ($self, $what, $doing) = @_;
-    $self->_drop;    # a late reply would be taken for the next one's
-    croak "DDBCache::Client: $what: timed out after $self->{timeout} s $doing the daemon on $self->{socket}";
-}
-
-# _exchange($what, $request [, \$rest]) writes a request and reads its
-# reply. An error reply croaks with its text; a timeout croaks; a broken
-# connection returns $LOST. With \$rest, bytes read after the reply are
-# put there (on the tracking connection: pushes); without, they are a
-# protocol error.
-sub _exchange {
-    my ($self, $what, $req, $rest) = @_;
-    local $SIG{PIPE} = 'IGNORE' unless NOSIGNAL;
-    my $sent = send $self->{fh}, $req, NOSIGNAL;
-    if (!defined $sent || $sent != length $req) {
-        my $lost = $self->_send_rest($what, $req, $sent);
-        return $lost if $lost;
-    }
-    return $self->_read_reply($what, '', $rest);
-}
-
-# _read_reply($what, $buf [, \$rest]) reads until $buf holds one whole
-# reply, and returns it (or croaks, or returns $LOST, as _exchange).
-sub _read_reply {
-    my ($self, $what, $buf, $rest) = @_;
-    my $fh   = $self->{fh};
-    my $want = READ_SIZE;
-    while (1) {
-        if (length $buf) {
-            my @errors;
-            my ($reply, $end, $need) = _parse($buf, 0, \@errors);
-            if ($end == length $buf || ($rest && $end > 0)) {
-                $$rest = substr $buf, $end if $rest;
-                croak "DDBCache::Client: $what: $errors[0]" if @errors;
-                return $reply;
-            }
-            if ($end == -1) {
-                # A bulk string whose length is known is read in one go.
-                $want = defined $need && $need - length $buf > READ_SIZE ? $need - length $buf : READ_SIZE;
-            } else {
-                $self->_drop;
-                croak "DDBCache::Client: $what: protocol error: unexpected reply from $self->{socket}: "
-                    . _show(substr $buf, 0, 80);
-            }
-        }
-        $self->_wait_readable($what) if $self->{select};
-        my $n = sysread $fh, $buf, $want, length $buf;
-        if (!$n) {
-            my $failed = $self->_read_failed($what, $n, 1);
-            return $failed if ref $failed;
-        }
-    }
-}
-
-# _read_failed($what, $n) deals with a sysread that returned 0 or undef:
-# returns $LOST for a closed or broken connection, croaks on a timeout, and
-# after a signal returns '' (from _read_reply) or reads on (elsewhere).
-sub _read_failed {
-    my ($self, $what, $n, $in_loop) = @_;
-    return $self->_lost('the daemon closed the connection', 1) if defined $n;
-    if ($!{EINTR}) {
-        return '' if $in_loop;
-        return $self->_read_reply($what, '');
-    }
-    $self->_timeout($what, 'waiting for a reply from') if $!{EAGAIN} || $!{EWOULDBLOCK};
-    return $self->_lost("read: $!", 1);
-}
-
-# _send_rest finishes a write that send() did not finish at once (large
-# requests, a signal, a timeout or a closed connection). Returns $LOST or
-# nothing.
-sub _send_rest {
-    my ($self, $what, $req, $sent) = @_;
-    my $fh  = $self->{fh};
-    my $off = $sent // 0;
-    while (1) {
-        if (!defined $sent) {
-            if (!$!{EINTR}) {
-                $self->_timeout($what, 'sending to') if $!{EAGAIN} || $!{EWOULDBLOCK};
-                return $self->_lost("write: $!", 0) if $off == 0;
-                return $self->_lost("write: $!", 1);    # a part went: the daemon may act on it
-            }
-        }
-        return if $off >= length $req;
-        $sent = send($fh, substr($req, $off), NOSIGNAL);
-        $off += $sent if defined $sent;
-    }
-}
-
-# _wait_readable: the select() fallback where SO_RCVTIMEO is not available.
-sub _wait_readable {
-    my ($self, $what) = @_;
-    my $rin = '';
-    vec($rin, fileno $self->{fh}, 1) = 1;
-    while (1) {
-        my $n = select(my $rout = $rin, undef, undef, $self->{timeout});
-        return if $n > 0;
-        $self->_timeout($what, 'waiting for a reply from') if $n == 0;
-        return unless $!{EINTR};    # let sysread report the error
-    }
-}
-
-# _parse($buf, $pos, \@errors) parses one RESP2 reply starting at $pos.
-# Returns (reply, end): end is the position after it, -1 when the buffer
-# ends first (then a third value may say how long the buffer must be), or -2
-# for bytes that are no RESP. Error replies are pushed on @errors (their
-# place in a reply is undef).
-sub _parse {    ## no critic (ProhibitExcessComplexity)
-    my (undef, $pos, $errors) = @_;
-    my $i = index $_[0], "\r\n", $pos;
-    return (undef, -1) if $i < 0;
-    my $type = substr $_[0], $pos, 1;
-    my $line = substr $_[0], $pos + 1, $i - $pos - 1;
-    my $next = $i + 2;
-    return ($line, $next) if $type eq '+';
-    if ($type eq '-') {
-        push @$errors, $line;
-        return (undef, $next);
-    }
-    return (undef, -2) unless $line =~ /\A-?[0-9]+\z/;
-    return (0 + $line, $next) if $type eq ':';
-    if ($type eq '$') {
-        return (undef, $next) if $line < 0;
-        my $end = $next + $line + 2;
-        return (undef, -1, $end) if length $_[0] < $end;
-        return (undef, -2) unless substr($_[0], $end - 2, 2) eq "\r\n";
-        return (substr($_[0], $next, $line), $end);
-    }
-    if ($type eq '*') {
-        return (undef, $next) if $line < 0;
-        my @array;
-        for (1 .. $line) {
-            my ($v, $end, $need) = _parse($_[0], $next, $errors);
-            return (undef, $end, $need) if $end < 0;
-            push @array, $v;
-            $next = $end;
-        }
-        return (\@array, $next);
-    }
-    return (undef, -2);
 }
 
 1;
@@ -1057,6 +493,17 @@ C<local_cache> - how many items the client keeps in this process's memory
 (an integer; default 1000). C<0> turns the local cache off: every lookup is
 then a round trip to the daemon. See L</"LOCAL CACHE">.
 
+C<local_cache_bytes> - the most bytes of values (the items' JSON text, its
+length summed over the items held) that the local cache holds, whatever
+C<local_cache> allows: 1000 items of 100 KB would be 100 MB per worker.
+An integer; default 64 MiB (C<$DDBCache::Client::DEFAULT_LOCAL_CACHE_BYTES>);
+an item larger than this on its own is served but not kept; C<0> turns the
+local cache off.
+
+C<local_adapt> - C<1> (the default): the local cache steps aside while it
+hits too seldom to pay for what it costs on a miss (see L</"LOCAL CACHE">,
+B<Adapting>); C<0>: it never does.
+
 C<local_ttl> - the most seconds (fractions allowed; above 0) that an item
 is used from the local cache before it is read from the daemon again, even
 when the daemon said nothing about it. Default 30.
@@ -1149,14 +596,19 @@ pooled connections, and answers others with an error, which croaks.
 
 The local cache's counters, for this process, as a hash reference:
 
-    { hits => 9120, misses => 88, invalidations => 3, flushes => 1, entries => 85, enabled => 1 }
+    { hits => 9120, misses => 88, invalidations => 3, flushes => 1, entries => 85,
+      bytes => 24650, bypassed => 0, bypassing => 0, enabled => 1 }
 
 C<hits>: lookups served from the local cache; C<misses>: lookups sent to
 the daemon while the local cache was on (whether their answer could be
 kept or not); C<invalidations>: entries dropped because the daemon said
 their item changed; C<flushes>: times all entries were dropped at once (the
 daemon said so, restarted, or the process forked); C<entries>: items held
-now; C<enabled>: 1 while the local cache is on, 0 when it is off
+now; C<bytes>: the length of their values, summed (at most
+C<local_cache_bytes>); C<bypassed>: lookups sent to the daemon as plain
+C<DDB GET>s because the local cache did not pay (B<Adapting> in
+L</"LOCAL CACHE">; they are not C<misses>); C<bypassing>: 1 while it is
+bypassed now; C<enabled>: 1 while the local cache is on, 0 when it is off
 (C<< local_cache => 0 >>, or a daemon that cannot track, see
 L</"LOCAL CACHE">). Counters start at 0 in C<new> and are inherited by a
 forked child. Makes no request.
@@ -1235,8 +687,37 @@ says 0, and lookups are plain C<DDB GET>s.
 
 B<Costs.> Each process that looks items up holds a second connection to
 the daemon (it counts against the daemon's C<max_conns>), and up to
-C<local_cache> items' JSON text; when that many are held, the one inserted
-first is dropped. C<mget> neither uses nor fills the local cache.
+C<local_cache> items' JSON text, and no more than C<local_cache_bytes> of
+it; when either is reached, the items inserted first are dropped. A full
+local cache keeps an item at its second miss among the last
+2 x C<local_cache> items that missed, not at its first: items read once
+(most of a long tail) then neither cost an eviction nor push a hot item
+out (with Zipf(0.99) over 100 000 items this took the hit ratio from 45 to
+55 %). C<mget>
+neither uses nor fills the local cache. A miss costs about what a plain
+C<DDB GET> costs: one C<send> and one C<sysread> of C<DDB GETC>, whose
+reply is split in place; the tracking connection is read only when a held
+item is about to be served (and on every 64th miss, so that pushes do not
+pile up); an eviction is a few hash operations.
+
+B<Adapting.> What a miss costs on top of a plain lookup (the slightly
+longer reply, keeping the value, evicting another) is paid back only if
+enough lookups hit: on a small machine a hit costs a fifth of a round
+trip, and the two break even somewhere between 10 and 25 % of hits. So,
+unless C<< local_adapt => 0 >>, the client looks at the hit ratio of every
+1000 misses: below 20 %, the next 10 000 lookups bypass the local cache
+(plain C<DDB GET>s, counted as C<bypassed>); then 1000 misses more are
+looked at, and the local cache stays on only if at least 30 % of those
+lookups hit (the difference between 20 and 30 % is the hysteresis that
+keeps it from switching on and off at the boundary); if not, it is
+bypassed again, for twice as long each time in a row, up to 640 000
+lookups. Entries and the tracking connection are kept while bypassing
+(the push that an invalidation makes is read, and acted on, before an
+entry is used again), so the look after a bypass sees a warm cache.
+A Zipf(0.99) workload over 100 000 items (about 45 % of hits with the
+default 1000 items) keeps it on; a uniform one over as many steps aside
+after the first 1000 misses. C<perl/bench/lookup.pl --zipf> compares the
+default client with C<< local_cache => 0 >>.
 
 =head1 FORK, RESTART, TIMEOUTS
 
@@ -1329,7 +810,7 @@ off (see L</"LOCAL CACHE">); pushes that arrive together with the reply to
 C<DDB TRACK> are pushes like any other; only what would fail a lookup anyway (no
 daemon, a timeout, a refused password) croaks, with the lookup's message.
 
-=item C<< DDBCache::Client->new: unknown argument 'sock' (known: every, local_cache, local_ttl, namespace, password, reconnect, socket, timeout) >>
+=item C<< DDBCache::Client->new: unknown argument 'sock' (known: every, local_adapt, local_cache, local_cache_bytes, local_ttl, namespace, password, reconnect, socket, timeout) >>
 
 Also C<< local_cache must be a number of items (an integer, 0 turns the
 local cache off), got '-1' >> and C<< local_ttl must be a number of seconds
@@ -1349,5 +830,20 @@ L<Plack::Middleware::DDBCache>, which gives each PSGI worker a client.
 The daemon's F<README.md> and F<DESIGN.md> (the C<DDB> commands, namespaces,
 consistency). L<Redis> and L<Redis::Fast> also work against the daemon's
 socket: C<< Redis::Fast->new(sock => $path)->ddb_get(profile => 42) >>.
+
+L<DDBCache::Manual::Encoding> says what C<put> and C<get> do with byte
+strings and character strings. L<CHI::Driver::DDBCache> puts the client
+behind CHI. L<DDBCache::Client::Connection>, L<DDBCache::Client::LocalCache>
+and L<DDBCache::RESP> are the parts this module is built from.
+
+=head1 LICENSE
+
+This software is Copyright (c) the ddbcache developers.
+
+This is free software, licensed under:
+
+  The Apache License, Version 2.0, January 2004
+
+See the F<LICENSE> file of the distribution.
 
 =cut

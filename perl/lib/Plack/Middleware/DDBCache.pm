@@ -12,7 +12,7 @@ use Carp qw(croak);
 use DDBCache::Client;
 
 # Arguments passed on to DDBCache::Client->new.
-my @CLIENT_ARGS = qw(socket timeout namespace password local_cache local_ttl reconnect every);
+my @CLIENT_ARGS = qw(socket timeout namespace password local_cache local_cache_bytes local_ttl local_adapt reconnect every);
 my %KNOWN = map { $_ => 1 } @CLIENT_ARGS, qw(app env_key);
 
 sub prepare_app {
@@ -90,7 +90,7 @@ restart (see L<DDBCache::Client/"FORK, RESTART, TIMEOUTS">).
 As for every L<Plack::Middleware>. Arguments, all optional:
 
 C<socket>, C<timeout>, C<namespace>, C<password>, C<local_cache>,
-C<local_ttl>, C<reconnect>, C<every> - passed to
+C<local_cache_bytes>, C<local_ttl>, C<local_adapt>, C<reconnect>, C<every> - passed to
 L<< DDBCache::Client->new|DDBCache::Client/"new(%args)" >> (the socket
 defaults to C<$ENV{DDBCACHE_SOCKET}>, then F</run/ddbcache/ddbcache.sock>;
 each worker has its own local cache, see L<DDBCache::Client/"LOCAL CACHE">).
@@ -118,5 +118,15 @@ L<DDBCache::Client/ERRORS>) are the application's to catch.
 =head1 SEE ALSO
 
 L<DDBCache::Client>, L<Plack::Middleware>, L<Plack::Builder>.
+
+=head1 LICENSE
+
+This software is Copyright (c) the ddbcache developers.
+
+This is free software, licensed under:
+
+  The Apache License, Version 2.0, January 2004
+
+See the F<LICENSE> file of the distribution.
 
 =cut

@@ -8,6 +8,7 @@ use Exporter qw(import);
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(time);
+use DDBCache::TestEnv::Conformance qw(table run_http_cases);
 
 our $VERSION   = '0.01';
 our @EXPORT_OK = qw(run_suite resp_get seed);
@@ -45,106 +46,36 @@ sub is_status {
     return is($res->{status}, $want, $name) || diag("body: $res->{content}");
 }
 
-# run_suite runs the same cases through the web server at $base (which
-# passes /api/ to the daemon): miss, hit, byte-identical to the RESP
-# socket, 404, 304, PUT then GET, DELETE, bad JSON, unknown namespace,
-# too large, a key with '/', healthz, and, last, DynamoDB stopped. Keys
-# are prefixed with $front, so that fronts can share one daemon.
+# run_suite runs the conformance table's HTTP cases
+# (internal/conformance/cases.json, the Go tests' too) through the web
+# server at $base (which passes /api/ to the daemon), then what only a web
+# front has: the bytes of DDB GET, the ETag and Cache-Control, and, last,
+# DynamoDB stopped. The daemon must be fresh and set up for the table
+# (DDBCache::TestEnv::Conformance's env_args and seed_table): the cases
+# carry state from one to the next.
 sub run_suite {
     my ($web, $env, $base, $front) = @_;
     my $api = "$base/api";
-    my ($u1, $absent, $put) = ("$front-u1", "$front-absent", "$front-put");
-    my $etag;
+    my $u1  = table()->{seed}[0]{user_id};
 
-    subtest "$front: a miss, then a hit, byte-identical to DDB GET" => sub {
-        seed($env, $u1, 'Ann');
+    subtest "$front: the conformance table" => sub {
+        run_http_cases(sub { $web->request(@_) }, $base, $front);
+    };
+
+    subtest "$front: byte-identical to DDB GET, ETag, Cache-Control" => sub {
         my $res = $web->request(GET => "$api/profile/$u1");
         is_status($res, 200, 'GET an item: 200');
-        is($res->{headers}{'x-cache'}, 'miss', 'X-Cache: miss');
         like($res->{headers}{'content-type'}, qr{\Aapplication/json}, 'Content-Type: application/json');
         is($res->{content}, resp_get($env, $u1), 'the same bytes as DDB GET on the socket');
-        is_deeply($JSON->decode($res->{content}), { user_id => $u1, name => 'Ann' }, 'the item');
-        $etag = $res->{headers}{etag};
-        like($etag, qr/\A"[0-9a-f]{32}"\z/, 'a strong ETag');
-        my $hit = $web->request(GET => "$api/profile/$u1");
-        is($hit->{headers}{'x-cache'}, 'hit', 'again: X-Cache: hit');
-        is($hit->{content}, $res->{content}, 'same bytes');
-        is($hit->{headers}{etag}, $etag, 'same ETag');
-        my ($age) = ($hit->{headers}{'cache-control'} // '') =~ /max-age=(\d+)/;
+        like($res->{headers}{etag}, qr/\A"[0-9a-f]{32}"\z/, 'a strong ETag');
+        my ($age) = ($res->{headers}{'cache-control'} // '') =~ /max-age=(\d+)/;
         ok(defined $age && $age > 3000, 'Cache-Control: max-age is the TTL left (1h ± 10%)');
-    };
-
-    subtest "$front: 304 on If-None-Match" => sub {
-        my $res = $web->request(GET => "$api/profile/$u1", undef, 'If-None-Match' => $etag);
-        is_status($res, 304, '304 Not Modified');
-        is($res->{content} // '', '', 'no body');
-        is($res->{headers}{etag}, $etag, 'the ETag again');
-        my $other = $web->request(GET => "$api/profile/$u1", undef, 'If-None-Match' => '"0"');
-        is_status($other, 200, 'another ETag: 200');
-    };
-
-    subtest "$front: an absent item is 404, then a negative hit" => sub {
-        my $res = $web->request(GET => "$api/profile/$absent");
-        is_status($res, 404, 'status 404');
-        is(error_code($res), 'not_found', 'JSON error, code not_found');
-        is($res->{headers}{'x-cache'}, 'miss', 'X-Cache: miss');
-        my $again = $web->request(GET => "$api/profile/$absent");
-        is($again->{headers}{'x-cache'}, 'negative', 'again: X-Cache: negative');
-    };
-
-    subtest "$front: PUT then GET, DELETE then GET" => sub {
-        my $doc = $JSON->encode({ user_id => $put, name => 'Zoë 東京', n => JSON::PP::true });
-        is_status($web->request(PUT => "$api/profile/$put", $doc, 'Content-Type' => 'application/json'), 204, 'PUT: 204');
-        my $res = $web->request(GET => "$api/profile/$put");
-        is_status($res, 200, 'GET after PUT: 200');
-        is_deeply($JSON->decode($res->{content}), $JSON->decode($doc), 'the written item, UTF-8 intact');
-        is($res->{content}, resp_get($env, $put), 'the same bytes as DDB GET');
-        is_status($web->request(DELETE => "$api/profile/$put"), 200, 'DELETE: 200');
-        is_status($web->request(GET => "$api/profile/$put"), 404, 'GET after DELETE: 404');
-        my $odd = $web->request(PUT => "$api/profile/$put", $JSON->encode({ user_id => 'other' }));
-        is_status($odd, 400, 'PUT with another key in the item: 400');
-        is(error_code($odd), 'bad_key', 'code bad_key');
-    };
-
-    subtest "$front: POST _mget" => sub {
-        my $res = $web->request(POST => "$api/profile/_mget", $JSON->encode([$u1, $absent]));
-        is_status($res, 200, 'status 200');
-        is($res->{content}, '{"' . $u1 . '":' . resp_get($env, $u1) . '}', 'present items only, byte-identical');
-    };
-
-    subtest "$front: bad input" => sub {
-        my $res = $web->request(PUT => "$api/profile/$put", '{"user_id":');
-        is_status($res, 400, 'malformed JSON item: 400');
-        is(error_code($res), 'bad_item', 'code bad_item');
-        $res = $web->request(POST => "$api/profile/_mget", '{"not":"a list"');
-        is_status($res, 400, 'malformed _mget body: 400');
-        is(error_code($res), 'bad_request', 'code bad_request');
-        $res = $web->request(GET => "$api/nope/1");
-        is_status($res, 404, 'unknown namespace: 404');
-        is(error_code($res), 'unknown_namespace', 'code unknown_namespace');
-        $res = $web->request(PUT => "$api/profile/$put", $JSON->encode({ user_id => $put, x => 'y' x 10_000 }));
-        is_status($res, 413, 'an item over max_value_bytes: 413');
-        is(error_code($res), 'too_large', 'code too_large');
-    };
-
-    subtest "$front: a key with a '/' (%2F)" => sub {
-        my $id = "$front/slash";
-        is_status($web->request(PUT => "$api/profile/$front%2Fslash", $JSON->encode({ user_id => $id })), 204, 'PUT');
-        my $res = $web->request(GET => "$api/profile/$front%2Fslash");
-        is_status($res, 200, 'GET');
-        is($res->{content}, resp_get($env, $id), 'the item DDB GET finds');
-    };
-
-    subtest "$front: healthz" => sub {
-        my $res = $web->request(GET => "$api/healthz");
-        is_status($res, 200, 'status 200');
-        is($res->{content}, '{"dynamodb":true,"redis":true,"status":"ok"}', 'both backends up');
     };
 
     subtest "$front: DynamoDB stopped" => sub {
         $web->stop_dynamo;
         my $t0  = time;
-        my $res = $web->request(GET => "$api/profile/$front-never-seen");
+        my $res = $web->request(GET => "$api/profile/never-seen");
         my $took = time - $t0;
         ok($res->{status} == 503 || $res->{status} == 504, "a miss: 503 or 504 (got $res->{status})")
             or diag($res->{content});
@@ -166,7 +97,7 @@ __END__
 
 =head1 NAME
 
-DDBCache::TestEnv::Web::Suite - one table of HTTP API cases, run through every web server
+DDBCache::TestEnv::Web::Suite - the conformance table's HTTP cases, run through every web server
 
 =head1 SYNOPSIS
 
@@ -176,8 +107,10 @@ DDBCache::TestEnv::Web::Suite - one table of HTTP API cases, run through every w
 =head1 DESCRIPTION
 
 As Plack::Test::Suite runs one table against every PSGI server, C<run_suite>
-runs the same cases against the daemon's FastCGI endpoint through nginx,
-Apache or Plack (see L<DDBCache::TestEnv::Web>). C<resp_get> and C<seed> are
+runs the conformance table (internal/conformance/cases.json, through
+L<DDBCache::TestEnv::Conformance>) against the daemon's FastCGI endpoint
+through nginx, Apache or Plack (see L<DDBCache::TestEnv::Web>), and the
+checks only a web front has. C<resp_get> and C<seed> are
 exported on request.
 
 =cut

@@ -1,0 +1,132 @@
+// Package fcgiclient is the web server's side of FastCGI 1.0, for tests:
+// it sends one request to a FastCGI responder as nginx or Apache does and
+// parses the CGI response. It is a small, independent implementation of
+// the spec, so that the tests do not trust net/http/fcgi to check itself
+// (no maintained Go FastCGI client library is available to the project),
+// and a Transport, so that an http.Client's requests travel over FastCGI.
+package fcgiclient
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Response is a parsed CGI response.
+type Response struct {
+	Status int // the Status header's code, 200 when absent
+	Header http.Header
+	Body   string
+	Stderr string // what the responder wrote to FCGI_STDERR
+}
+
+// Do sends one request, with params and body, to the responder at
+// network/addr on a fresh connection, and reads its response.
+func Do(network, addr string, params map[string]string, body string) (Response, error) {
+	c, err := net.DialTimeout(network, addr, 5*time.Second)
+	if err != nil {
+		return Response{}, fmt.Errorf("fcgiclient: dial %s: %w", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(EncodeRequest(params, body)); err != nil {
+		return Response{}, fmt.Errorf("fcgiclient: write request: %w", err)
+	}
+	var stdout, stderr bytes.Buffer
+	r := bufio.NewReader(c)
+	for {
+		var h [8]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			return Response{}, fmt.Errorf("fcgiclient: read record header: %w (stdout so far %q)", err, stdout.String())
+		}
+		content := make([]byte, int(binary.BigEndian.Uint16(h[4:6]))+int(h[6]))
+		if _, err := io.ReadFull(r, content); err != nil {
+			return Response{}, fmt.Errorf("fcgiclient: read record: %w", err)
+		}
+		content = content[:binary.BigEndian.Uint16(h[4:6])]
+		switch h[1] {
+		case 6: // STDOUT
+			stdout.Write(content)
+		case 7: // STDERR
+			stderr.Write(content)
+		case 3: // END_REQUEST
+			res, err := parseCGI(stdout.Bytes())
+			res.Stderr = stderr.String()
+			return res, err
+		}
+	}
+}
+
+// EncodeRequest encodes request 1: BEGIN_REQUEST (responder, no
+// keep-conn), the params, and the body as STDIN, each stream ended by an
+// empty record. (A test that wants to write a request and not wait for
+// its response sends these bytes itself.)
+func EncodeRequest(params map[string]string, body string) []byte {
+	var w bytes.Buffer
+	writeRecord(&w, 1, []byte{0, 1, 0, 0, 0, 0, 0, 0})
+	var p bytes.Buffer
+	for k, v := range params {
+		writeLen(&p, len(k))
+		writeLen(&p, len(v))
+		p.WriteString(k)
+		p.WriteString(v)
+	}
+	for b := p.Bytes(); len(b) > 0; { // PARAMS
+		n := min(len(b), 65535)
+		writeRecord(&w, 4, b[:n])
+		b = b[n:]
+	}
+	writeRecord(&w, 4, nil)
+	for b := []byte(body); len(b) > 0; {
+		n := min(len(b), 65535)
+		writeRecord(&w, 5, b[:n]) // STDIN
+		b = b[n:]
+	}
+	writeRecord(&w, 5, nil)
+	return w.Bytes()
+}
+
+// writeRecord writes one record of request 1.
+func writeRecord(w *bytes.Buffer, typ byte, content []byte) {
+	h := [8]byte{1, typ, 0, 1}
+	binary.BigEndian.PutUint16(h[4:6], uint16(len(content)))
+	w.Write(h[:])
+	w.Write(content)
+}
+
+// writeLen writes a name-value pair length: one byte below 128, else four.
+func writeLen(b *bytes.Buffer, n int) {
+	if n < 128 {
+		b.WriteByte(byte(n))
+		return
+	}
+	var l [4]byte
+	binary.BigEndian.PutUint32(l[:], uint32(n)|1<<31)
+	b.Write(l[:])
+}
+
+// parseCGI splits a CGI response into status ("Status:" header, 200 when
+// absent), headers and body.
+func parseCGI(out []byte) (Response, error) {
+	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(out)))
+	hdr, err := tp.ReadMIMEHeader()
+	if err != nil {
+		return Response{}, fmt.Errorf("fcgiclient: CGI response headers: %w in %q", err, out)
+	}
+	status := 200
+	if s := hdr.Get("Status"); s != "" {
+		if status, err = strconv.Atoi(strings.Fields(s)[0]); err != nil {
+			return Response{}, fmt.Errorf("fcgiclient: Status %q: %w", s, err)
+		}
+	}
+	body, _ := io.ReadAll(tp.R)
+	return Response{Status: status, Header: http.Header(hdr), Body: string(body)}, nil
+}

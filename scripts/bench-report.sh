@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# bench-report.sh — "make bench-report": the README's performance section.
+#
+#   bash scripts/bench-report.sh                 # about 8 minutes on the 2-core machine
+#   DURATION=1s WARMUP=300ms bash scripts/bench-report.sh   # a quick check of the pipeline
+#
+# Starts a private redis-server and dynalite in a temp dir, then runs
+# `ddbcache bench --redis-rtt 250us` once per cell of the matrix — hot keys
+# (100), Zipf(0.99) over 100 000 keys, cold misses; 300 B, 10 KB and 100 KB
+# items (Redis prefilled with all of them for Zipf); 1 and 8 client processes; targets ddbcache, perl, perl-nolocal,
+# direct, dynamodb — and `ddbcache bench --front fcgi` (nginx → FastCGI: the
+# daemon against the blog-pattern Perl app) on hot keys and on Zipf. Redis is
+# flushed before each cell; each bench spawns its own daemon behind the relay.
+# The JSON, text and SVG of every cell go to docs/bench/ (replacing the
+# previous run's only once the whole run succeeded), then
+# bench/cmd/gen-readme rewrites README.md between its bench-report markers.
+# Re-running it replaces everything it wrote: it is idempotent. Needs
+# `make deps` (redis-server, node + dynalite, nginx, plackup and the Perl
+# modules of scripts/bench-fcgi.sh).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+DURATION=${DURATION:-3s}
+WARMUP=${WARMUP:-1s}
+ROUNDS=${ROUNDS:-3}
+RTT=${RTT:-250us}
+OUT=${OUT:-docs/bench}
+TARGETS=ddbcache,perl,perl-nolocal,direct,dynamodb
+
+say() { printf 'bench-report: %s\n' "$*" >&2; }
+need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || { say "$1 not found; run make deps ($2)"; exit 1; }; }
+need redis-server "apt-get install -y redis-server"
+need node "apt-get install -y nodejs"
+need nginx "apt-get install -y nginx"
+need plackup "apt-get install -y libplack-perl"
+perl -MFCGI::ProcManager -MRedis -MCpanel::JSON::XS -e1 2>/dev/null ||
+	{ say "Perl modules missing; apt-get install -y libfcgi-procmanager-perl libredis-perl libcpanel-json-xs-perl"; exit 1; }
+dynalite=.deps/node_modules/dynalite/cli.js
+[ -f "$dynalite" ] || { say "dynalite missing; run make deps"; exit 1; }
+go build -o bin/ddbcache ./cmd/ddbcache # the bench of this tree, never a stale binary
+
+dir=$(mktemp -d /tmp/ddbreport-XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(LocalAddr=>"127.0.0.1",LocalPort=>0,Listen=>1)->sockport'; }
+wait_for() { # wait_for WHAT COMMAND…: poll for 20 s
+	local what=$1; shift
+	for _ in $(seq 1 400); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
+	say "$what did not come up; logs in $dir:"; tail -n 20 "$dir"/*.log >&2; exit 1
+}
+
+started=$(date +%s)
+redis_port=$(free_port)
+ddb_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$dir/redis.log" 2>&1 &
+pids+=($!)
+node "$dynalite" --port "$ddb_port" --host 127.0.0.1 --createTableMs 0 >"$dir/dynalite.log" 2>&1 &
+pids+=($!)
+wait_for redis redis-cli -p "$redis_port" ping
+wait_for dynalite perl -MIO::Socket::INET -e "IO::Socket::INET->new('127.0.0.1:$ddb_port') or exit 1"
+
+cfg=$dir/ddbcache.yaml
+cat >"$cfg" <<EOF
+redis: { addrs: ["127.0.0.1:$redis_port"] }
+dynamodb: { region: us-east-1, endpoint: "http://127.0.0.1:$ddb_port" }
+listen: { unix: $dir/unused.sock }
+log: { level: warn }
+namespaces:
+  profile: { table: bench_users, partition_key: user_id, redis_key: "user_profile:{user_id}", ttl: 1h }
+EOF
+
+res=$dir/results
+mkdir -p "$res"
+# prefill N: SET the first N items (300 B, as --seed-data wrote them) in
+# Redis with the namespace's TTL, the steady state of a long-running site:
+# the Zipf cells measure the hit tiers, the cold cells the misses.
+prefill() {
+	perl -e 'my ($n) = @ARGV; for my $i (0 .. $n - 1) {
+		my $head = qq({"user_id":"bench-$i","version":0,"data":"); my $pad = 300 - length($head) - 2;
+		my ($k, $v) = ("user_profile:bench-$i", $head . ("x" x ($pad < 1 ? 1 : $pad)) . q("}));
+		printf "*5\r\n\$3\r\nSET\r\n\$%d\r\n%s\r\n\$%d\r\n%s\r\n\$2\r\nEX\r\n\$4\r\n3600\r\n", length($k), $k, length($v), $v }' "$1" |
+		redis-cli -p "$redis_port" --pipe >/dev/null
+}
+cell() { # cell NAME BENCH-FLAGS…: one bench run on an empty Redis (or PREFILL items)
+	local name=$1; shift
+	redis-cli -p "$redis_port" flushall >/dev/null
+	[ -z "${PREFILL:-}" ] || prefill "$PREFILL"
+	say "$name: ddbcache bench $*"
+	bin/ddbcache --config "$cfg" bench --redis-rtt "$RTT" --rounds "$ROUNDS" \
+		--json "$res/$name.json" --plot "$res/$name.svg" "$@" >"$res/$name.txt"
+	cat "$res/$name.txt" >&2
+}
+lookups() { # lookups NAME CLIENTS FLAGS…: the five client paths, timed
+	local name=$1 n=$2; shift 2
+	cell "$name" --targets "$TARGETS" --procs "$n" --concurrency "$n" --duration "$DURATION" --warmup "$WARMUP" "$@"
+}
+cold() { # cold NAME CLIENTS REQUESTS: every lookup a new key (keys 1… of the Zipf cells' 300 B items)
+	cell "$1" --targets "$TARGETS" --procs "$2" --concurrency "$2" --keys 100000 --dist cold --requests "$3"
+}
+fcgi() { # fcgi NAME FLAGS…: nginx → FastCGI, 8 connections, the Perl app with 4 workers
+	local name=$1; shift
+	cell "$name" --front fcgi --concurrency 8 --procs 4 --duration "$DURATION" --warmup "$WARMUP" "$@"
+}
+
+# The 100 000 items of 300 B are seeded once; the hot, cold and FastCGI
+# cells use their first keys; the 10 KB and 100 KB cells re-seed keys 0–99.
+PREFILL=100000 lookups zipf-1 1 --seed-data --keys 100000 --dist zipf --zipf-s 0.99
+PREFILL=100000 lookups zipf-8 8 --keys 100000 --dist zipf --zipf-s 0.99
+lookups hot-1 1 --keys 100
+lookups hot-8 8 --keys 100
+cold cold-1 1 300
+cold cold-8 8 800
+fcgi fcgi-hot --keys 100
+PREFILL=100000 fcgi fcgi-zipf --keys 100000 --dist zipf --zipf-s 0.99
+lookups hot10k-1 1 --seed-data --keys 100 --item-size 10000
+lookups hot10k-8 8 --keys 100 --item-size 10000
+lookups hot100k-1 1 --seed-data --keys 100 --item-size 100000
+lookups hot100k-8 8 --keys 100 --item-size 100000
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json "$OUT"/*.svg "$OUT"/*.txt
+cp "$res"/* "$OUT"/
+go run ./bench/cmd/gen-readme README.md "$OUT"/*.json
+say "wrote $OUT/ and README.md's performance section in $(($(date +%s) - started)) s"
