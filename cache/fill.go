@@ -29,6 +29,12 @@ func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, keys
 		for j, res := range r.Val.([]Result) {
 			out[missed[j]] = res
 			st.count(res)
+			if res.Source == SourceNegative {
+				// A key Redis said had no value comes here without its own
+				// negative read (see misses.cold): the lease script's
+				// negative answer is a negative hit, heard as one.
+				e.heard(ns, fkeys[j], res)
+			}
 		}
 		return nil
 	case <-ctx.Done():

@@ -48,16 +48,16 @@ func (e *Engine) Cached(ctx context.Context, nsName string, k Key) (r Result, ok
 		return Result{}, false, fmt.Errorf("%w: cannot read the cache entry", ErrRedis)
 	}
 	vk := ns.redisKey(k)
-	res, cached := e.read(ctx, c, vk)
+	res, cached := e.readTTL(ctx, c, vk, ns.TTL)
 	r, o := e.valueOf(vk, res, cached)
-	if o == absent && ns.NegativeTTL > 0 {
-		res, _ = e.read(ctx, c, negKey(vk))
+	if (o == absent || o == cold) && ns.NegativeTTL > 0 {
+		res, _ = e.readTTL(ctx, c, negKey(vk), ns.NegativeTTL)
 		r, o = negativeOf(res)
 	}
 	switch o {
 	case found:
 		return r, true, nil
-	case absent:
+	case absent, cold:
 		return Result{}, false, nil
 	}
 	return Result{}, false, fmt.Errorf("%w: cache entry of %s: %v", ErrRedis, vk, res.Error())

@@ -56,7 +56,9 @@ type Result struct {
 //
 //  1. Redis known down: degradedLookup (degraded.go).
 //  2. The value keys are read through the client-side cache (valueOf).
-//  3. The keys that missed are looked up in the negative cache.
+//  3. The keys that missed in the client-side cache's memory of Redis are
+//     looked up in the negative cache; those Redis itself said missing go
+//     to step 5 at once, the lease script reading the negative entry.
 //  4. Keys whose reads failed go the degraded way, Redis being suspect.
 //  5. The keys still missing are filled from DynamoDB under the lease
 //     scheme (fill.go), in one flight for this daemon's concurrent callers.
@@ -68,7 +70,8 @@ type outcome uint8
 
 const (
 	found   outcome = iota // the key held an answer
-	absent                 // the key does not exist in Redis
+	absent                 // the key does not exist in Redis, as the client-side cache remembers
+	cold                   // the key does not exist in Redis, as Redis just said
 	failing                // the read failed for a reason other than an error reply
 )
 
@@ -92,7 +95,7 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 		return out[0], nil
 	}
 	vk := ns.redisKey(k)
-	res, cached := e.read(ctx, c, vk)
+	res, cached := e.readTTL(ctx, c, vk, ns.TTL)
 	r, o := e.valueOf(vk, res, cached)
 	if o == found { // the hot path: no allocation beyond the read's
 		e.counters(ns).count(r)
@@ -100,11 +103,9 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 		return r, nil
 	}
 	out := []Result{r}
-	missed, failed := []int{0}, []int(nil)
-	if o == failing {
-		missed, failed = nil, missed
-	}
-	if err := e.resolve(ctx, c, ns, []Key{k}, []string{vk}, missed, failed, out); err != nil {
+	var m misses
+	m.add(o, 0)
+	if err := e.resolve(ctx, c, ns, []Key{k}, []string{vk}, m, out); err != nil {
 		return Result{}, err
 	}
 	return out[0], nil
@@ -137,21 +138,18 @@ func (e *Engine) MGet(ctx context.Context, nsName string, keys []Key) ([]Result,
 		vks[i] = ns.redisKey(k)
 	}
 	st := e.counters(ns)
-	var missed, failed []int
-	res, around := e.readMany(ctx, c, vks)
+	var m misses
+	res, around := e.readMany(ctx, c, vks, ns.TTL)
 	for i := range res {
 		var o outcome
-		switch out[i], o = e.valueOf(vks[i], res[i], around == nil || !around[i]); o {
-		case found:
+		if out[i], o = e.valueOf(vks[i], res[i], around == nil || !around[i]); o == found {
 			st.count(out[i])
 			e.heard(ns, keys[i], out[i])
-		case absent:
-			missed = append(missed, i)
-		default:
-			failed = append(failed, i)
+		} else {
+			m.add(o, i)
 		}
 	}
-	if err := e.resolve(ctx, c, ns, keys, vks, missed, failed, out); err != nil {
+	if err := e.resolve(ctx, c, ns, keys, vks, m, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -172,8 +170,10 @@ func (e *Engine) valueOf(vk string, res rueidis.RedisResult, cached bool) (Resul
 			r.Source = SourceLocal
 		}
 		return r, found
-	case rueidis.IsRedisNil(err):
+	case rueidis.IsRedisNil(err) && res.IsCacheHit():
 		return Result{}, absent
+	case rueidis.IsRedisNil(err):
+		return Result{}, cold
 	}
 	return Result{}, failing
 }
@@ -195,17 +195,44 @@ func cacheTTL(res rueidis.RedisResult) time.Duration {
 	return time.Duration(max(res.CachePTTL(), 0)) * time.Millisecond
 }
 
-// resolve finishes the lookup of the keys (indexes into keys) whose value
-// was missed and whose read failed (steps 3 to 5 above), writing their
-// answers into out.
-func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, missed, failed []int, out []Result) error {
+// misses sorts the keys (indexes into a lookup's keys) whose value read
+// found no value.
+type misses struct {
+	// absent: the client-side cache remembers the value missing, so the
+	// negative entry is likely there too: read it (through that cache).
+	absent []int
+	// cold: Redis said the value is missing; its negative entry is not
+	// read on its own, since the lease script reads it anyway (one round
+	// trip fewer for a cold miss). The next lookup finds the value's
+	// absence in the client-side cache and reads the negative entry
+	// through it.
+	cold []int
+	// failed: the read failed.
+	failed []int
+}
+
+func (m *misses) add(o outcome, i int) {
+	switch o {
+	case absent:
+		m.absent = append(m.absent, i)
+	case cold:
+		m.cold = append(m.cold, i)
+	case failing:
+		m.failed = append(m.failed, i)
+	}
+}
+
+// resolve finishes the lookup of the keys whose value was missed or whose
+// read failed (steps 3 to 5 above), writing their answers into out.
+func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, m misses, out []Result) error {
+	missed, failed := m.absent, m.failed
 	if ns.NegativeTTL > 0 && len(missed) > 0 {
 		nks := make([]string, len(missed))
 		for j, i := range missed {
 			nks[j] = negKey(vks[i])
 		}
 		still := missed[:0:0]
-		res, _ := e.readMany(ctx, c, nks)
+		res, _ := e.readMany(ctx, c, nks, ns.NegativeTTL)
 		for j, i := range missed {
 			switch r, o := negativeOf(res[j]); o {
 			case found:
@@ -227,7 +254,7 @@ func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, k
 			return err
 		}
 	}
-	if len(missed) == 0 {
+	if missed = append(missed, m.cold...); len(missed) == 0 {
 		return nil
 	}
 	return e.fill(ctx, c, ns, keys, vks, missed, out)
@@ -250,24 +277,60 @@ func (st *nsCounters) count(r Result) {
 
 // read GETs key through the client-side cache, or straight from Redis when
 // this daemon wrote the key a moment ago (see writeMarks). cached says
-// which: only a read through the cache makes Redis track the key.
+// which: only a read through the cache makes Redis track the key. It is
+// the read of a client's own GET (Forward): see readTTL.
 func (e *Engine) read(ctx context.Context, c rueidis.Client, key string) (res rueidis.RedisResult, cached bool) {
+	return e.readTTL(ctx, c, key, 0)
+}
+
+// readTTL is read with the client-side copy's lifetime. ttl 0 asks Redis
+// for the key's PTTL with each read that misses the client-side cache
+// (rueidis wraps the GET: CLIENT CACHING, MULTI, PTTL, GET, EXEC), so
+// that the copy expires with the key: right for a client's own keys,
+// whose TTLs may be seconds. A ttl above 0 is the copy's lifetime from
+// the read on (rueidis's ToStaticTTL: CLIENT CACHING, GET), for the
+// engine's own keys, whose namespace TTL bounds the key's: the copy
+// goes when Redis invalidates the key (a write, an invalidation, and its
+// expiry, which Redis reports to tracking clients too) or after ttl,
+// whichever is first, so a copy read just before the key's expiry
+// outlives it by at most the namespace TTL when Redis's expiry of it
+// lags. It saves 3 of the 5 commands of every read that misses the
+// client-side cache.
+func (e *Engine) readTTL(ctx context.Context, c rueidis.Client, key string, ttl time.Duration) (res rueidis.RedisResult, cached bool) {
 	if e.bypass.marked(key) {
 		return c.Do(ctx, c.B().Get().Key(key).Build()), false
 	}
 	if res, ok := e.replicas.readOne(ctx, key); ok {
 		return res, true
 	}
-	return c.DoCache(ctx, c.B().Get().Key(key).Cache(), DefaultTTL), true
+	return c.DoCache(ctx, cacheableGet(c, key, ttl), clientTTL(ttl)), true
 }
 
-// readMany GETs keys as read does, in one pipelined round trip (one key
+// cacheableGet is the GET of key for the client-side cache, with a static
+// TTL when ttl is above 0 (see readTTL).
+func cacheableGet(c rueidis.Client, key string, ttl time.Duration) rueidis.Cacheable {
+	if ttl > 0 {
+		return c.B().Get().Key(key).Cache().ToStaticTTL()
+	}
+	return c.B().Get().Key(key).Cache()
+}
+
+// clientTTL is the lifetime rueidis gives a client-side copy: ttl, or
+// DefaultTTL as the upper bound of a PTTL-clamped one.
+func clientTTL(ttl time.Duration) time.Duration {
+	if ttl > 0 {
+		return ttl
+	}
+	return DefaultTTL
+}
+
+// readMany GETs keys as readTTL does, in one pipelined round trip (one key
 // is one plain read). around is nil when every key was read through the
 // client-side cache, and otherwise says which were not.
-func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) (res []rueidis.RedisResult, around []bool) {
+func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string, ttl time.Duration) (res []rueidis.RedisResult, around []bool) {
 	res = make([]rueidis.RedisResult, len(keys))
 	if len(keys) == 1 {
-		r, cached := e.read(ctx, c, keys[0])
+		r, cached := e.readTTL(ctx, c, keys[0], ttl)
 		res[0] = r
 		if !cached {
 			around = []bool{true}
@@ -283,7 +346,7 @@ func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string) 
 			direct = append(direct, c.B().Get().Key(k).Build())
 			directAt = append(directAt, i)
 		} else {
-			cached = append(cached, rueidis.CT(c.B().Get().Key(k).Cache(), DefaultTTL))
+			cached = append(cached, rueidis.CT(cacheableGet(c, k, ttl), clientTTL(ttl)))
 			cachedAt = append(cachedAt, i)
 		}
 	}

@@ -48,7 +48,8 @@ type Namespace struct {
 	// Whatever it is, values of every form are read (see format.go).
 	Codec valuefmt.Codec
 	// TTLAuto makes each value's TTL follow how often its item is written
-	// (see volatility.go), within [TTLMin, TTLMax]; TTL is then unused.
+	// (see volatility.go), within [TTLMin, TTLMax]; TTL is then set to
+	// TTLMax, which bounds the life of a client-side copy.
 	TTLAuto bool
 	// TTLMin and TTLMax bound an automatic TTL; 0 means DefaultTTLMin and
 	// DefaultTTLMax.

@@ -34,8 +34,9 @@ type RedisOptions struct {
 	// Username and Password authenticate; "" means none.
 	Username string
 	Password string
-	// ClientCacheMB is the client-side cache size per Redis connection, in
-	// MiB; 0 means DefaultClientCacheMB.
+	// ClientCacheMB is the client-side cache size of the daemon, in MiB,
+	// shared by all its Redis connections (see clientcache.go); 0 means
+	// DefaultClientCacheMB.
 	ClientCacheMB int
 	// DisableClientCache turns client-side caching off, for servers without
 	// RESP3 or CLIENT TRACKING.
@@ -121,7 +122,7 @@ func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onIn
 		Username:          opts.Username,
 		Password:          opts.Password,
 		ClientName:        "ddbcache",
-		CacheSizeEachConn: opts.ClientCacheMB << 20,
+		CacheSizeEachConn: opts.ClientCacheMB << 20, // the daemon's total: dialClient splits it
 		DisableCache:      opts.DisableClientCache,
 		ConnWriteTimeout:  opts.CommandTimeout,
 		// rueidis retries read-only commands on network errors until the
@@ -147,7 +148,7 @@ func dialRedis(opts RedisOptions, log *slog.Logger, closed <-chan struct{}, onIn
 	return r, nil
 }
 
-// reconnect retries NewClient with backoff until it succeeds or the engine closes.
+// reconnect retries dialClient with backoff until it succeeds or the engine closes.
 func (r *redisConn) reconnect(copt rueidis.ClientOption, log *slog.Logger, closed <-chan struct{}, reached func()) {
 	defer close(r.done)
 	pause := reconnectMin

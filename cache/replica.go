@@ -92,7 +92,7 @@ func newClient(copt rueidis.ClientOption) (rueidis.Client, error) {
 	if copt.SendToReplicas != nil {
 		copt.InitAddress = masterAddrs(copt)
 	}
-	return rueidis.NewClient(copt)
+	return dialClient(copt) // client_cache_mb is the total over its connections
 }
 
 // masterAddrs returns the masters of the cluster at copt.InitAddress, or

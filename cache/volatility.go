@@ -62,6 +62,9 @@ func checkAutoTTL(ns *Namespace) error {
 	if ns.TTLMin < time.Millisecond || ns.TTLMax < ns.TTLMin {
 		return fmt.Errorf("cache: namespace %q: want 1ms ≤ ttl_min ≤ ttl_max, got %s and %s", ns.Name, ns.TTLMin, ns.TTLMax)
 	}
+	// TTL bounds how long a client-side copy may live (readTTL): no value
+	// of this namespace lives longer than TTLMax.
+	ns.TTL = ns.TTLMax
 	return nil
 }
 

@@ -33,6 +33,7 @@ func TestReloadColumnAgreesWithDaemon(t *testing.T) {
 		"listen.username": "u", "listen.idle_timeout": "1m", "listen.read_timeout": "3s", "listen.write_timeout": "3s",
 		"limits.max_value_bytes": "1000", "limits.max_keys": "10", "limits.timeout": "2s", "limits.load_timeout": "2s",
 		"limits.gutter_ttl": "0s", "log.level": "debug", "log.format": "json",
+		"listen.pprof": "true",
 		"audit.sample": "0.5", "audit.max_per_second": "3", "audit.grace": "1s",
 	}
 	// Settings that only check others at start: no daemon option holds them.
@@ -41,8 +42,9 @@ func TestReloadColumnAgreesWithDaemon(t *testing.T) {
 		for _, s := range settings {
 			// listen.http is the web front itself in the second round; without
 			// a web front the FastCGI socket's mode is a mode of no socket,
-			// which the daemon ignores and the table calls a restart.
-			if noOption[s.Name] || s.Name == "listen.http" && web != "" || s.Name == "listen.fcgi_mode" && web == "" {
+			// which the daemon ignores and the table calls a restart (and
+			// so is pprof, served on the HTTP listener).
+			if noOption[s.Name] || s.Name == "listen.http" && web != "" || (s.Name == "listen.fcgi_mode" || s.Name == "listen.pprof") && web == "" {
 				continue
 			}
 			v, ok := alternatives[s.Name]

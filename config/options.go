@@ -166,7 +166,7 @@ func (c *Config) Options(logger *slog.Logger) daemon.Options {
 			IdleTimeout: idle, ReadTimeout: read, WriteTimeout: write, MaxKeys: c.Limits.MaxKeys,
 		},
 		API: api.Options{Prefix: c.Listen.APIPrefix, Timeout: c.Limits.Timeout, Logger: logger, MaxKeys: c.Limits.MaxKeys},
-		Web: api.ServerOptions{FCGI: c.Listen.FCGI, FCGIMode: c.Listen.FCGIMode, HTTP: c.Listen.HTTP, Logger: logger,
+		Web: api.ServerOptions{FCGI: c.Listen.FCGI, FCGIMode: c.Listen.FCGIMode, HTTP: c.Listen.HTTP, Pprof: c.Listen.Pprof, Logger: logger,
 			IdleTimeout: idle, ReadTimeout: read, WriteTimeout: httpWriteTimeout(write, c.Limits.Timeout)},
 		Streams: daemon.StreamOptions{Tables: c.StreamTables(), Endpoint: c.DynamoDB.StreamsEndpoint},
 		Audit:   audit.Options{Sample: c.Audit.Sample, MaxPerSecond: c.Audit.MaxPerSecond, Grace: c.Audit.Grace},

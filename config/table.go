@@ -60,6 +60,7 @@ type Config struct {
 		IdleTimeout  time.Duration
 		ReadTimeout  time.Duration
 		WriteTimeout time.Duration
+		Pprof        bool
 	}
 	Limits struct {
 		MaxValueBytes int
@@ -111,7 +112,7 @@ var settings = []Setting{
 	secret(row("redis.password", "redis-password", "Redis password", kindString, "", func(c *Config) *string { return &c.Redis.Password }, anyString, restart)),
 	row("redis.password_file", "redis-password-file", "file holding the Redis password (instead of redis.password)", kindString, "",
 		func(c *Config) *string { return &c.Redis.PasswordFile }, anyString, restart),
-	row("redis.client_cache_mb", "client-cache-mb", "client-side cache per Redis connection, MiB (standalone: 4 connections, so up to 4× this; cluster: one per node)", kindInt, cache.DefaultClientCacheMB,
+	row("redis.client_cache_mb", "client-cache-mb", "client-side cache of the whole daemon, MiB, shared by its Redis connections; the daemon's soft memory limit is this + 64 MiB unless GOMEMLIMIT is set", kindInt, cache.DefaultClientCacheMB,
 		func(c *Config) *int { return &c.Redis.ClientCacheMB }, positiveInt, restart),
 	row("redis.wait_replicas", "wait-replicas", "after an invalidation, WAIT for this many replicas of the key's master; 0 = no WAIT", kindInt, cache.DefaultWaitReplicas,
 		func(c *Config) *int { return &c.Redis.WaitReplicas }, nonNegInt, restart),
@@ -147,6 +148,8 @@ var settings = []Setting{
 		func(c *Config) *os.FileMode { return &c.Listen.FCGIMode }, socketMode, restart),
 	row("listen.http", "http", "the HTTP API as plain HTTP on loopback, and /metrics", kindString, "",
 		func(c *Config) *string { return &c.Listen.HTTP }, anyString, restart),
+	row("listen.pprof", "pprof", "serve net/http/pprof at /debug/pprof/ on listen.http, to profile the daemon", kindBool, false,
+		func(c *Config) *bool { return &c.Listen.Pprof }, anyBool, restart),
 	row("listen.api_prefix", "api-prefix", "a path prefix that also means /v1, e.g. /api", kindString, "",
 		func(c *Config) *string { return &c.Listen.APIPrefix }, check[string]{`"" or /…`, func(s string) bool { return s == "" || s[0] == '/' }}, reload),
 	row("listen.max_conns", "max-conns", "most open client connections", kindInt, unixsock.DefaultMaxConns,

@@ -33,6 +33,16 @@ import (
 // requests and took a third of the daemon's CPU in scripts/bench-fcgi.sh.
 const DefaultGCPercent = 400
 
+// MemoryHeadroom is what the daemon's soft memory limit allows beyond the
+// client-side cache's budget (redis.client_cache_mb) when GOMEMLIMIT is
+// not set. With DefaultGCPercent the heap may grow to 5× the live heap,
+// and the cache is most of that: a daemon with a 32 MiB cache reached
+// 224 MiB of RSS in TestClientCacheIsADaemonTotal. The limit makes the
+// collector run earlier only once the heap nears budget + headroom, so a
+// small daemon keeps the cheap GC and a full cache stays within the
+// issue's target of client_cache_mb + 100 MiB.
+const MemoryHeadroom = 64 << 20
+
 // DefaultDrainTimeout bounds the wait for in-flight HTTP and FastCGI
 // requests on Shutdown when its context has no deadline.
 const DefaultDrainTimeout = 10 * time.Second
@@ -125,6 +135,9 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(DefaultGCPercent)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit(opts.Engine.Redis))
+	}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -169,6 +182,19 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// memoryLimit is the soft memory limit of a daemon with Redis options o:
+// its client-side cache budget plus MemoryHeadroom.
+func memoryLimit(o cache.RedisOptions) int64 {
+	mb := o.ClientCacheMB
+	switch {
+	case o.DisableClientCache:
+		mb = 0
+	case mb == 0:
+		mb = cache.DefaultClientCacheMB
+	}
+	return int64(mb)<<20 + MemoryHeadroom
 }
 
 // newAuditor builds the consistency audit of opts. It reads DynamoDB

@@ -39,6 +39,7 @@ var settingNames = map[string]string{
 	"Web.FCGI":                        "listen.fcgi",
 	"Web.FCGIMode":                    "listen.fcgi_mode",
 	"Web.HTTP":                        "listen.http",
+	"Web.Pprof":                       "listen.pprof",
 	// The HTTP server's timeouts are fields of a running http.Server,
 	// which cannot change them safely; its write timeout also holds
 	// limits.timeout.

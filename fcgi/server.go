@@ -54,6 +54,9 @@ type ServerOptions struct {
 	// connection, that carries no request for this long; 0 means
 	// DefaultIdleTimeout, negative none.
 	IdleTimeout time.Duration
+	// Pprof mounts net/http/pprof at /debug/pprof/ on the HTTP listener
+	// (not FastCGI), to profile the daemon; off by default.
+	Pprof bool
 	// Metrics, when set, records each front's requests and open connections.
 	Metrics *metrics.Metrics
 	// Logger receives warnings; nil means slog.Default().
@@ -108,6 +111,9 @@ func Listen(h http.Handler, opts ServerOptions) (*Server, error) {
 			return nil, fmt.Errorf("fcgi: listen on %s: %w", opts.HTTP, err)
 		}
 		s.httpLn = ln
+		if opts.Pprof {
+			httpH = withPprof(httpH)
+		}
 		s.http = &http.Server{Handler: httpH, ReadHeaderTimeout: readHeaderTimeout,
 			ReadTimeout:  orDefault(opts.ReadTimeout, DefaultReadTimeout),
 			WriteTimeout: orDefault(opts.WriteTimeout, DefaultWriteTimeout),

@@ -146,9 +146,10 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// context returns the context of one command's work in the engine.
+// context returns the context of one command's work in the engine: it
+// ends after limits.timeout (see lazyDeadline).
 func (s *Server) context() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), s.options().Timeout)
+	return newLazyDeadline(s.options().Timeout)
 }
 
 func arityError(conn redcon.Conn, name string) {

@@ -30,6 +30,22 @@ type conn struct {
 	// cmdStart is when the command being read began, for ReadTimeout.
 	cmdStart time.Time
 	deadline time.Time // the read deadline last set on nc
+	wdline   time.Time // the write deadline last set on nc
+}
+
+// deadlineSlack is how much earlier than asked a read or write deadline
+// may be left as it is: setting a deadline resets a runtime timer, and an
+// idle or write deadline moves with every command (now + timeout), so it
+// is moved only once it is more than this behind. A connection may thus
+// time out up to this much early.
+func deadlineSlack(timeout time.Duration) time.Duration {
+	return min(timeout/64, 50*time.Millisecond)
+}
+
+// stale reports whether the deadline set, set, should be moved to want:
+// it is later than want, or more than slack earlier.
+func stale(set, want time.Time, slack time.Duration) bool {
+	return set.After(want) || want.Sub(set) > slack || want.IsZero() != set.IsZero()
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -44,6 +60,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 // a command byte by byte is bounded as well as one that stalls.
 func (c *conn) Read(p []byte) (int, error) {
 	var d time.Time
+	var slack time.Duration
 	switch o := c.srv.options(); {
 	case c.detached:
 		// Tracking connections only wait for the client's end.
@@ -53,9 +70,9 @@ func (c *conn) Read(p []byte) (int, error) {
 		}
 		d = c.cmdStart.Add(o.ReadTimeout)
 	case o.IdleTimeout > 0:
-		d = time.Now().Add(o.IdleTimeout)
+		d, slack = time.Now().Add(o.IdleTimeout), deadlineSlack(o.IdleTimeout)
 	}
-	if !d.Equal(c.deadline) {
+	if stale(c.deadline, d, slack) {
 		if err := c.nc.SetReadDeadline(d); err != nil {
 			return 0, err
 		}
@@ -81,21 +98,11 @@ func (s *Server) serveConn(c *conn) {
 	for {
 		cmd, err := c.rd.readCommand()
 		c.cmdStart = time.Time{}
-		var refused *refusedError
-		var proto protocolError
 		switch {
-		case errors.As(err, &refused):
-			c.wr.WriteError(refused.msg)
-		case errors.As(err, &proto):
-			// As Redis: the error, then the end of the connection.
-			c.wr.WriteError("ERR " + proto.Error())
-			_ = c.flush()
-			return
 		case err != nil:
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.log.Debug("client connection ends", "err", err)
+			if !c.readFailed(err) {
+				return
 			}
-			return
 		default:
 			s.handle(c, cmd)
 			if c.detached {
@@ -114,11 +121,36 @@ func (s *Server) serveConn(c *conn) {
 	}
 }
 
+// readFailed answers a command the reader refused and reports whether the
+// connection goes on. (Apart from serveConn's loop: the targets of
+// errors.As escape, two allocations per command even without an error.)
+func (c *conn) readFailed(err error) bool {
+	var refused *refusedError
+	var proto protocolError
+	switch {
+	case errors.As(err, &refused):
+		c.wr.WriteError(refused.msg)
+		return true
+	case errors.As(err, &proto):
+		// As Redis: the error, then the end of the connection.
+		c.wr.WriteError("ERR " + proto.Error())
+		_ = c.flush()
+		return false
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.srv.log.Debug("client connection ends", "err", err)
+	}
+	return false
+}
+
 // flush writes the buffered replies within WriteTimeout.
 func (c *conn) flush() error {
 	if t := c.srv.options().WriteTimeout; t > 0 {
-		if err := c.nc.SetWriteDeadline(time.Now().Add(t)); err != nil {
-			return err
+		if d := time.Now().Add(t); stale(c.wdline, d, deadlineSlack(t)) {
+			if err := c.nc.SetWriteDeadline(d); err != nil {
+				return err
+			}
+			c.wdline = d
 		}
 	}
 	return c.wr.Flush()
