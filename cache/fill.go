@@ -70,7 +70,7 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, keys []Key, vks []string)
 	deadline := time.Now().Add(e.opts.LeaseWait)
 	for pause := leasePollMin; ; pause = min(2*pause, leasePollMax) {
 		var held []int
-		for j, res := range e.acquire(ctx, c, vks, tokens, undecided) {
+		for j, res := range e.acquire(ctx, c, ns, vks, tokens, undecided) {
 			i := undecided[j]
 			a, err := e.acquired(vks[i], res)
 			switch {
@@ -113,10 +113,10 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, keys []Key, vks []string)
 
 // acquire runs acquireScript for the keys at idx: one EVALSHA for one
 // key, one pipeline for more.
-func (e *Engine) acquire(ctx context.Context, c rueidis.Client, vks, tokens []string, idx []int) []rueidis.RedisResult {
+func (e *Engine) acquire(ctx context.Context, c rueidis.Client, ns *namespace, vks, tokens []string, idx []int) []rueidis.RedisResult {
 	execs := make([]rueidis.LuaExec, len(idx))
 	for j, i := range idx {
-		execs[j] = e.acquireExec(vks[i], tokens[i])
+		execs[j] = e.acquireExec(vks[i], tokens[i], ns.TTLAuto)
 	}
 	return execScript(ctx, c, acquireScript, execs)
 }

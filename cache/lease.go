@@ -104,14 +104,16 @@ const (
 
 var (
 	// KEYS: value, lease, neg, inv, write history. ARGV: token, lease
-	// ms. Replies with an acquireKind first (see there).
+	// ms, "1" when the namespace keeps a write history (ttl: auto; the
+	// others spare the HMGET). Replies with an acquireKind first (see there).
 	acquireScript = newScript(fmt.Sprintf(`
 local v = redis.call('GET', KEYS[1])
 if v then return {%d, v, redis.call('PTTL', KEYS[1])} end
 local n = redis.call('PTTL', KEYS[3])
 if n ~= -2 then return {%d, n} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  local h = redis.call('HMGET', KEYS[5], 't', 'i')
+  local h = {}
+  if ARGV[3] == '1' then h = redis.call('HMGET', KEYS[5], 't', 'i') end
   return {%d, redis.call('EXISTS', KEYS[4]), h[1], h[2]}
 end
 return {%d}`, acquiredValue, acquiredNegative, acquiredLease, acquireHeld))
@@ -163,10 +165,14 @@ type acquireResult struct {
 	hist       writeHistory  // with a lease: the key's write history
 }
 
-func (e *Engine) acquireExec(vk, token string) rueidis.LuaExec {
+func (e *Engine) acquireExec(vk, token string, history bool) rueidis.LuaExec {
+	keepsHistory := "0"
+	if history {
+		keepsHistory = "1"
+	}
 	return rueidis.LuaExec{
 		Keys: []string{vk, leaseKey(vk), negKey(vk), invKey(vk), histKey(vk)},
-		Args: []string{token, strconv.FormatInt(e.opts.LeaseTTL.Milliseconds(), 10)},
+		Args: []string{token, strconv.FormatInt(e.opts.LeaseTTL.Milliseconds(), 10), keepsHistory},
 	}
 }
 
