@@ -28,7 +28,8 @@ WORKERS=${WORKERS:-4}
 KEYS=100
 
 say() { printf 'bench: %s\n' "$*" >&2; }
-need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || { say "$1 not found; run make deps ($2)"; exit 1; }; }
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
 need redis-server "apt-get install -y redis-server"
 need node "apt-get install -y nodejs"
 need nginx "apt-get install -y nginx"
@@ -43,20 +44,7 @@ dynalite=.deps/node_modules/dynalite/cli.js
 
 dir=$(mktemp -d /tmp/ddbbench-XXXXXX)
 chmod 0711 "$dir"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$dir"
-}
 trap cleanup EXIT
-
-free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(LocalAddr=>"127.0.0.1",LocalPort=>0,Listen=>1)->sockport'; }
-wait_for() { # wait_for WHAT COMMAND…: poll for 20 s
-	local what=$1; shift
-	for _ in $(seq 1 400); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-	say "$what did not come up; logs in $dir:"; tail -n 20 "$dir"/*.log >&2; exit 1
-}
 
 redis_port=$(free_port)
 ddb_port=$(free_port)

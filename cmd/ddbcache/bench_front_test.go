@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/ddbcache/ddbcache/bench"
-	"github.com/ddbcache/ddbcache/internal/testenv"
 )
 
 // TestBenchFrontFCGI runs `ddbcache bench --front fcgi` through a real
@@ -19,16 +18,7 @@ import (
 // It needs nginx and plackup with the app's modules (make deps); the
 // bench's error says how to install what is missing.
 func TestBenchFrontFCGI(t *testing.T) {
-	rs := testenv.Redis(t)
-	dyn := testenv.StartDynalite(t)
-	sockDir := testenv.ShortDir(t)
-	cfg, dir := writeConfig(t, fmt.Sprintf(`
-redis: { addrs: [%q] }
-dynamodb: { endpoint: %q, region: us-east-1 }
-listen: { unix: %q }
-namespaces:
-  profile: { table: bench_users, partition_key: user_id, redis_key: "user_profile:{user_id}", ttl: 1h }
-`, rs.Addr, dyn.Endpoint, filepath.Join(sockDir, "unused.sock")))
+	cfg, dir := benchConfig(t)
 	jsonOut := filepath.Join(dir, "out.json")
 	const requests, workers = 1000, 2
 	stdout, stderr, code := run(t, nil, "--config", cfg, "bench", "--front", "fcgi", "--seed-data",

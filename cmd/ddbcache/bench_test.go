@@ -20,16 +20,7 @@ import (
 // redis-server and dynalite, with the relay and a spawned daemon, and
 // checks the summary, the JSON (every field) and the SVG.
 func TestBenchEndToEnd(t *testing.T) {
-	rs := testenv.Redis(t)
-	dyn := testenv.StartDynalite(t)
-	sockDir := testenv.ShortDir(t)
-	cfg, dir := writeConfig(t, fmt.Sprintf(`
-redis: { addrs: [%q] }
-dynamodb: { endpoint: %q, region: us-east-1 }
-listen: { unix: %q }
-namespaces:
-  profile: { table: bench_users, partition_key: user_id, redis_key: "user_profile:{user_id}", ttl: 1h }
-`, rs.Addr, dyn.Endpoint, filepath.Join(sockDir, "unused.sock")))
+	cfg, dir := benchConfig(t)
 	jsonOut, svgOut := filepath.Join(dir, "out.json"), filepath.Join(dir, "out.svg")
 	const requests = 1000
 	stdout, stderr, code := run(t, nil, "--config", cfg, "bench", "--seed-data", "--targets", "ddbcache,direct",
@@ -235,4 +226,22 @@ namespaces:
 		t.Errorf("dynamodb: miss ratio %.3f, %d reads for %d operations: want every lookup (and only those) a read",
 			d.MissRatio, d.DynamoReads, d.Ops)
 	}
+}
+
+// benchConfig starts a redis-server and dynalite and writes the
+// configuration file the bench tests point `ddbcache bench` at: one
+// profile namespace over the bench's seeded table. It returns the file
+// and its directory, where a test writes the bench's outputs.
+func benchConfig(t *testing.T) (cfg, dir string) {
+	t.Helper()
+	rs := testenv.Redis(t)
+	dyn := testenv.StartDynalite(t)
+	sockDir := testenv.ShortDir(t)
+	return writeConfig(t, fmt.Sprintf(`
+redis: { addrs: [%q] }
+dynamodb: { endpoint: %q, region: us-east-1 }
+listen: { unix: %q }
+namespaces:
+  profile: { table: bench_users, partition_key: user_id, redis_key: "user_profile:{user_id}", ttl: 1h }
+`, rs.Addr, dyn.Endpoint, filepath.Join(sockDir, "unused.sock")))
 }
