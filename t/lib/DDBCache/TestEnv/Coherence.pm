@@ -106,7 +106,7 @@ sub writer {
         my $start = now();
         put_until_acknowledged($c, $k, $v, $end, \$failed);
         $log .= pack $RECORD, $k, $v, $start, now();
-        Time::HiRes::sleep($WRITE_PAUSE) if $k >= $SLOW;
+        Time::HiRes::sleep($WRITE_PAUSE) if $k >= $SLOW;    # the fast keys' write pace, not a synchronizer
     }
     return ($log // '', "slow $slow fast $fast failed $failed");
 }
