@@ -19,6 +19,6 @@ my $env = DDBCache::TestEnv->new(env_args(%{ $web->daemon_config }));
 seed_table($env);
 $web->attach($env);
 
-run_suite($web, $env, $web->start_apache, 'apache');
+run_suite($web, $env, $web->start_apache, 'apache', keeps_conns => 1);
 
 done_testing;

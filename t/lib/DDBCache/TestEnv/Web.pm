@@ -48,6 +48,24 @@ sub new {
 sub fcgi_socket { return File::Spec->catfile($_[0]{dir}, 'fcgi.sock') }
 sub dir         { return $_[0]{dir} }
 
+# fcgi_conns counts the open connections to the FastCGI socket, from
+# /proc/net/unix: a connection the daemon accepted is listed in state 03
+# (connected) with the path the socket was bound to, which is not
+# fcgi.sock: the daemon binds it in a private directory beside it (.sXXXX/s)
+# and renames it into place (internal/sockfile).
+sub fcgi_conns {
+    my ($self) = @_;
+    my $bound = qr{\A\Q$self->{dir}\E/\.s[^/]+/s\z};
+    open my $fh, '<', '/proc/net/unix' or croak "fcgi_conns: /proc/net/unix: $!";
+    my $n = 0;
+    while (my $line = <$fh>) {
+        my @f = split ' ', $line;
+        $n++ if @f >= 8 && $f[5] eq '03' && $f[7] =~ $bound;
+    }
+    close $fh;
+    return $n;
+}
+
 sub daemon_config {
     my ($self, %more) = @_;
     return DDBCache::TestEnv::merge_config({
@@ -389,6 +407,12 @@ Plack::App::FCGIDispatcher, or the stand-in.
 =item request($method, $url, $body, %headers)
 
 An L<HTTP::Tiny> request; returns its response hash.
+
+=item fcgi_conns
+
+How many connections to the daemon's FastCGI socket are open now (from
+F</proc/net/unix>): after requests through a web server that keeps its
+FastCGI connections, at least one.
 
 =item fcgi_socket, dir, logs, stop
 

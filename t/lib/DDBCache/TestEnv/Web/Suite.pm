@@ -52,9 +52,10 @@ sub is_status {
 # front has: the bytes of DDB GET, the ETag and Cache-Control, and, last,
 # DynamoDB stopped. The daemon must be fresh and set up for the table
 # (DDBCache::TestEnv::Conformance's env_args and seed_table): the cases
-# carry state from one to the next.
+# carry state from one to the next. With keeps_conns => 1 it also checks
+# that the server keeps its FastCGI connection open between requests.
 sub run_suite {
-    my ($web, $env, $base, $front) = @_;
+    my ($web, $env, $base, $front, %opts) = @_;
     my $api = "$base/api";
     my $u1  = table()->{seed}[0]{user_id};
 
@@ -71,6 +72,16 @@ sub run_suite {
         my ($age) = ($res->{headers}{'cache-control'} // '') =~ /max-age=(\d+)/;
         ok(defined $age && $age > 3000, 'Cache-Control: max-age is the TTL left (1h ± 10%)');
     };
+
+    if ($opts{keeps_conns}) {
+        # deploy/'s nginx (fastcgi_keep_conn, upstream keepalive) and Apache
+        # (enablereuse=on) reuse their FastCGI connections: without that,
+        # every request costs the daemon an accept and a close.
+        subtest "$front: FastCGI connections kept" => sub {
+            is_status($web->request(GET => "$api/profile/$u1"), 200, "GET $_") for 1 .. 5;
+            cmp_ok($web->fcgi_conns, '>=', 1, 'a FastCGI connection is still open after the requests');
+        };
+    }
 
     subtest "$front: DynamoDB stopped" => sub {
         $web->stop_dynamo;
@@ -102,7 +113,7 @@ DDBCache::TestEnv::Web::Suite - the conformance table's HTTP cases, run through 
 =head1 SYNOPSIS
 
     use DDBCache::TestEnv::Web::Suite qw(run_suite);
-    run_suite($web, $env, $web->start_nginx, 'nginx');
+    run_suite($web, $env, $web->start_nginx, 'nginx', keeps_conns => 1);
 
 =head1 DESCRIPTION
 
@@ -110,7 +121,9 @@ As Plack::Test::Suite runs one table against every PSGI server, C<run_suite>
 runs the conformance table (internal/conformance/cases.json, through
 L<DDBCache::TestEnv::Conformance>) against the daemon's FastCGI endpoint
 through nginx, Apache or Plack (see L<DDBCache::TestEnv::Web>), and the
-checks only a web front has. C<resp_get> and C<seed> are
+checks only a web front has; with C<< keeps_conns => 1 >>, that the server
+keeps its FastCGI connections open between requests (the shipped nginx and
+Apache configurations do). C<resp_get> and C<seed> are
 exported on request.
 
 =cut
