@@ -40,8 +40,47 @@ func Do(network, addr string, params map[string]string, body string) (Response, 
 	if _, err := c.Write(EncodeRequest(params, body)); err != nil {
 		return Response{}, fmt.Errorf("fcgiclient: write request: %w", err)
 	}
+	return readResponse(bufio.NewReader(c))
+}
+
+// Conn is one FastCGI connection that carries request after request, as
+// nginx's upstream with `fastcgi_keep_conn on` and `keepalive` uses it.
+// It is not safe for concurrent use.
+type Conn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+// Dial opens a kept connection to the responder at network/addr.
+func Dial(network, addr string) (*Conn, error) {
+	c, err := net.DialTimeout(network, addr, 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("fcgiclient: dial %s: %w", addr, err)
+	}
+	return &Conn{c: c, r: bufio.NewReader(c)}, nil
+}
+
+// Do sends one request with FCGI_KEEP_CONN set, so that the responder
+// leaves the connection open, and reads its response.
+func (c *Conn) Do(params map[string]string, body string) (Response, error) {
+	_ = c.c.SetDeadline(time.Now().Add(30 * time.Second))
+	req := EncodeRequest(params, body)
+	req[8+2] = flagKeepConn // BEGIN_REQUEST's flags byte
+	if _, err := c.c.Write(req); err != nil {
+		return Response{}, fmt.Errorf("fcgiclient: write request: %w", err)
+	}
+	return readResponse(c.r)
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// flagKeepConn is FCGI_KEEP_CONN, BEGIN_REQUEST's one flag.
+const flagKeepConn = 1
+
+// readResponse reads the records of request 1 up to its END_REQUEST.
+func readResponse(r *bufio.Reader) (Response, error) {
 	var stdout, stderr bytes.Buffer
-	r := bufio.NewReader(c)
 	for {
 		var h [8]byte
 		if _, err := io.ReadFull(r, h[:]); err != nil {
