@@ -159,13 +159,19 @@ func (h *Handler) resolve(u *url.URL) (route, bool) {
 	if !ok {
 		return route{}, false
 	}
-	segs := strings.Split(rest, "/")
-	for i, s := range segs {
+	// At most three segments are a route: split into an array, not a
+	// slice from strings.Split (an allocation on every request).
+	var buf [3]string
+	segs := buf[:0]
+	for s := range strings.SplitSeq(rest, "/") {
+		if len(segs) == len(buf) {
+			return route{}, false
+		}
 		v, err := url.PathUnescape(s)
 		if err != nil || v == "" {
 			return route{}, false
 		}
-		segs[i] = v
+		segs = append(segs, v)
 	}
 	switch {
 	case len(segs) == 1 && segs[0] == "_stream":

@@ -42,13 +42,18 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ns string, k cache
 	}
 	hd := w.Header()
 	hd["X-Cache"] = xCache[res.Source]
-	hd.Set("Cache-Control", maxAge(res.TTL))
+	// Cache-Control and ETag share one backing array: one allocation, not
+	// two (the names are canonical already, so no Set).
+	vals := make([]string, 2)
+	vals[0] = maxAge(res.TTL)
+	hd["Cache-Control"] = vals[0:1:1]
 	if res.Value == nil {
 		writeJSON(w, http.StatusNotFound, apiError{Error: notFound(ns, k), Code: "not_found"})
 		return
 	}
 	etag := etagOf(res.Value)
-	hd.Set("ETag", etag)
+	vals[1] = etag
+	hd["Etag"] = vals[1:2:2]
 	if noneMatch(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
@@ -123,16 +124,41 @@ func (m *Metrics) WatchAuthFailures(n func() int64) {
 }
 
 // Instrument wraps an HTTP handler serving front: it records each
-// request's duration and response status.
+// request's duration and response status. The counter of each status is
+// resolved once (codes): looking the labels up for every request, with
+// the code formatted anew, was a hash and two allocations per request.
 func (m *Metrics) Instrument(front string, h http.Handler) http.Handler {
 	o := m.latency.WithLabelValues(front)
+	codes := &codeCounters{vec: m.responses, front: front}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(rec, r)
 		o.Observe(time.Since(start).Seconds())
-		m.responses.WithLabelValues(front, strconv.Itoa(rec.code)).Inc()
+		codes.counter(rec.code).Inc()
 	})
+}
+
+// codeCounters are one front's response counters by status code, each
+// resolved from the vector on first use (a code never answered has no
+// series, as before).
+type codeCounters struct {
+	vec   *prometheus.CounterVec
+	front string
+	by    [600]atomic.Pointer[prometheus.Counter] // codes 100–599
+}
+
+// counter returns the counter of code.
+func (c *codeCounters) counter(code int) prometheus.Counter {
+	if code < 100 || code >= len(c.by) {
+		return c.vec.WithLabelValues(c.front, strconv.Itoa(code))
+	}
+	if p := c.by[code].Load(); p != nil {
+		return *p
+	}
+	ctr := c.vec.WithLabelValues(c.front, strconv.Itoa(code))
+	c.by[code].Store(&ctr)
+	return ctr
 }
 
 // statusRecorder remembers the status an HTTP handler answered with.
