@@ -210,7 +210,9 @@ sub _lookup_sub {
             if ($lc->{bypass}) {
                 # The local cache does not pay now (see "Adapting" in the
                 # POD): a plain DDB GET, below.
-                $lc->{lbypass}++;
+                # lbypass counted the whole bypass at its start: one
+                # decrement here, so a bypassed lookup costs what one with
+                # local_cache => 0 does, within a hash fetch or two.
                 $lc->bypass_end unless --$lc->{bypass};
             } elsif (@_ == 3
                 && ($fh = $lc->{tfh})
@@ -694,22 +696,42 @@ says 0, and lookups are plain C<DDB GET>s.
 
 B<Costs.> Each process that looks items up holds a second connection to
 the daemon (it counts against the daemon's C<max_conns>), and up to
-C<local_cache> items' JSON text, and no more than C<local_cache_bytes> of
-it; when either is reached, the items inserted first are dropped. A full
-local cache keeps an item at its second miss among the last
-2 x C<local_cache> items that missed, not at its first: items read once
-(most of a long tail) then neither cost an eviction nor push a hot item
-out (with Zipf(0.99) over 100 000 items this took the hit ratio from 45 to
-55 %). C<mget>
-neither uses nor fills the local cache. A miss costs about what a plain
-C<DDB GET> costs: one C<send> and one C<sysread> of C<DDB GETC>, whose
-reply is split in place; the tracking connection is read only when a held
-item is about to be served (and on every 64th miss, so that pushes do not
-pile up); an eviction is a few hash operations.
+C<local_cache> items, taking no more than C<local_cache_bytes> of memory
+(each entry counted for its JSON's and keys' length and about 1 KB of
+Perl's bookkeeping); when either is reached, the items inserted first are
+dropped. A full local cache keeps an item at its second miss among the
+last 2 x (entries held) items that missed, not at its first: items read
+once (most of a long tail) then neither cost an eviction nor push a hot
+item out (with Zipf(0.99) over 100 000 items and 1000 entries this took
+the hit ratio from 45 to 55 %). C<mget> neither uses nor fills the local
+cache. A miss costs about what a plain C<DDB GET> costs: one C<send> and
+one C<sysread> of C<DDB GETC>, whose reply is split in place; the tracking
+connection is read only when a held item is about to be served (and on
+every 64th miss, so that pushes do not pile up); an eviction is a few
+hash operations. Measured in one process on the 2-core machine (CPU time
+of the client only, medians of 10 interleaved rounds): a hit 7-8 us, a
+miss 23 us, a lookup with C<< local_cache => 0 >> 19-20 us.
+
+B<Sizes.> Why 50 000 entries: the hit ratio of Zipf(0.99) over 100 000
+items (user profiles read by popularity) grows with the entries held,
+and C<local_ttl> (30 s) caps it, since an entry read less often than that
+is read again from the daemon anyway. The cache's own policy, simulated for
+a long-lived worker (steady state) at 3 000 lookups a second (at 10 000 in
+parentheses): 1000 entries 55 % (55 %), 10 000 68 %, 30 000 74 % (80 %),
+50 000 75 %, 100 000 77 % (86 %). The 64 MiB of the default
+C<local_cache_bytes> hold about 47 000 profiles of 300 B, so 50 000 is
+where the two bounds meet for the typical profile, and items larger than
+about 400 B are bounded by bytes. A worker holding them takes its
+C<local_cache_bytes> plus what a Perl process takes anyway (about 12 MiB
+with this client loaded): within the bound + 30 MiB that
+F<t/16-local-cache-bounds.t> checks. For 100 workers on a host that is up
+to 7.6 GiB; give a smaller C<local_cache_bytes> (or C<local_cache>) where
+memory is short: 16 MiB hold about 12 000 profiles, 68 % of hits in the
+same simulation.
 
 B<Adapting.> What a miss costs on top of a plain lookup (the slightly
 longer reply, keeping the value, evicting another) is paid back only if
-enough lookups hit: on a small machine a hit costs a fifth of a round
+enough lookups hit: on a small machine a hit costs a third of a round
 trip, and the two break even somewhere between 10 and 25 % of hits. So,
 unless C<< local_adapt => 0 >>, the client looks at the hit ratio of every
 1000 misses: below 20 %, the next 10 000 lookups bypass the local cache
@@ -721,8 +743,11 @@ bypassed again, for twice as long each time in a row, up to 640 000
 lookups. Entries and the tracking connection are kept while bypassing
 (the push that an invalidation makes is read, and acted on, before an
 entry is used again), so the look after a bypass sees a warm cache.
-A Zipf(0.99) workload over 100 000 items (about 45 % of hits with the
-default 1000 items) keeps it on; a uniform one over as many steps aside
+A bypassed lookup costs what one with C<< local_cache => 0 >> costs, but
+for one counter's decrement (CPU per lookup, 30 interleaved rounds, 0.97
+to 1.01 of it, the rounds' quartiles 0.86 to 1.05 on the shared machine).
+A Zipf(0.99) workload over 100 000 items (about 78 % of hits with the
+default size) keeps it on; a uniform one over as many steps aside
 after the first 1000 misses. C<perl/bench/lookup.pl --zipf> compares the
 default client with C<< local_cache => 0 >>.
 

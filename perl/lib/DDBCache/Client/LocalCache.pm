@@ -50,7 +50,7 @@ use constant {    ## no critic (ProhibitConstantPragma)
 # new(max => ITEMS, bytes => BYTES, ttl => SECONDS, adapt => 0|1): an empty
 # local cache, off when max is 0; the arguments were checked by
 # DDBCache::Client. DDBCache::Client's lookups read the fields on their fast
-# path: lc, tfh, tpid, tbuf, getc_prefix, bypass; and count lhits, lbypass.
+# path: lc, tfh, tpid, tbuf, getc_prefix, bypass; and count lhits up and bypass down.
 sub new {
     my ($class, %args) = @_;
     return bless {
@@ -111,7 +111,7 @@ sub stats {
         flushes       => $self->{lflush},
         entries       => scalar keys %{ $self->{lc} },
         bytes         => $self->{lc_bytes},
-        bypassed      => $self->{lbypass},
+        bypassed      => $self->{lbypass} - $self->{bypass},
         bypassing     => $self->{bypass} ? 1 : 0,
         enabled       => $self->{max} ? 1 : 0,
     };
@@ -411,6 +411,7 @@ sub adapt {
     my $ratio = $hits / ($hits + $self->{aw_miss});
     if ($ratio < ($self->{aw_shift} ? ADAPT_ON : ADAPT_OFF)) {
         $self->{bypass} = ADAPT_BYPASS << $self->{aw_shift};
+        $self->{lbypass} += $self->{bypass};    # counted now; stats takes off those still to come
         $self->{aw_shift}++ if $self->{aw_shift} < ADAPT_MAX_SHIFT;
     } else {
         $self->{aw_shift} = 0;
@@ -537,7 +538,7 @@ L<DDBCache::Client::Connection/clone>); and the adapting that bypasses it
 while it does not pay. It is part of the client, not an API of its own. The
 client's lookups read its fields on their fast path (C<max>, C<lc>, C<tfh>,
 C<tpid>, C<tbuf>, C<getc_prefix>, C<bypass>) and count C<lhits> and
-C<lbypass> themselves: a method call there would cost more than the rest of
+C<bypass> down themselves: a method call there would cost more than the rest of
 a hit.
 
 =head1 METHODS
