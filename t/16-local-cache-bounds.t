@@ -3,7 +3,9 @@
 # redis-server and dynalite. Memory: a worker that looks up many 100 KB items
 # holds no more than local_cache_bytes of values (the cache's own byte
 # counter, checked against what it holds) and its RSS stays within the bound
-# + 30 MiB; a value larger than the bound is served but not kept. Time: a
+# + 30 MiB, and one that holds many small items grows by no more than the
+# counter says (it counts Perl's bookkeeping per entry, not only the values);
+# a value larger than the bound is served but not kept. Time: a
 # local cache that (nearly) never hits steps aside (adapting), and comes
 # back when lookups hit again; local_adapt => 0 keeps it. Bad values croak.
 use strict;
@@ -75,11 +77,12 @@ subtest 'a worker fetching many 100 KB items stays under local_cache_bytes' => s
                 $out{held}++ if hot($c, $id);
                 my $s = $c->local_stats;
                 $out{max_bytes} = $s->{bytes} if $s->{bytes} > $out{max_bytes};
-                # Every item's JSON has the same length: the counter must
-                # be exactly entries x that length.
-                my $len = length $c->get_json(profile => $id);
-                $out{consistent} = 0 if $s->{bytes} != $s->{entries} * $len;
-                $out{len} = $len;
+                # Every item's JSON and keys have the same lengths: the
+                # counter must be exactly entries x what one entry counts for.
+                my $json = $c->get_json(profile => $id);
+                my $per = DDBCache::Client::LocalCache::entry_bytes("profile\0$id", $json, "user_profile:$id");
+                $out{consistent} = 0 if $s->{bytes} != $s->{entries} * $per;
+                $out{per} = $per;
             }
             my $s = $c->local_stats;
             @out{qw(bytes entries rss hwm)} = ($s->{bytes}, $s->{entries}, status_bytes('VmRSS'), status_bytes('VmHWM'));
@@ -97,13 +100,77 @@ subtest 'a worker fetching many 100 KB items stays under local_cache_bytes' => s
     is($out->{error}, undef, 'the worker ran') or return;
     cmp_ok($out->{held}, '>=', $ITEMS * 0.9, "most items were held at some point ($out->{held} of $ITEMS)");
     cmp_ok($out->{max_bytes}, '<=', $BOUND, "the byte counter never went over the bound ($out->{max_bytes})");
-    ok($out->{consistent}, 'the byte counter is the held values\' lengths, summed, after every lookup');
-    my $fit = int($BOUND / $out->{len});
+    ok($out->{consistent}, 'the byte counter is what the held entries count for, summed, after every lookup');
+    cmp_ok($out->{per}, '<', $BLOB + 2048, "... an entry counts for its value and about 1 KB ($out->{per} B)");
+    my $fit = int($BOUND / $out->{per});
     cmp_ok($out->{entries}, '<=', $fit, "at most $fit items held");
     cmp_ok($out->{entries}, '>=', $fit - 1, '... and the cache is full: evicted by bytes, not by count');
     cmp_ok($out->{rss}, '<=', $BOUND + $SLACK, sprintf 'RSS %.1f MiB <= bound + 30 MiB', $out->{rss} / 2**20);
     diag(sprintf 'worker: RSS %.1f MiB, peak %.1f MiB, %d entries, %d bytes held', $out->{rss} / 2**20,
         $out->{hwm} / 2**20, $out->{entries}, $out->{bytes});
+};
+
+# Profiles of about 300 B, as the typical workload has, for the test below.
+my $PROFILES = 4000;
+my $SMALL_BOUND = 2 * 1024 * 1024;
+my @profiles = map { sprintf "prof%05d", $_ } 1 .. $PROFILES;
+for (my $i = 0; $i < @profiles; $i += 25) {
+    my $res = $env->dynamo(BatchWriteItem => { RequestItems => { users => [
+        map { { PutRequest => { Item => { user_id => { S => $_ }, name => { S => "User $_" }, bio => { S => 'y' x 250 } } } } }
+            @profiles[$i .. $i + 24]
+    ] } });
+    $env->put_item(users => $_->{PutRequest}{Item}) for @{ $res->{UnprocessedItems}{users} || [] };
+}
+
+# The worker of the test below: a fresh perl, not a fork of this test
+# (whose heap, already resident, would hide what the worker allocates),
+# with nothing loaded but the client, as a web worker is. Arguments: the
+# socket, the bound, the ids; prints its findings as JSON.
+my $SMALL_WORKER = <<'PERL';
+use strict; use warnings;
+use DDBCache::Client; use JSON::PP ();
+my ($socket, $bound, @ids) = @ARGV;
+sub rss { open my $fh, '<', '/proc/self/status' or die "$!\n"; for (<$fh>) { return 1024 * $1 if /^VmRSS:\s+([0-9]+) kB/ } die "no VmRSS\n" }
+my %out;
+my $ok = eval {
+    # The default entry bound (50 000), so that bytes decide.
+    my $c = DDBCache::Client->new(socket => $socket, local_cache_bytes => $bound, local_adapt => 0);
+    $c->get(profile => $ids[0]) for 1 .. 2;    # connections open, code paths run once
+    my $before = rss();
+    # Twice through every profile: the first pass fills the cache and then
+    # the admission's memory (keys seen once), the second admits those at
+    # their second miss, evicting.
+    for my $id (@ids, @ids) {
+        my $item = $c->get(profile => $id);
+        die "get($id) returned the wrong item\n" unless $item && $item->{user_id} eq $id;
+    }
+    my $s = $c->local_stats;
+    @out{qw(bytes entries grew rss per)} = ($s->{bytes}, $s->{entries}, rss() - $before, rss(),
+        DDBCache::Client::LocalCache::entry_bytes("profile\0$ids[0]", $c->get_json(profile => $ids[0]), "user_profile:$ids[0]"));
+    1;
+};
+$out{error} = $@ unless $ok;
+print JSON::PP->new->encode(\%out);
+PERL
+
+subtest 'small items: local_cache_bytes counts what Perl takes per entry, not only the values' => sub {
+    open my $r, '-|', $^X, "-I$FindBin::Bin/../perl/lib", '-e', $SMALL_WORKER, $env->socket_path, $SMALL_BOUND, @profiles
+        or die "cannot run $^X: $!";
+    my $json = do { local $/; <$r> };
+    close $r;
+    my $out = eval { JSON::PP->new->decode($json) } || { error => "the worker said: $json" };
+    is($out->{error}, undef, 'the worker ran') or return;
+    cmp_ok($out->{bytes}, '<=', $SMALL_BOUND, "the byte counter stays under the bound ($out->{bytes})");
+    cmp_ok($out->{bytes} + $out->{per}, '>', $SMALL_BOUND, '... and the cache is full: bytes decided, not the count');
+    cmp_ok($out->{entries}, '<', $PROFILES / 2, "... with fewer entries than the values alone would allow ($out->{entries})");
+    # Had the counter taken the values only, the worker would hold all
+    # the profiles, and grow by about 2.6 MiB more than it counts.
+    cmp_ok($out->{grew}, '<=', $out->{bytes} + 2**20,
+        sprintf 'the worker grew by %.2f MiB, no more than the counter says (%.2f MiB) + 1 MiB',
+        $out->{grew} / 2**20, $out->{bytes} / 2**20);
+    cmp_ok($out->{rss}, '<=', $SMALL_BOUND + $SLACK, sprintf 'RSS %.1f MiB <= bound + 30 MiB', $out->{rss} / 2**20);
+    diag(sprintf 'worker: RSS %.1f MiB, grew %.2f MiB, %d entries, %d bytes counted, %d per entry', $out->{rss} / 2**20,
+        $out->{grew} / 2**20, @$out{qw(entries bytes per)});
 };
 
 subtest 'a value larger than local_cache_bytes is served, not kept' => sub {

@@ -28,11 +28,14 @@ our $DEFAULT_TIMEOUT = 6;
 
 # The local cache: how many items a client holds in its process, and for
 # how many seconds at most it uses one (see "LOCAL CACHE" in the POD).
-our $DEFAULT_LOCAL_CACHE = 1000;
+# 50 000: what 64 MiB holds of 300-byte profiles; with Zipf(0.99) over
+# 100 000 of them a long-lived worker hits about 75 % (1000 entries: 55 %).
+our $DEFAULT_LOCAL_CACHE = 50_000;
 our $DEFAULT_LOCAL_TTL   = 30;
 
-# The most bytes of values (their JSON's length) that the local cache holds,
-# whatever local_cache says: large items fill it long before 1000 of them.
+# The most bytes that the local cache takes (each entry's value and keys and
+# about 1 KB of Perl's own for it), whatever local_cache says: large items
+# fill it long before 50 000 of them.
 our $DEFAULT_LOCAL_CACHE_BYTES = 64 * 1024 * 1024;
 
 # Seconds that a call waits for the daemon's socket to come back (a
@@ -207,7 +210,9 @@ sub _lookup_sub {
             if ($lc->{bypass}) {
                 # The local cache does not pay now (see "Adapting" in the
                 # POD): a plain DDB GET, below.
-                $lc->{lbypass}++;
+                # lbypass counted the whole bypass at its start: one
+                # decrement here, so a bypassed lookup costs what one with
+                # local_cache => 0 does, within a hash fetch or two.
                 $lc->bypass_end unless --$lc->{bypass};
             } elsif (@_ == 3
                 && ($fh = $lc->{tfh})
@@ -416,7 +421,7 @@ DDBCache::Client - look up DynamoDB items through the local ddbcache daemon
     my $ddb = DDBCache::Client->new(
         timeout     => 2,          # seconds, for connecting and for each reply
         namespace   => 'profile',  # the namespace of lookup()
-        local_cache => 1000,       # hot items kept in this process (the default; 0: none)
+        local_cache => 50_000,     # hot items kept in this process (the default; 0: none)
     );                             # socket: $ENV{DDBCACHE_SOCKET}, else /run/ddbcache/ddbcache.sock
 
     $ddb->put(profile => { user_id => '42', name => 'Ann', plan => 'pro' });
@@ -490,15 +495,18 @@ C<password> - sent with C<AUTH> on every new connection, for a daemon with
 C<listen.password> set.
 
 C<local_cache> - how many items the client keeps in this process's memory
-(an integer; default 1000). C<0> turns the local cache off: every lookup is
-then a round trip to the daemon. See L</"LOCAL CACHE">.
+(an integer; default 50 000, C<$DDBCache::Client::DEFAULT_LOCAL_CACHE>).
+C<0> turns the local cache off: every lookup is then a round trip to the
+daemon. See L</"LOCAL CACHE"> (B<Sizes>) for why 50 000.
 
-C<local_cache_bytes> - the most bytes of values (the items' JSON text, its
-length summed over the items held) that the local cache holds, whatever
-C<local_cache> allows: 1000 items of 100 KB would be 100 MB per worker.
-An integer; default 64 MiB (C<$DDBCache::Client::DEFAULT_LOCAL_CACHE_BYTES>);
-an item larger than this on its own is served but not kept; C<0> turns the
-local cache off.
+C<local_cache_bytes> - the most memory, in bytes, that the local cache
+takes, whatever C<local_cache> allows: each entry counts for its JSON's
+length, its keys' and about 1 KB of Perl's own bookkeeping (measured on
+perl 5.36; C<local_stats> reports the sum as C<bytes>), so that the bound
+holds for small items as for large ones (1000 items of 100 KB would be
+100 MB per worker). An integer; default 64 MiB
+(C<$DDBCache::Client::DEFAULT_LOCAL_CACHE_BYTES>); an item larger than
+this on its own is served but not kept; C<0> turns the local cache off.
 
 C<local_adapt> - C<1> (the default): the local cache steps aside while it
 hits too seldom to pay for what it costs on a miss (see L</"LOCAL CACHE">,
@@ -604,7 +612,8 @@ the daemon while the local cache was on (whether their answer could be
 kept or not); C<invalidations>: entries dropped because the daemon said
 their item changed; C<flushes>: times all entries were dropped at once (the
 daemon said so, restarted, or the process forked); C<entries>: items held
-now; C<bytes>: the length of their values, summed (at most
+now; C<bytes>: the memory they take as C<local_cache_bytes> counts it
+(their values' length, their keys' and about 1 KB each; at most
 C<local_cache_bytes>); C<bypassed>: lookups sent to the daemon as plain
 C<DDB GET>s because the local cache did not pay (B<Adapting> in
 L</"LOCAL CACHE">; they are not C<misses>); C<bypassing>: 1 while it is
@@ -687,22 +696,42 @@ says 0, and lookups are plain C<DDB GET>s.
 
 B<Costs.> Each process that looks items up holds a second connection to
 the daemon (it counts against the daemon's C<max_conns>), and up to
-C<local_cache> items' JSON text, and no more than C<local_cache_bytes> of
-it; when either is reached, the items inserted first are dropped. A full
-local cache keeps an item at its second miss among the last
-2 x C<local_cache> items that missed, not at its first: items read once
-(most of a long tail) then neither cost an eviction nor push a hot item
-out (with Zipf(0.99) over 100 000 items this took the hit ratio from 45 to
-55 %). C<mget>
-neither uses nor fills the local cache. A miss costs about what a plain
-C<DDB GET> costs: one C<send> and one C<sysread> of C<DDB GETC>, whose
-reply is split in place; the tracking connection is read only when a held
-item is about to be served (and on every 64th miss, so that pushes do not
-pile up); an eviction is a few hash operations.
+C<local_cache> items, taking no more than C<local_cache_bytes> of memory
+(each entry counted for its JSON's and keys' length and about 1 KB of
+Perl's bookkeeping); when either is reached, the items inserted first are
+dropped. A full local cache keeps an item at its second miss among the
+last 2 x (entries held) items that missed, not at its first: items read
+once (most of a long tail) then neither cost an eviction nor push a hot
+item out (with Zipf(0.99) over 100 000 items and 1000 entries this took
+the hit ratio from 45 to 55 %). C<mget> neither uses nor fills the local
+cache. A miss costs about what a plain C<DDB GET> costs: one C<send> and
+one C<sysread> of C<DDB GETC>, whose reply is split in place; the tracking
+connection is read only when a held item is about to be served (and on
+every 64th miss, so that pushes do not pile up); an eviction is a few
+hash operations. Measured in one process on the 2-core machine (CPU time
+of the client only, medians of 10 interleaved rounds): a hit 7-8 us, a
+miss 23 us, a lookup with C<< local_cache => 0 >> 19-20 us.
+
+B<Sizes.> Why 50 000 entries: the hit ratio of Zipf(0.99) over 100 000
+items (user profiles read by popularity) grows with the entries held,
+and C<local_ttl> (30 s) caps it, since an entry read less often than that
+is read again from the daemon anyway. The cache's own policy, simulated for
+a long-lived worker (steady state) at 3 000 lookups a second (at 10 000 in
+parentheses): 1000 entries 55 % (55 %), 10 000 68 %, 30 000 74 % (80 %),
+50 000 75 %, 100 000 77 % (86 %). The 64 MiB of the default
+C<local_cache_bytes> hold about 47 000 profiles of 300 B, so 50 000 is
+where the two bounds meet for the typical profile, and items larger than
+about 400 B are bounded by bytes. A worker holding them takes its
+C<local_cache_bytes> plus what a Perl process takes anyway (about 12 MiB
+with this client loaded): within the bound + 30 MiB that
+F<t/16-local-cache-bounds.t> checks. For 100 workers on a host that is up
+to 7.6 GiB; give a smaller C<local_cache_bytes> (or C<local_cache>) where
+memory is short: 16 MiB hold about 12 000 profiles, 68 % of hits in the
+same simulation.
 
 B<Adapting.> What a miss costs on top of a plain lookup (the slightly
 longer reply, keeping the value, evicting another) is paid back only if
-enough lookups hit: on a small machine a hit costs a fifth of a round
+enough lookups hit: on a small machine a hit costs a third of a round
 trip, and the two break even somewhere between 10 and 25 % of hits. So,
 unless C<< local_adapt => 0 >>, the client looks at the hit ratio of every
 1000 misses: below 20 %, the next 10 000 lookups bypass the local cache
@@ -714,8 +743,11 @@ bypassed again, for twice as long each time in a row, up to 640 000
 lookups. Entries and the tracking connection are kept while bypassing
 (the push that an invalidation makes is read, and acted on, before an
 entry is used again), so the look after a bypass sees a warm cache.
-A Zipf(0.99) workload over 100 000 items (about 45 % of hits with the
-default 1000 items) keeps it on; a uniform one over as many steps aside
+A bypassed lookup costs what one with C<< local_cache => 0 >> costs, but
+for one counter's decrement (CPU per lookup, 30 interleaved rounds, 0.97
+to 1.01 of it, the rounds' quartiles 0.86 to 1.05 on the shared machine).
+A Zipf(0.99) workload over 100 000 items (about 78 % of hits with the
+default size) keeps it on; a uniform one over as many steps aside
 after the first 1000 misses. C<perl/bench/lookup.pl --zipf> compares the
 default client with C<< local_cache => 0 >>.
 

@@ -91,7 +91,7 @@ sub split_getc {    ## no critic (RequireArgUnpacking)
     if ($vlen eq '-1') {
         $p = $i + 2;
     } else {
-        return if $vlen =~ /[^0-9]/;
+        return if $vlen =~ tr/0-9//c;    # tr counts, without a regex
         $p = $i + 4 + $vlen;
         return if $p + 4 > length $_[0] || substr($_[0], $p - 2, 2) ne "\r\n";
         $value = substr $_[0], $i + 2, $vlen;
@@ -100,11 +100,11 @@ sub split_getc {    ## no critic (RequireArgUnpacking)
     my $j = index $_[0], "\r\n", $p;
     return if $j < 0;
     my $klen = substr $_[0], $p + 1, $j - $p - 1;
-    return if $klen eq '' || $klen =~ /[^0-9]/;
+    return if $klen eq q{} || $klen =~ tr/0-9//c;
     my $q = $j + 4 + $klen;
     return if $q + 3 > length $_[0] || substr($_[0], $q - 2, 3) ne "\r\n:" || substr($_[0], -2) ne "\r\n";
     my $max_age = substr $_[0], $q + 1, length($_[0]) - $q - 3;
-    return if $max_age eq '' || $max_age =~ /[^0-9]/;
+    return if $max_age eq q{} || $max_age =~ tr/0-9//c;
     return ($value, substr($_[0], $j + 2, $klen), 0 + $max_age);
 }
 
