@@ -86,8 +86,9 @@ sub new {
         socket_path     => $self->{socket_path},
         namespaces      => $args{namespaces},
         config          => $self->{replicas}
-        ? merge_config($args{config} // {},
-            { redis => { read_from_replicas => JSON::PP::true, replica_addrs => [$self->{replicas}->addrs] } })
+        # The test's config, merged last, may turn the reads off again.
+        ? merge_config({ redis => { read_from_replicas => JSON::PP::true, replica_addrs => [$self->{replicas}->addrs] } },
+            $args{config} // {})
         : $args{config},
     );
     $self->{config} = $config;
