@@ -1,9 +1,10 @@
 #!/usr/bin/perl
 # The one conformance table (internal/conformance/cases.json, which the Go
 # tests run through the RESP socket and the HTTP API) through the Perl
-# client, on standalone Redis and on a Redis Cluster of 3 masters and 3
-# replicas: each case's "resp" command through $client->redis, and every
-# DDB GET again through $client->get, decoded.
+# client, on standalone Redis, on a Redis Cluster of 3 masters and 3
+# replicas, and on a primary with 2 replicas that the daemon reads from:
+# each case's "resp" command through $client->redis, and every DDB GET
+# again through $client->get, decoded.
 use strict;
 use warnings;
 use utf8;
@@ -21,12 +22,25 @@ use DDBCache::TestEnv::Conformance qw(table expand env_args seed_table);
 my $JSON  = JSON::PP->new->utf8->canonical;
 my $table = table();
 
-for my $topology (qw(standalone cluster)) {
-    subtest $topology => sub {
-        my $env = DDBCache::TestEnv->new(redis_cluster => $topology eq 'cluster', env_args());
+# Each topology: what DDBCache::TestEnv->new starts, and how the cases read
+# on it ("cluster" when a case's cluster part applies).
+my @topologies = (
+    { name => 'standalone', env => {},                          cases => 'standalone' },
+    { name => 'cluster',    env => { redis_cluster => 1 },      cases => 'cluster' },
+    # A primary and two replicas, the daemon reading from the replicas
+    # (redis.read_from_replicas, redis.replica_addrs).
+    { name => 'replicas',   env => { redis_replicas => 2 },     cases => 'standalone' },
+);
+
+for my $topology (@topologies) {
+    subtest $topology->{name} => sub {
+        my $env = DDBCache::TestEnv->new(%{ $topology->{env} }, env_args());
         seed_table($env);
         my $client = $env->client(timeout => 5);
-        run_cases($client, $topology);
+        run_cases($client, $topology->{cases});
+        if (my $replicas = $env->replicas) {
+            cmp_ok($replicas->commands('get'), '>', 0, 'the replicas answered reads');
+        }
         $env->stop;
     };
 }

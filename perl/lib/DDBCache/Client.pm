@@ -15,7 +15,7 @@ use Time::HiRes ();
 # the connection, the local cache and the protocol are in these.
 use DDBCache::Client::Connection;
 use DDBCache::Client::LocalCache;
-use DDBCache::RESP qw(encode_request);
+use DDBCache::RESP qw(encode_request is_utf8_bytes key_bytes);
 
 our @CARP_NOT = qw(DDBCache::Client::Connection DDBCache::Client::LocalCache DDBCache::RESP);
 
@@ -249,6 +249,7 @@ sub _lookup_sub {
                     && ($fh = ($conn = $self->{conn})->{fh})
                     && $conn->{pid} == $lc->{tpid}
                     && !utf8::is_utf8($key)
+                    && !($key =~ tr/\x80-\xff//)    # not ASCII: the local cache's get makes its key_bytes
                     && ($prefix = $lc->{getc_prefix}{$ns}))
                 {
                     my $json = $lc->miss($conn, $fh, $prefix, $lkey, $key);
@@ -263,7 +264,7 @@ sub _lookup_sub {
         if (   @_ == 3
             && ($fh = $conn->{fh})
             && $conn->{pid} == $$
-            && defined $key && !ref $key && !utf8::is_utf8($key)
+            && defined $key && !ref $key && !utf8::is_utf8($key) && !($key =~ tr/\x80-\xff//)
             && defined $ns && ($prefix = $self->{get_prefix}{$ns}))
         {
             my $req = $prefix . '$' . length($key) . "\r\n" . $key . "\r\n";
@@ -288,7 +289,7 @@ sub _lookup_sub {
         } elsif (@_ == 3 && defined $ns && !ref $ns && !exists $self->{get_prefix}{$ns}) {
             $self->_get_prefix($ns);    # for the next lookups in this namespace
         }
-        my $json = $conn->call('DDB GET', encode_request('DDB', 'GET', @_[1 .. $#_]), 1);
+        my $json = $conn->call('DDB GET', encode_request('DDB', 'GET', $ns, key_bytes(@_[2 .. $#_])), 1);
         return $decode && defined $json ? $decode_json->($json) : $json;
     };
 }
@@ -326,7 +327,7 @@ sub mget {
     croak 'DDBCache::Client: usage: $client->mget($namespace, \@keys)'
         if @extra || ref $keys ne 'ARRAY';
     return {} unless @$keys;
-    my $reply = $self->{conn}->call('DDB MGET', encode_request('DDB', 'MGET', $ns, _flat_keys($keys)), 1);
+    my $reply = $self->{conn}->call('DDB MGET', encode_request('DDB', 'MGET', $ns, key_bytes(_flat_keys($keys))), 1);
     croak 'DDBCache::Client: DDB MGET: expected ' . @$keys . ' replies, got ' . _show($reply)
         unless ref $reply eq 'ARRAY' && @$reply == @$keys;
     my %items;
@@ -341,6 +342,8 @@ sub mget {
 sub put {
     my ($self, $ns, $item, @extra) = @_;
     croak 'DDBCache::Client: usage: $client->put($namespace, \%item)' if @extra || ref $item ne 'HASH';
+    $item = $self->_key_text($ns, $item)
+        if grep { defined && !ref && !utf8::is_utf8($_) && /[^\x00-\x7f]/ } values %$item;
     $self->{conn}->call('DDB PUT', encode_request('DDB', 'PUT', $ns, $JSON->encode($item)), 0);
     return 1;
 }
@@ -353,15 +356,16 @@ sub put_json {
 }
 
 sub delete {    ## no critic (ProhibitBuiltinHomonyms)
-    my ($self, @args) = @_;
-    return $self->{conn}->call('DDB DEL', encode_request('DDB', 'DEL', @args), 0);
+    my ($self, $ns, @keys) = @_;
+    return $self->{conn}->call('DDB DEL', encode_request('DDB', 'DEL', $ns, key_bytes(@keys)), 0);
 }
 
 sub invalidate {
     my ($self, $ns, @keys) = @_;
     return 0 unless @keys;
     # Idempotent: dropping entries twice drops them once.
-    return $self->{conn}->call('DDB INVALIDATE', encode_request('DDB', 'INVALIDATE', $ns, _flat_keys(\@keys)), 1);
+    return $self->{conn}->call('DDB INVALIDATE',
+        encode_request('DDB', 'INVALIDATE', $ns, key_bytes(_flat_keys(\@keys))), 1);
 }
 
 sub stats {
@@ -397,6 +401,34 @@ sub disconnect {
 }
 
 sub local_stats { my ($self) = @_; return $self->{local}->stats }
+
+# ---- keys ----------------------------------------------------------------
+
+# _key_text($ns, \%item): the item to put, with each key attribute that is a
+# byte string holding UTF-8 decoded to the text it encodes, so that put
+# stores the item under the key that get, mget, delete and invalidate send
+# for the same string (key_bytes in DDBCache::RESP); the caller's hash is not changed. Other
+# attributes are values, read as characters whatever they hold (see
+# DDBCache::Manual::Encoding). The namespace's key attribute names are asked
+# of the daemon (DDB NAMESPACES) at the first such put in it.
+sub _key_text {
+    my ($self, $ns, $item) = @_;
+    return $item unless defined $ns && !ref $ns;    # the daemon's PUT says what is wrong
+    my $names = $self->{key_names}{$ns};
+    if (!$names) {
+        my ($info) = grep { $_->{name} eq $ns } @{ $self->namespaces };
+        return $item unless $info;
+        $names = $self->{key_names}{$ns} = [grep { defined && length } @$info{qw(partition_key sort_key)}];
+    }
+    my %copy;
+    for my $name (@$names) {
+        my $v = $item->{$name};
+        next unless defined $v && !ref $v && !utf8::is_utf8($v) && $v =~ /[^\x00-\x7f]/ && is_utf8_bytes($v);
+        %copy = %$item unless %copy;
+        utf8::decode($copy{$name});
+    }
+    return %copy ? \%copy : $item;
+}
 
 # _flat_keys(\@keys): key, or [key, sort key] pairs, as command arguments.
 sub _flat_keys {
@@ -462,10 +494,16 @@ an integer too large for Perl comes back as the string of its digits (never
 rounded). Binary attributes are base64 strings and sets are arrays, as the
 daemon stores them.
 
-Keys and other arguments are strings. A string with Perl's UTF-8 flag
-(decoded text: a C<use utf8> literal, a value from a decoded JSON item) is
-sent UTF-8 encoded; a byte string is sent as it is. So text and raw UTF-8
-bytes from legacy code find the same item. This is what L<Redis::Fast> does.
+Keys are strings, sent as UTF-8. A string with Perl's UTF-8 flag (decoded
+text: a C<use utf8> literal, a value from a decoded JSON item) is UTF-8
+encoded; a byte string that is UTF-8 already is sent as it is, so text and
+raw UTF-8 bytes from legacy code find the same item (as with
+L<Redis::Fast>); any other byte string is read as Latin-1, as C<put>'s JSON
+encoder reads it (C<"Zo\xeb"> is I<Zoë>). C<put> applies the same rule to
+the key attributes of its item, so a key names the same item in C<put> and
+in the other methods whatever its form. Other arguments (namespaces, the
+arguments of C<redis>) are sent as they are, text UTF-8 encoded. See
+L<DDBCache::Manual::Encoding>.
 
 =head1 METHODS
 

@@ -10,7 +10,7 @@ use Carp qw(croak);
 use Exporter qw(import);
 use Scalar::Util qw(blessed);
 
-our @EXPORT_OK = qw(encode_request parse_reply split_getc);
+our @EXPORT_OK = qw(encode_request is_utf8_bytes key_bytes parse_reply split_getc);
 
 # Errors name the client, whose callers they are meant for.
 our @CARP_NOT = qw(DDBCache::Client DDBCache::Client::Connection DDBCache::Client::LocalCache);
@@ -41,6 +41,31 @@ sub _arg_bytes {
     my $bytes = "$arg";    # objects (Math::BigInt, ...) stringify
     utf8::encode($bytes) if utf8::is_utf8($bytes);
     return $bytes;
+}
+
+# key_bytes(@keys): the keys (and sort keys) of DDB commands as they go to
+# the daemon, UTF-8 bytes ("Keys" in DDBCache::Manual::Encoding). Text (the
+# UTF-8 flag on) is encoded. A byte string that is UTF-8 already (ASCII is)
+# goes as it is: legacy code's raw UTF-8 finds what its text finds. Any
+# other byte string is Latin-1, as put's JSON encoder reads it, and is
+# encoded as such: sent as it is, the key "Zo\xeb" would be the byte 0xEB
+# and miss the item that put stored under the text Zoë. undef and
+# references are left to encode_request, which refuses or stringifies them.
+# Only for keys: other arguments (Redis values) are bytes, whatever they hold.
+sub key_bytes {
+    my @keys = @_;    # copies: the caller's strings stay as they are
+    for my $k (@keys) {
+        utf8::encode($k) if defined $k && !ref $k && (utf8::is_utf8($k) || !is_utf8_bytes($k));
+    }
+    return @keys;
+}
+
+# is_utf8_bytes($bytes): whether a byte string is well-formed UTF-8 as the
+# daemon (Go's utf8.Valid) reads it: Perl's own decoder also takes
+# surrogates and code points above U+10FFFF, which are not.
+sub is_utf8_bytes {
+    my ($s) = @_;
+    return utf8::decode($s) && $s !~ /[\x{d800}-\x{dfff}]|[^\x{0}-\x{10ffff}]/;
 }
 
 # parse_reply($buf, $pos, \@errors) parses one RESP2 reply starting at $pos.
@@ -144,6 +169,21 @@ argument. A string with Perl's UTF-8 flag (decoded text) is sent UTF-8
 encoded; a byte string is sent as it is; an object is stringified. An
 undefined argument or an unblessed reference croaks
 (C<DDBCache::Client: DDB GET: an argument is undefined>).
+
+=item key_bytes(@keys)
+
+The keys and sort keys of C<DDB> commands as the client sends them: UTF-8
+bytes. Text (a string with the UTF-8 flag) is UTF-8 encoded; a byte string
+that is well-formed UTF-8 (ASCII included) is returned as it is; any other
+byte string is taken as Latin-1 characters, as a JSON encoder reads it, and
+UTF-8 encoded (C<"Zo\xeb"> becomes C<"Zo\xc3\xab">). Returns copies; undef
+and references are returned as they are. See "Keys" in
+L<DDBCache::Manual::Encoding>.
+
+=item is_utf8_bytes($bytes)
+
+True when C<$bytes> is well-formed UTF-8 (RFC 3629: no surrogates, nothing
+above U+10FFFF), as the daemon checks it.
 
 =item parse_reply($buf, $pos, \@errors)
 

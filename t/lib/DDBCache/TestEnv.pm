@@ -25,6 +25,7 @@ use DDBCache::TestEnv::Daemon;
 use DDBCache::TestEnv::Dynamo;
 use DDBCache::TestEnv::Files qw(tempdir write_file slurp tail);
 use DDBCache::TestEnv::Cluster;
+use DDBCache::TestEnv::Replicas;
 use DDBCache::TestEnv::Processes qw(trap_signals wait_until);
 use DDBCache::TestEnv::Programs qw(which_program redis_command dynalite_command);
 
@@ -42,7 +43,7 @@ my $JSON = JSON::PP->new->utf8->canonical;
 
 sub new {
     my ($class, %args) = @_;
-    my %known = map { $_ => 1 } qw(namespaces config tables redis_aof redis_cluster);
+    my %known = map { $_ => 1 } qw(namespaces config tables redis_aof redis_cluster redis_replicas);
     for my $k (sort keys %args) {
         croak "DDBCache::TestEnv->new: unknown argument '$k'" unless $known{$k};
     }
@@ -71,6 +72,10 @@ sub new {
     } else {
         $self->_spawn_redis;
         $self->_wait_redis;
+        if ($args{redis_replicas}) {
+            $self->{replicas} = DDBCache::TestEnv::Replicas->start(procs => $self->{procs}, dir => $tmpdir,
+                primary_port => $self->{redis_port}, ports => [map { free_port() } 1 .. $args{redis_replicas}]);
+        }
     }
     $self->{procs}->wait_ready(dynalite => sub { $self->{dynamo}->listening });
 
@@ -80,7 +85,11 @@ sub new {
         dynamo_endpoint => $self->dynamo_endpoint,
         socket_path     => $self->{socket_path},
         namespaces      => $args{namespaces},
-        config          => $args{config},
+        config          => $self->{replicas}
+        # The test's config, merged last, may turn the reads off again.
+        ? merge_config({ redis => { read_from_replicas => JSON::PP::true, replica_addrs => [$self->{replicas}->addrs] } },
+            $args{config} // {})
+        : $args{config},
     );
     $self->{config} = $config;
     $self->create_table(%$_) for @{ $args{tables} // tables_of($config) };
@@ -96,6 +105,7 @@ sub new {
 
 sub socket_path     { return $_[0]{socket_path} }
 sub cluster         { return $_[0]{cluster} }
+sub replicas        { return $_[0]{replicas} }
 sub redis_port      { return $_[0]{redis_port} }
 sub dynamo_endpoint { return "http://127.0.0.1:$_[0]{dynalite_port}" }
 sub daemon_log      { return $_[0]{daemon_log} }
@@ -321,7 +331,7 @@ sub stop {
         $self->{$c}->close if $self->{$c};
     }
     $_->close for values %{ $self->{stats_conns} || {} };
-    my @redis = $self->{cluster} ? $self->{cluster}->names : ('redis');
+    my @redis = $self->{cluster} ? $self->{cluster}->names : ('redis', $self->{replicas} ? $self->{replicas}->names : ());
     for my $name ((map { $_->name } @{ $self->{extra_daemons} || [] }), qw(daemon dynalite), @redis) {
         $self->{procs}->stop($name);
     }
@@ -432,6 +442,11 @@ persistent Redis would.
 C<redis_cluster> - true: the daemon runs on a private Redis Cluster of 3
 masters and 3 replicas (L<DDBCache::TestEnv::Cluster>, reached through
 C<cluster>) instead of one redis-server; C<redis_cmd> then dies.
+
+C<redis_replicas> - a number: that many read replicas of the redis-server
+(L<DDBCache::TestEnv::Replicas>, reached through C<replicas>), and a daemon
+that reads from them (C<redis.read_from_replicas>, C<redis.replica_addrs>);
+C<redis_cmd> and C<redis_port> are the primary's.
 
 =item socket_path, redis_port, dynamo_endpoint, daemon_log, config_path, tmpdir, repo_root
 

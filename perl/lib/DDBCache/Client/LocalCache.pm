@@ -13,7 +13,7 @@ use Scalar::Util qw(looks_like_number);
 use Socket ();
 use Time::HiRes ();
 
-use DDBCache::RESP qw(encode_request parse_reply split_getc);
+use DDBCache::RESP qw(encode_request key_bytes parse_reply split_getc);
 
 # Errors are the client's: Carp reports them at its caller's line.
 our @CARP_NOT = qw(DDBCache::Client DDBCache::Client::Connection DDBCache::RESP);
@@ -155,7 +155,7 @@ sub get {
     # DDB GETC is DDB GET with the item's Redis key and for how long the
     # value may be kept. Errors read as those of DDB GET, the same lookup.
     my $reply;
-    my $ok = eval { $reply = $conn->call('DDB GET', encode_request('DDB', 'GETC', @args), 1); 1 };
+    my $ok = eval { $reply = $conn->call('DDB GET', encode_request('DDB', 'GETC', $args[0], key_bytes(@args[1 .. $#args])), 1); 1 };
     if (!$ok) {
         my $err = $@;
         if ($err =~ /\ADDBCache::Client: DDB GET: ERR unknown DDB subcommand 'GETC'/) {
