@@ -16,7 +16,6 @@ import (
 
 	"github.com/ddbcache/ddbcache/valuefmt"
 	"github.com/redis/rueidis"
-	"golang.org/x/sync/singleflight"
 )
 
 // Defaults for Options fields left at their zero value.
@@ -124,7 +123,9 @@ type Engine struct {
 	ns       atomic.Pointer[nsTable]
 	maxValue atomic.Int64 // MaxValueBytes, changed by SetLimits
 	redis    *redisConn
-	flights  singleflight.Group
+	// fills and degradedReads collapse concurrent loads (flight.go).
+	fills         *flights[[]Result]
+	degradedReads *flights[[][]byte]
 	// degraded limits DynamoDB reads while Redis is unreachable.
 	degraded chan struct{}
 	bypass   *writeMarks
@@ -218,6 +219,7 @@ func New(opts Options) (*Engine, error) {
 		closed:   make(chan struct{}),
 		memo:     newMemo(),
 	}
+	e.fills, e.degradedReads = newFlights[[]Result](e.closed), newFlights[[][]byte](e.closed)
 	e.dynamo.classify, _ = opts.Loader.(FaultClassifier)
 	if opts.MaxValueBytes < 0 {
 		return nil, fmt.Errorf("cache: MaxValueBytes must not be negative, got %d", opts.MaxValueBytes)

@@ -38,7 +38,7 @@ func (e *Engine) degradedLookup(ctx context.Context, ns *namespace, keys []Key, 
 	for j, k := range lkeys {
 		vks[j] = ns.redisKey(k)
 	}
-	ch := e.flights.DoChan("degraded\x00"+ns.Name+"\x00"+strings.Join(vks, "\x00"), func() (any, error) {
+	f := e.degradedReads.do(ns.Name+"\x00"+strings.Join(vks, "\x00"), func() ([][]byte, error) {
 		// The flight serves every waiting caller: it runs under the load
 		// deadline, not the first caller's.
 		lctx, cancel := e.loadContext()
@@ -59,15 +59,15 @@ func (e *Engine) degradedLookup(ctx context.Context, ns *namespace, keys []Key, 
 		return docs, nil
 	})
 	select {
-	case r := <-ch:
-		if r.Err != nil {
+	case <-f.done:
+		if f.err != nil {
 			st.errors.Add(1)
-			if errors.Is(r.Err, ErrRedis) {
-				return r.Err
+			if errors.Is(f.err, ErrRedis) {
+				return f.err
 			}
-			return fmt.Errorf("%w: %w (and Redis is unavailable)", ErrLoad, r.Err)
+			return fmt.Errorf("%w: %w (and Redis is unavailable)", ErrLoad, f.err)
 		}
-		for j, doc := range r.Val.([][]byte) {
+		for j, doc := range f.val {
 			out[load[j]] = Result{Value: doc, Source: SourceDegraded}
 		}
 		return nil

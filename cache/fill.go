@@ -12,21 +12,21 @@ import (
 
 // fill fills the missed keys (indexes into keys) from DynamoDB, writing
 // their answers into out. Concurrent fills of the same keys in this daemon
-// share one flight (singleflight); the waiting callers give up when their
+// share one flight (flight.go); the waiting callers give up when their
 // own ctx ends, the flight goes on for the others.
 func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, missed []int, out []Result) error {
 	fkeys, fvks := pick(keys, missed), pick(vks, missed)
-	ch := e.flights.DoChan(ns.Name+"\x00"+strings.Join(fvks, "\x00"), func() (any, error) {
+	f := e.fills.do(ns.Name+"\x00"+strings.Join(fvks, "\x00"), func() ([]Result, error) {
 		return e.load(c, ns, fkeys, fvks)
 	})
 	st := e.counters(ns)
 	select {
-	case r := <-ch:
-		if r.Err != nil {
+	case <-f.done:
+		if f.err != nil {
 			st.errors.Add(1)
-			return r.Err
+			return f.err
 		}
-		for j, res := range r.Val.([]Result) {
+		for j, res := range f.val {
 			out[missed[j]] = res
 			st.count(res)
 			if res.Source == SourceNegative {

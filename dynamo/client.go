@@ -77,7 +77,17 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newClient(cfg, opts, nil), nil
+}
+
+// newClient is New on cfg, sending its requests through hc (nil: the
+// SDK's default HTTP client).
+func newClient(cfg aws.Config, opts Options, hc aws.HTTPClient) *Client {
 	api := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if hc != nil {
+			o.HTTPClient = hc
+		}
+		o.HTTPClient = memoryBodies{next: o.HTTPClient} // see there
 		if opts.Endpoint != "" {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
@@ -85,7 +95,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 			o.APIOptions = append(o.APIOptions, observeMiddleware(opts.Observe))
 		}
 	})
-	return &Client{api: api, schemas: map[string]*schema{}, capacity: map[string]*Capacity{}}, nil
+	return &Client{api: api, schemas: map[string]*schema{}, capacity: map[string]*Capacity{}}
 }
 
 // AWSConfig loads the AWS configuration that opts describe; the Streams
