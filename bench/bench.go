@@ -1,8 +1,8 @@
 // Package bench is `ddbcache bench`, a load generator that compares the
 // client paths to a DynamoDB item side by side — through the daemon
-// (ddbcache), the blog pattern without it (direct), DynamoDB alone
-// (dynamodb) and forked Perl workers through DDBCache::Client (perl,
-// perl-nolocal) — in interleaved rounds, optionally with Redis behind a
+// (ddbcache), the blog pattern without it (direct, and redis-fast from
+// forked Perl workers), DynamoDB alone (dynamodb) and forked Perl workers
+// through DDBCache::Client (perl, perl-nolocal) — in interleaved rounds, optionally with Redis behind a
 // latency-injecting relay (package relay) so that loopback looks like a
 // network, and reports latency percentiles, hit ratios by tier, DynamoDB
 // reads and capacity, Redis commands per lookup, CPU and memory.
@@ -33,6 +33,9 @@ type Env struct {
 	// Socket and SocketPassword reach a running daemon.
 	Socket         string
 	SocketPassword string
+	// ClientCacheMB is the daemon's redis.client_cache_mb, for the record
+	// (0: the default).
+	ClientCacheMB int
 	// Self and GlobalArgs re-execute this binary as `serve` for a daemon
 	// of the bench's own (os.Args[0] and the flags before the command).
 	Self       string
@@ -41,7 +44,9 @@ type Env struct {
 
 // Options are the bench's own flags; see Flags for their meaning.
 type Options struct {
-	Keys        int
+	Keys int
+	// Batch is the keys of one lookup: 1 a GET, more an MGET (0 means 1).
+	Batch       int
 	Dist        Distribution
 	ZipfS       float64
 	ItemSize    int
@@ -68,6 +73,13 @@ type Options struct {
 	Out      io.Writer
 	Progress io.Writer
 }
+
+// MaxBatch bounds --batch: BatchGetItem's limit of 100 keys a call, which
+// the dynamodb target sends in one request.
+const MaxBatch = 100
+
+// batch is the keys of one lookup, at least 1.
+func (o *Options) batch() int { return max(o.Batch, 1) }
 
 // Bench is one run: its clients, spawned processes and targets.
 type Bench struct {
@@ -130,7 +142,7 @@ func (b *Bench) report(started time.Time) *Report {
 		Keys: o.Keys, Dist: string(o.Dist), ZipfS: o.ZipfS, ItemSize: o.ItemSize, WriteRatio: o.WriteRatio,
 		Concurrency: o.Concurrency, Procs: o.Procs, Duration: o.Duration.String(), Requests: o.Requests,
 		Warmup: o.Warmup.String(), Rounds: o.Rounds, Seed: o.Seed, Namespace: o.Namespace, Spawned: b.spawned,
-		Front: o.Front,
+		Front: o.Front, Batch: o.batch(), ClientCacheMB: b.env.ClientCacheMB,
 	}}
 	for _, t := range b.targets {
 		rep.Targets = append(rep.Targets, t.report())

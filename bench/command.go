@@ -29,12 +29,13 @@ const (
 func Flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "keys", Value: DefaultKeys, Usage: "number of distinct keys (" + KeyPrefix + "0 … " + KeyPrefix + "N-1)"},
-		&cli.StringFlag{Name: "dist", Value: string(Uniform), Usage: "key choice: uniform, zipf, or cold (each lookup a key not looked up before: all misses; needs --requests, --keys above --requests × targets, no warm-up)"},
+		&cli.IntFlag{Name: "batch", Value: 1, Usage: "`N` keys per lookup (1…100, distinct keys drawn from --dist): above 1 an MGET (ddbcache: DDB MGET; perl, perl-nolocal: the client's mget; redis-fast, direct: Redis MGET + decode, then GetItem + SETEX per miss; dynamodb: one BatchGetItem); throughput and latency count operations, keys/s is the throughput × N; lookups only (no --write-ratio, no --front)"},
+		&cli.StringFlag{Name: "dist", Value: string(Uniform), Usage: "key choice: uniform, zipf, or cold (each lookup a key not looked up before: all misses; needs --requests, --keys above --requests × targets × --batch, no warm-up)"},
 		&cli.Float64Flag{Name: "zipf-s", Value: DefaultZipfS, Usage: "Zipf exponent s > 0 (key of rank r drawn ∝ 1/r^s)"},
 		&cli.IntFlag{Name: "item-size", Value: DefaultItemSize, Usage: "item size in `BYTES` of JSON (for --seed-data and writes)"},
-		&cli.Float64Flag{Name: "write-ratio", Value: 0, Usage: "share of operations that are writes, 0…1 (DDB PUT; PutItem + DEL for direct)"},
+		&cli.Float64Flag{Name: "write-ratio", Value: 0, Usage: "share of operations that are writes, 0…1 (DDB PUT; PutItem + DEL for direct and redis-fast)"},
 		&cli.IntFlag{Name: "concurrency", Value: DefaultConcurrency, Usage: "goroutines per Go target (ddbcache, direct, dynamodb)"},
-		&cli.IntFlag{Name: "procs", Value: DefaultProcs, Usage: "forked Perl worker processes per Perl target (with --front fcgi: the Perl app's FastCGI workers, default 4)"},
+		&cli.IntFlag{Name: "procs", Value: DefaultProcs, Usage: "forked Perl worker processes per Perl target: perl, perl-nolocal, redis-fast (with --front fcgi: the Perl app's FastCGI workers, default 4)"},
 		&cli.DurationFlag{Name: "duration", Value: DefaultDuration, Usage: "measured time per target, split over the rounds"},
 		&cli.IntFlag{Name: "requests", Usage: "measured operations per target instead of --duration, split over the rounds"},
 		&cli.DurationFlag{Name: "warmup", Value: DefaultWarmup, Usage: "unmeasured load per target before the rounds (0: none)"},
@@ -58,11 +59,16 @@ func Flags() []cli.Flag {
 func Command(env func(*cli.Context) (Env, error)) *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
-		Usage: "compare lookups through the daemon, the blog pattern, DynamoDB alone and Perl workers",
+		Usage: "compare lookups through the daemon, the blog pattern (Go, and Perl on Redis::Fast), DynamoDB alone and Perl workers",
 		Description: "Runs the targets side by side in interleaved rounds against the configured Redis, DynamoDB\n" +
 			"and daemon, then prints one column per target. With --redis-rtt, a relay delays Redis traffic\n" +
 			"by half the RTT each way and the bench starts its own daemon (re-executing this binary as\n" +
 			"`serve` with the same global flags) whose Redis is the relay; --spawn-daemon does so without delay.\n" +
+			"Targets: ddbcache (DDB GET through the socket), direct (go-redis GET, on a miss GetItem + SETEX),\n" +
+			"dynamodb (GetItem every time), perl and perl-nolocal (forked workers, DDBCache::Client with its\n" +
+			"local cache on and off), redis-fast (forked workers doing the blog's pattern in Perl: Redis::Fast GET +\n" +
+			"Cpanel::JSON::XS decode, on a miss GetItem over HTTP + SETEX; needs libredis-fast-perl and\n" +
+			"libcpanel-json-xs-perl and a local DynamoDB endpoint).\n" +
 			"Example: ddbcache -c ddbcache.yaml bench --seed-data --targets ddbcache,direct --dist zipf \\\n" +
 			"  --duration 10s --redis-rtt 250us --json out.json --plot out.svg",
 		Flags: Flags(),
@@ -86,7 +92,7 @@ func Command(env func(*cli.Context) (Env, error)) *cli.Command {
 // optionsFrom reads and checks the flags.
 func optionsFrom(c *cli.Context) (Options, error) {
 	o := Options{
-		Keys: c.Int("keys"), Dist: Distribution(c.String("dist")), ZipfS: c.Float64("zipf-s"),
+		Keys: c.Int("keys"), Batch: c.Int("batch"), Dist: Distribution(c.String("dist")), ZipfS: c.Float64("zipf-s"),
 		ItemSize: c.Int("item-size"), WriteRatio: c.Float64("write-ratio"), Concurrency: c.Int("concurrency"),
 		Procs: c.Int("procs"), Duration: c.Duration("duration"), Requests: c.Int("requests"),
 		Warmup: c.Duration("warmup"), Rounds: c.Int("rounds"), Seed: c.Uint64("seed"),
@@ -123,8 +129,16 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("bench: --dist %q: want uniform, zipf or cold", o.Dist)
 	case o.Dist == Cold && o.Requests == 0:
 		return errors.New("bench: --dist cold needs --requests (a duration would run out of cold keys)")
-	case o.Dist == Cold && o.Keys <= o.Requests*len(o.Targets):
-		return fmt.Errorf("bench: --dist cold: --keys %d must exceed --requests × targets (%d)", o.Keys, o.Requests*len(o.Targets))
+	case o.Batch < 0 || o.Batch > MaxBatch:
+		return fmt.Errorf("bench: --batch must be 1…%d keys, got %d", MaxBatch, o.Batch)
+	case o.batch() > o.Keys:
+		return fmt.Errorf("bench: --batch %d exceeds --keys %d (the keys of one MGET are distinct)", o.Batch, o.Keys)
+	case o.Batch > 1 && o.WriteRatio > 0:
+		return errors.New("bench: --batch above 1 measures lookups only: --write-ratio must be 0")
+	case o.Batch > 1 && o.Front != "":
+		return errors.New("bench: --batch above 1 does not go with --front (one HTTP GET is one key)")
+	case o.Dist == Cold && o.Keys <= o.Requests*len(o.Targets)*o.batch():
+		return fmt.Errorf("bench: --dist cold: --keys %d must exceed --requests × targets × --batch (%d)", o.Keys, o.Requests*len(o.Targets)*o.batch())
 	case o.Dist == Zipf && !(o.ZipfS > 0):
 		return fmt.Errorf("bench: --zipf-s must be positive, got %g", o.ZipfS)
 	case o.ItemSize < 32 || o.ItemSize > 400_000:

@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// TestValidateFrontAndCold: the options --front fcgi and --dist cold
+// TestValidateFrontColdBatch: the options --front fcgi, --dist cold and
+// --batch
 // refuse what they cannot measure, each with a one-line error naming
 // the flag.
-func TestValidateFrontAndCold(t *testing.T) {
+func TestValidateFrontColdBatch(t *testing.T) {
 	base := func() Options {
 		return Options{Keys: 1000, Dist: Uniform, ItemSize: 300, Concurrency: 1, Procs: 1,
 			Duration: time.Second, Rounds: 1, Targets: []string{TargetDDBCache}}
@@ -29,6 +30,15 @@ func TestValidateFrontAndCold(t *testing.T) {
 		{"cold too few keys", func(o *Options) {
 			o.Dist, o.Requests, o.Targets = Cold, 500, []string{TargetDDBCache, TargetDirect}
 		}, "--keys 1000 must exceed"},
+		{"batch", func(o *Options) { o.Batch = 50 }, ""},
+		{"batch of every key", func(o *Options) { o.Batch, o.Keys = 100, 100 }, ""},
+		{"batch negative", func(o *Options) { o.Batch = -1 }, "--batch must be 1…100"},
+		{"batch above BatchGetItem's limit", func(o *Options) { o.Batch = 101 }, "--batch must be 1…100"},
+		{"batch above keys", func(o *Options) { o.Batch, o.Keys = 50, 10 }, "--batch 50 exceeds --keys 10"},
+		{"batch writes", func(o *Options) { o.Batch, o.WriteRatio = 2, 0.1 }, "--write-ratio must be 0"},
+		{"batch fcgi", func(o *Options) { o.Batch, o.Front, o.Targets = 2, FrontFCGI, FrontTargets }, "does not go with --front"},
+		{"cold batch too few keys", func(o *Options) { o.Dist, o.Requests, o.Batch = Cold, 100, 10 }, "× --batch (1000)"},
+		{"redis-fast", func(o *Options) { o.Targets = []string{TargetRedisFast} }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base()

@@ -97,24 +97,21 @@ func (b *Bench) startApp(dir, redisAddr string) (*child, error) {
 		return nil, errors.New("bench: --front fcgi needs plackup and the app's modules: " +
 			"apt-get install -y libplack-perl libfcgi-procmanager-perl libredis-perl libcpanel-json-xs-perl")
 	}
-	if len(b.env.RedisAddrs) > 1 {
-		return nil, errors.New("bench: --front fcgi needs a single Redis address: the Perl app (Redis.pm) speaks to one Redis, not a Cluster")
-	}
-	ep := b.env.Dynamo.Endpoint
-	if ep == "" || isRealAWS(ep) {
-		return nil, errors.New("bench: --front fcgi needs a local DynamoDB endpoint (dynamodb.endpoint): the Perl app does not sign its requests")
+	env, err := b.blogEnv("--front fcgi", redisAddr)
+	if err != nil {
+		return nil, err
 	}
 	psgi := filepath.Join(dir, "blog.psgi")
 	if err := os.WriteFile(psgi, blogApp, 0o644); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	prefix, suffix, _ := strings.Cut(b.item.template, "{"+b.item.ns.PartitionKey+"}")
-	cmd := exec.Command("plackup", "-s", "FCGI", "--listen", filepath.Join(dir, "blog.sock"),
+	lib, err := writePerlLib(dir)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("plackup", "-I", lib, "-s", "FCGI", "--listen", filepath.Join(dir, "blog.sock"),
 		"--nproc", strconv.Itoa(b.opts.Procs), "-E", "deployment", psgi)
-	cmd.Env = append(os.Environ(), "BENCH_REDIS="+redisAddr, "BENCH_REDIS_PASSWORD="+b.env.RedisPassword,
-		"BENCH_DYNAMO="+strings.TrimSuffix(ep, "/")+"/", "BENCH_TABLE="+b.item.ns.Table,
-		"BENCH_PK="+b.item.ns.PartitionKey, "BENCH_KEY_PREFIX="+prefix, "BENCH_KEY_SUFFIX="+suffix,
-		"BENCH_TTL="+strconv.Itoa(int(b.item.ttl.Seconds())))
+	cmd.Env = append(os.Environ(), env...)
 	return startChild("the Perl app (plackup)", cmd, filepath.Join(dir, "blog.log"))
 }
 
@@ -218,7 +215,7 @@ func (f *front) waitReady(t *target) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		err := t.op(context.Background(), 0, false)
+		err := t.op(context.Background(), []int{0}, false)
 		if err == nil {
 			t.ctr.reset()
 			return nil
@@ -240,7 +237,8 @@ func (f *front) waitReady(t *target) error {
 // "dynamodb") and X-Bench-RCU count its hits, reads and capacity (the
 // daemon's come from DDB STATS).
 func httpOp(c *http.Client, base string, ctr *counters) opFunc {
-	return func(ctx context.Context, i int, _ bool) error {
+	return func(ctx context.Context, keys []int, _ bool) error {
+		i := keys[0]
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://bench"+base+KeyName(i), nil)
 		if err != nil {
 			return fmt.Errorf("bench: %w", err)

@@ -59,6 +59,8 @@ func sortCells(cells []NamedReport) {
 			return a.ItemSize < b.ItemSize
 		case a.Procs != b.Procs:
 			return a.Procs < b.Procs
+		case a.batch() != b.batch():
+			return a.batch() < b.batch()
 		}
 		return cells[i].Name < cells[j].Name
 	})
@@ -69,6 +71,9 @@ func workload(s Settings) string {
 	size := fmt.Sprintf("%d B", s.ItemSize)
 	if s.ItemSize >= 1000 {
 		size = fmt.Sprintf("%g KB", float64(s.ItemSize)/1000)
+	}
+	if s.batch() > 1 {
+		size += fmt.Sprintf(", MGET of %d", s.batch())
 	}
 	switch s.Dist {
 	case string(Zipf):
@@ -130,6 +135,9 @@ func Markdown(cells []NamedReport) string {
 	if len(fronts) > 0 {
 		writeFrontTable(&b, fronts)
 	}
+	if len(cells) > 0 {
+		writeVerdicts(&b, cells)
+	}
 	writePlots(&b, cells)
 	return b.String()
 }
@@ -149,7 +157,7 @@ func writeRunLine(b *strings.Builder, cells []NamedReport) {
 		direct = math.Min(direct, c.RedisRTT.DirectUS)
 	}
 	fmt.Fprintf(b, "Run of %s UTC: Redis RTT requested %.0f µs, achieved %.0f–%.0f µs through the relay "+
-		"(%.0f µs direct). Clients: Perl worker processes for `perl`/`perl-nolocal`, as many goroutines for the Go "+
+		"(%.0f µs direct). Clients: Perl worker processes for `perl`/`perl-nolocal`/`redis-fast`, as many goroutines for the Go "+
 		"targets; each cell is one `ddbcache bench` run, %s per target in %d interleaved rounds. Latencies in ms.\n\n",
 		first.Format("2006-01-02 15:04"), cells[0].RedisRTT.RequestedUS, lo, hi, direct,
 		cells[0].Settings.Duration, cells[0].Settings.Rounds)

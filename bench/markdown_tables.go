@@ -11,7 +11,15 @@ func writeLookupTables(b *strings.Builder, cells []NamedReport) {
 	names := targetsOf(cells)
 	head := append([]string{"workload", "clients"}, names...)
 	sep := strings.Repeat("---|", len(head))
-	b.WriteString("Lookups per second (median of the rounds) · p50 · p99 (ms, over all rounds):\n\n")
+	b.WriteString("Lookups per second (median of the rounds) · p50 · p99 (ms, over all rounds)")
+	for _, c := range cells {
+		if n := c.Settings.batch(); n > 1 {
+			fmt.Fprintf(b, "; in an MGET cell a lookup is one operation of %d keys (keys/s = %d × lookups/s), "+
+				"and the cost below is per operation", n, n)
+			break
+		}
+	}
+	b.WriteString(":\n\n")
 	mdRow(b, head...)
 	b.WriteString("|" + sep + "\n")
 	for _, c := range cells {

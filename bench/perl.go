@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,17 +22,30 @@ import (
 //go:embed worker.pl
 var workerScript []byte
 
-// maxPerlOps bounds the operations file of one worker; a longer run
-// cycles through it.
-const maxPerlOps = 20_000
+// maxPerlOps bounds the operations file of one worker (divided by
+// --batch, down to minPerlBatchOps); a longer run cycles through it.
+const (
+	maxPerlOps      = 20_000
+	minPerlBatchOps = 2_000
+)
 
-// perlTarget runs forked Perl workers through DDBCache::Client. The
-// workers are started once and serve every round, so that their local
-// caches stay warm across rounds as an app's would.
+// The worker's CLIENT argument: which path it measures.
+const (
+	perlClientDDBCache  = "ddbcache"   // DDBCache::Client
+	perlClientRedisFast = "redis-fast" // Redis::Fast + GetItem, the blog's pattern
+)
+
+// perlTarget runs forked Perl workers, through DDBCache::Client or the
+// blog's pattern on Redis::Fast. The workers are started once and serve
+// every round, so that their local caches (and connections) stay warm
+// across rounds as an app's would.
 type perlTarget struct {
+	client  string // perlClientDDBCache or perlClientRedisFast
 	local   string // local_cache argument: "default" or "0"
-	dir     string // scratch directory: script, ops and latency files
+	dir     string // scratch directory: ops and latency files
 	script  string
+	lib     string // the bench's own Perl modules (DDBBench::Dynamo)
+	env     []string
 	workers []*perlWorker
 }
 
@@ -51,10 +65,22 @@ type workerReport struct {
 	LocalHits   int64   `json:"local_hits"`
 	LocalMisses int64   `json:"local_misses"`
 	Seconds     float64 `json:"seconds"`
+	// The redis-fast client's own tiers, DynamoDB reads and read units.
+	RedisHits   int64   `json:"redis_hits"`
+	Misses      int64   `json:"misses"`
+	DynamoReads int64   `json:"dynamo_reads"`
+	RCU         float64 `json:"rcu"`
+	NotFound    int64   `json:"not_found"`
+	// LocalCacheBytes is the local cache's byte bound (DDBCache::Client).
+	LocalCacheBytes int64 `json:"local_cache_bytes"`
 }
 
-func newPerlTarget(dir, name string, local bool) (*perlTarget, error) {
-	p := &perlTarget{local: "default", dir: filepath.Join(dir, name), script: filepath.Join(dir, "worker.pl")}
+// newPerlTarget writes the worker and the bench's Perl modules under dir
+// and returns the target; env is the workers' extra environment (the
+// redis-fast client's BENCH_* settings).
+func newPerlTarget(dir, name, client string, local bool, env []string) (*perlTarget, error) {
+	p := &perlTarget{client: client, local: "default", dir: filepath.Join(dir, name),
+		script: filepath.Join(dir, "worker.pl"), env: env}
 	if !local {
 		p.local = "0"
 	}
@@ -64,7 +90,9 @@ func newPerlTarget(dir, name string, local bool) (*perlTarget, error) {
 	if err := os.WriteFile(p.script, workerScript, 0o644); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	return p, nil
+	var err error
+	p.lib, err = writePerlLib(dir)
+	return p, err
 }
 
 // perlWorker is one started worker process.
@@ -119,8 +147,9 @@ func (p *perlTarget) latFile(i int) string { return filepath.Join(p.dir, fmt.Spr
 // start starts one worker and waits until its client is made.
 func (p *perlTarget) start(ctx context.Context, b *Bench) (*perlWorker, error) {
 	w := &perlWorker{}
-	w.cmd = exec.CommandContext(ctx, "perl", "-I", b.opts.PerlLib, p.script, b.socket, b.item.ns.Name,
-		b.item.ns.PartitionKey, strconv.Itoa(b.opts.ItemSize), p.local)
+	w.cmd = exec.CommandContext(ctx, "perl", "-I", b.opts.PerlLib, "-I", p.lib, p.script, p.client, b.socket,
+		b.item.ns.Name, b.item.ns.PartitionKey, strconv.Itoa(b.opts.ItemSize), p.local)
+	w.cmd.Env = append(os.Environ(), p.env...)
 	w.cmd.Stderr = &strings.Builder{}
 	var err error
 	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
@@ -147,18 +176,28 @@ func (p *perlTarget) prepare(b *Bench, w *perlWorker, r round, i int, requests i
 	if err != nil {
 		return err
 	}
-	n := maxPerlOps
+	// A batch's operations hold --batch keys each: fewer of them, so that
+	// the file stays small to load.
+	n := max(maxPerlOps/b.opts.batch(), minPerlBatchOps)
 	if requests > 0 {
-		n = int(min(requests, maxPerlOps))
+		n = int(min(requests, int64(n)))
 	}
 	var sb strings.Builder
+	var keys []int
 	for range n {
 		op := "r"
-		k := ch.Next()
+		keys = ch.NextN(b.opts.batch(), keys)
 		if ch.Write(b.opts.WriteRatio) {
 			op = "w"
 		}
-		sb.WriteString(op + " " + strconv.Itoa(k) + "\n")
+		sb.WriteString(op + " ")
+		for j, k := range keys {
+			if j > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(strconv.Itoa(k))
+		}
+		sb.WriteByte('\n')
 	}
 	ops := filepath.Join(p.dir, fmt.Sprintf("ops-%d", i))
 	if err := os.WriteFile(ops, []byte(sb.String()), 0o644); err != nil {
@@ -209,6 +248,12 @@ func (p *perlTarget) collect(w *perlWorker, latFile string, t *target, recs *rec
 	}
 	rec.mu.Unlock()
 	t.ctr.localHits.Add(rep.LocalHits)
+	t.ctr.redisHits.Add(rep.RedisHits)
+	t.ctr.misses.Add(rep.Misses)
+	t.ctr.dynamoReads.Add(rep.DynamoReads)
+	t.ctr.rcuMilli.Add(int64(math.Round(rep.RCU * 1000)))
+	t.ctr.notFound.Add(rep.NotFound)
+	t.localCacheBytes = rep.LocalCacheBytes
 	use.elapsed = max(use.elapsed, time.Duration(rep.Seconds*float64(time.Second)))
 	pid := w.cmd.Process.Pid
 	if cpu, err := threadCPU(pid); err == nil {

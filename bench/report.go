@@ -23,7 +23,11 @@ type Report struct {
 
 // Settings are the workload's options, for the record.
 type Settings struct {
-	Keys        int     `json:"keys"`
+	Keys int `json:"keys"`
+	// Batch is the keys of one lookup (an MGET above 1; 0 in reports
+	// written before --batch: 1). Throughput and latency count
+	// operations; keys/s is Batch × the throughput.
+	Batch       int     `json:"batch"`
 	Dist        string  `json:"dist"`
 	ZipfS       float64 `json:"zipf_s"`
 	ItemSize    int     `json:"item_size"`
@@ -39,7 +43,13 @@ type Settings struct {
 	Spawned     bool    `json:"spawned_daemon"`
 	// Front is "fcgi" when the lookups went through nginx (--front).
 	Front string `json:"front"`
+	// ClientCacheMB is the daemon's redis.client_cache_mb (0: not
+	// recorded, the default), for the memory target.
+	ClientCacheMB int `json:"client_cache_mb"`
 }
+
+// batch is the keys of one lookup, 1 for reports without it.
+func (s Settings) batch() int { return max(s.Batch, 1) }
 
 // RTTReport compares Redis round trips with and without the relay.
 type RTTReport struct {
@@ -79,6 +89,9 @@ type TargetReport struct {
 	DaemonCPU100k   float64 `json:"daemon_cpu_s_per_100k"`
 	ClientPeakMiB   float64 `json:"client_peak_rss_mib"`
 	DaemonPeakMiB   float64 `json:"daemon_peak_rss_mib"`
+	// LocalCacheMiB is the Perl workers' local_cache_bytes bound, as
+	// they report it (0: no local cache, or a Go target).
+	LocalCacheMiB float64 `json:"local_cache_bytes_mib"`
 	// With --front fcgi: the CPU per request of the processes behind
 	// nginx (the daemon, or the Perl app's manager and workers) and of
 	// nginx itself, and the backend's memory; zero otherwise.
@@ -119,7 +132,8 @@ func (t *target) report() TargetReport {
 		Seconds: res.elapsed.Seconds(), MeanUS: h.Mean(),
 		P50US: float64(h.ValueAtQuantile(50)), P95US: float64(h.ValueAtQuantile(95)),
 		P99US: float64(h.ValueAtQuantile(99)), P999US: float64(h.ValueAtQuantile(99.9)), MaxUS: float64(h.Max()),
-		ClientPeakMiB: float64(res.clientRSS) / (1 << 20), DaemonPeakMiB: float64(res.daemonRSS) / (1 << 20)}
+		ClientPeakMiB: float64(res.clientRSS) / (1 << 20), DaemonPeakMiB: float64(res.daemonRSS) / (1 << 20),
+		LocalCacheMiB: float64(t.localCacheBytes) / (1 << 20)}
 	if r.Seconds > 0 {
 		r.Throughput = float64(r.Ops) / r.Seconds
 	}
@@ -170,6 +184,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, ", %d B items, %.0f%% writes, concurrency %d, %d Perl procs, %d rounds\n",
 		r.Settings.ItemSize, 100*r.Settings.WriteRatio, r.Settings.Concurrency, r.Settings.Procs, r.Settings.Rounds)
+	batch := r.Settings.batch()
+	if batch > 1 {
+		fmt.Fprintf(w, "batch: %d keys per lookup (one MGET): lookups, throughput, latency, commands and CPU count operations; keys/s = %d × throughput\n",
+			batch, batch)
+	}
 	if r.RedisRTT.RequestedUS > 0 {
 		fmt.Fprintf(w, "redis rtt: requested %.0f µs, achieved %.0f µs (direct %.0f µs; relay delay %.0f µs each way after calibration)\n",
 			r.RedisRTT.RequestedUS, r.RedisRTT.RelayedUS, r.RedisRTT.DirectUS, r.RedisRTT.DelayEachWayUS)
@@ -194,6 +213,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("lookups", num("%.0f", func(t TargetReport) float64 { return float64(t.Ops) }))
 	row("throughput/s", num("%.0f", func(t TargetReport) float64 { return t.Throughput }))
 	row("median of rounds/s", num("%.0f", func(t TargetReport) float64 { return t.ThroughputMedian }))
+	if batch > 1 {
+		row("keys/s", num("%.0f", func(t TargetReport) float64 { return t.Throughput * float64(batch) }))
+		row("median of rounds keys/s", num("%.0f", func(t TargetReport) float64 { return t.ThroughputMedian * float64(batch) }))
+	}
 	row("mean µs", num("%.0f", func(t TargetReport) float64 { return t.MeanUS }))
 	row("p50 µs", num("%.0f", func(t TargetReport) float64 { return t.P50US }))
 	row("p95 µs", num("%.0f", func(t TargetReport) float64 { return t.P95US }))

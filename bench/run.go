@@ -55,6 +55,9 @@ type target struct {
 	frontProc procTree
 	ctr       counters
 	res       result
+	// localCacheBytes is the Perl workers' local cache bound, as they
+	// report it (0 for none, or for a Go target).
+	localCacheBytes int64
 }
 
 // seedFor derives a worker's seed from the run's, so that every target
@@ -80,6 +83,7 @@ func (b *Bench) runGo(ctx context.Context, t *target, r round, recs *recorders) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			keys := make([]int, 0, b.opts.batch())
 			for ctx.Err() == nil {
 				if r.requests > 0 {
 					if left.Add(-1) < 0 {
@@ -88,9 +92,10 @@ func (b *Bench) runGo(ctx context.Context, t *target, r round, recs *recorders) 
 				} else if !time.Now().Before(deadline) {
 					return
 				}
-				i, write := ch.Next(), ch.Write(b.opts.WriteRatio)
+				keys = ch.NextN(b.opts.batch(), keys)
+				write := ch.Write(b.opts.WriteRatio)
 				start := time.Now()
-				err := t.op(ctx, i, write)
+				err := t.op(ctx, keys, write)
 				rec.record(time.Since(start), err)
 			}
 		}()

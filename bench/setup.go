@@ -223,14 +223,20 @@ func (b *Bench) addTargets(api *dynamodb.Client, redisAddr string) error {
 			t.op = directOp(b.redisClient(redisAddr, b.opts.Concurrency), api, b.item, &t.ctr)
 		case TargetDynamoDB:
 			t.op = dynamoOp(api, b.item, &t.ctr)
-		case TargetPerl, TargetPerlNoLocal:
+		case TargetPerl, TargetPerlNoLocal, TargetRedisFast:
 			if dir == "" {
 				var err error
 				if dir, err = b.tempDir(); err != nil {
 					return err
 				}
 			}
-			p, err := newPerlTarget(dir, name, name == TargetPerl)
+			var p *perlTarget
+			var err error
+			if name == TargetRedisFast {
+				p, err = b.newRedisFastTarget(dir, redisAddr)
+			} else {
+				p, err = newPerlTarget(dir, name, perlClientDDBCache, name == TargetPerl, nil)
+			}
 			if err != nil {
 				return err
 			}

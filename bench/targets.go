@@ -24,10 +24,14 @@ const (
 	TargetDynamoDB    = "dynamodb"     // GetItem every time, no cache
 	TargetPerl        = "perl"         // forked Perl workers, DDBCache::Client, local cache on
 	TargetPerlNoLocal = "perl-nolocal" // the same with local_cache => 0
+	// TargetRedisFast is the blog's pattern from Perl, without ddbcache:
+	// forked workers doing Redis::Fast GET + Cpanel::JSON::XS decode, on a
+	// miss GetItem over HTTP and SETEX (the baseline of issue 13's targets).
+	TargetRedisFast = "redis-fast"
 )
 
 // AllTargets lists the target names in their documented order.
-var AllTargets = []string{TargetDDBCache, TargetDirect, TargetDynamoDB, TargetPerl, TargetPerlNoLocal}
+var AllTargets = []string{TargetDDBCache, TargetDirect, TargetDynamoDB, TargetPerl, TargetPerlNoLocal, TargetRedisFast}
 
 // counters are what a target counts itself, beside the latencies.
 type counters struct {
@@ -52,8 +56,10 @@ func (c *counters) addRCU(cc *types.ConsumedCapacity) {
 	}
 }
 
-// opFunc performs one lookup (or write) of key index i.
-type opFunc func(ctx context.Context, i int, write bool) error
+// opFunc performs one operation on the key indexes keys: a lookup of
+// them all (one key, or an MGET of --batch keys), or a write of keys[0]
+// (writes come only with --batch 1).
+type opFunc func(ctx context.Context, keys []int, write bool) error
 
 // item describes the bench's synthetic items in one namespace.
 type item struct {
@@ -126,9 +132,17 @@ func putItem(ctx context.Context, api *dynamodb.Client, it *item, i int) error {
 
 // ddbcacheOp looks keys up through the daemon: DDB GET, and DDB PUT for writes.
 func ddbcacheOp(rdb *redis.Client, it *item) opFunc {
-	return func(ctx context.Context, i int, write bool) error {
+	return func(ctx context.Context, keys []int, write bool) error {
+		i := keys[0]
 		if write {
 			return rdb.Do(ctx, "DDB", "PUT", it.ns.Name, it.json(i, time.Now().UnixNano())).Err()
+		}
+		if len(keys) > 1 {
+			args := append(make([]any, 0, 3+len(keys)), "DDB", "MGET", it.ns.Name)
+			for _, k := range keys {
+				args = append(args, KeyName(k))
+			}
+			return rdb.Do(ctx, args...).Err()
 		}
 		err := rdb.Do(ctx, "DDB", "GET", it.ns.Name, KeyName(i)).Err()
 		if errors.Is(err, redis.Nil) {
@@ -139,9 +153,14 @@ func ddbcacheOp(rdb *redis.Client, it *item) opFunc {
 }
 
 // directOp is the blog's pattern without ddbcache: GET; on a miss GetItem
-// and SETEX. A write is PutItem then DEL.
+// and SETEX. A write is PutItem then DEL. A batch is one MGET, then
+// GetItem and SETEX for each key it missed.
 func directOp(rdb *redis.Client, api *dynamodb.Client, it *item, c *counters) opFunc {
-	return func(ctx context.Context, i int, write bool) error {
+	return func(ctx context.Context, keys []int, write bool) error {
+		if len(keys) > 1 {
+			return directMGet(ctx, rdb, api, it, c, keys)
+		}
+		i := keys[0]
 		key := it.redisKey(i)
 		if write {
 			if err := putItem(ctx, api, it, i); err != nil {
@@ -157,23 +176,83 @@ func directOp(rdb *redis.Client, api *dynamodb.Client, it *item, c *counters) op
 		if !errors.Is(err, redis.Nil) {
 			return err
 		}
-		c.misses.Add(1)
-		val, err := getItem(ctx, api, it, c, i)
-		if err != nil || val == nil {
-			return err
-		}
-		return rdb.SetEx(ctx, key, val, it.ttl).Err()
+		return directFill(ctx, rdb, api, it, c, i)
 	}
 }
 
-// dynamoOp reads DynamoDB every time.
-func dynamoOp(api *dynamodb.Client, it *item, c *counters) opFunc {
-	return func(ctx context.Context, i int, write bool) error {
-		if write {
-			return putItem(ctx, api, it, i)
-		}
-		c.misses.Add(1)
-		_, err := getItem(ctx, api, it, c, i)
+// directFill is the blog's miss: GetItem of key i, then SETEX.
+func directFill(ctx context.Context, rdb *redis.Client, api *dynamodb.Client, it *item, c *counters, i int) error {
+	c.misses.Add(1)
+	val, err := getItem(ctx, api, it, c, i)
+	if err != nil || val == nil {
 		return err
 	}
+	return rdb.SetEx(ctx, it.redisKey(i), val, it.ttl).Err()
+}
+
+// directMGet is the blog's pattern for several keys: MGET, then a
+// GetItem and SETEX for each key Redis did not have.
+func directMGet(ctx context.Context, rdb *redis.Client, api *dynamodb.Client, it *item, c *counters, keys []int) error {
+	rkeys := make([]string, len(keys))
+	for j, k := range keys {
+		rkeys[j] = it.redisKey(k)
+	}
+	vals, err := rdb.MGet(ctx, rkeys...).Result()
+	if err != nil {
+		return err
+	}
+	for j, v := range vals {
+		if v != nil {
+			c.redisHits.Add(1)
+			continue
+		}
+		if err := directFill(ctx, rdb, api, it, c, keys[j]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dynamoOp reads DynamoDB every time: GetItem, or one BatchGetItem for
+// a batch (--batch ≤ 100, BatchGetItem's limit).
+func dynamoOp(api *dynamodb.Client, it *item, c *counters) opFunc {
+	return func(ctx context.Context, keys []int, write bool) error {
+		if write {
+			return putItem(ctx, api, it, keys[0])
+		}
+		if len(keys) > 1 {
+			return batchGetItem(ctx, api, it, c, keys)
+		}
+		c.misses.Add(1)
+		_, err := getItem(ctx, api, it, c, keys[0])
+		return err
+	}
+}
+
+// batchGetItem reads keys from DynamoDB in one BatchGetItem (counted as
+// one read, as the daemon counts its own), retrying what DynamoDB left
+// unprocessed.
+func batchGetItem(ctx context.Context, api *dynamodb.Client, it *item, c *counters, keys []int) error {
+	avs := make([]map[string]types.AttributeValue, len(keys))
+	for j, k := range keys {
+		avs[j] = it.keyAV(k)
+	}
+	req := map[string]types.KeysAndAttributes{it.ns.Table: {Keys: avs}}
+	c.misses.Add(int64(len(keys)))
+	found := 0
+	for len(req) > 0 {
+		out, err := api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req,
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
+		c.dynamoReads.Add(1)
+		if err != nil {
+			return fmt.Errorf("bench: BatchGetItem: %w", err)
+		}
+		for j := range out.ConsumedCapacity {
+			c.addRCU(&out.ConsumedCapacity[j])
+		}
+		found += len(out.Responses[it.ns.Table])
+		req = out.UnprocessedKeys
+	}
+	c.notFound.Add(int64(len(keys) - found))
+	return nil
 }

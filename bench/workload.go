@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"sync/atomic"
@@ -106,4 +107,18 @@ func ColdChooser(keys int, seed uint64, next *atomic.Int64) (*Chooser, error) {
 		c.seq = next
 	}
 	return c, err
+}
+
+// NextN fills buf with n distinct key indexes (n ≤ the chooser's keys),
+// the keys of one MGET: each drawn from the distribution, a key drawn
+// twice drawn again. It returns buf[:n], reusing buf's storage.
+func (c *Chooser) NextN(n int, buf []int) []int {
+	buf = buf[:0]
+	for len(buf) < n {
+		k := c.Next()
+		if !slices.Contains(buf, k) {
+			buf = append(buf, k)
+		}
+	}
+	return buf
 }

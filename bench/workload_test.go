@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"slices"
 	"sync/atomic"
 	"testing"
 )
@@ -127,5 +128,51 @@ func TestColdChooser(t *testing.T) {
 			}
 			seen[i] = true
 		}
+	}
+}
+
+// TestChooserNextN: the keys of one MGET are distinct and in range, also
+// when the batch takes every key, and the hottest key still comes first
+// most often under Zipf.
+func TestChooserNextN(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dist Distribution
+		keys int
+		n    int
+	}{
+		{"zipf, 50 of 1000", Zipf, 1000, 50},
+		{"zipf, all keys", Zipf, 60, 60},
+		{"uniform, 50 of 100", Uniform, 100, 50},
+		{"one key", Zipf, 10, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewChooser(tc.dist, tc.keys, 0.99, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf []int
+			for range 200 {
+				buf = c.NextN(tc.n, buf)
+				if len(buf) != tc.n {
+					t.Fatalf("NextN(%d) gave %d keys", tc.n, len(buf))
+				}
+				seen := map[int]bool{}
+				for _, k := range buf {
+					if k < 0 || k >= tc.keys || seen[k] {
+						t.Fatalf("NextN(%d) = %v: key %d out of range or repeated", tc.n, buf, k)
+					}
+					seen[k] = true
+				}
+			}
+		})
+	}
+	var next atomic.Int64
+	c, err := ColdChooser(1000, 1, &next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.NextN(3, nil); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Errorf("cold NextN(3) = %v, want [1 2 3]", got)
 	}
 }

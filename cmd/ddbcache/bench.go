@@ -26,6 +26,6 @@ func benchEnv(c *cli.Context) (bench.Env, error) {
 	return bench.Env{
 		RedisAddrs: o.Engine.Redis.Addrs, RedisUsername: o.Engine.Redis.Username, RedisPassword: o.Engine.Redis.Password,
 		Dynamo: o.Dynamo, Namespaces: o.Engine.Namespaces, Socket: o.Socket.Path, SocketPassword: o.Socket.Password,
-		Self: os.Args[0], GlobalArgs: global,
+		ClientCacheMB: o.Engine.Redis.ClientCacheMB, Self: os.Args[0], GlobalArgs: global,
 	}, nil
 }

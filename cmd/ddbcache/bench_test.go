@@ -245,3 +245,69 @@ namespaces:
   profile: { table: bench_users, partition_key: user_id, redis_key: "user_profile:{user_id}", ttl: 1h }
 `, rs.Addr, dyn.Endpoint, filepath.Join(sockDir, "unused.sock")))
 }
+
+// TestBenchRedisFastAndBatch runs the redis-fast target (Perl workers,
+// Redis::Fast + GetItem) on a cold Redis, so that it both misses and
+// hits and counts both, and every target with --batch: one MGET (or
+// BatchGetItem) of distinct keys per operation.
+func TestBenchRedisFastAndBatch(t *testing.T) {
+	perlLib := filepath.Join(testenv.RepoRoot(), "perl", "lib")
+	for _, tc := range []struct {
+		name    string
+		targets string
+		batch   int
+		warmup  string
+	}{
+		{"redis-fast misses then hits", "redis-fast,direct", 1, "0s"},
+		{"batch of 10", "ddbcache,perl,redis-fast,direct,dynamodb", 10, "300ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, dir := benchConfig(t)
+			jsonOut := filepath.Join(dir, "out.json")
+			const requests = 200
+			stdout, stderr, code := run(t, nil, "--config", cfg, "bench", "--seed-data", "--redis-rtt", "200us",
+				"--targets", tc.targets, "--keys", "50", "--dist", "zipf", "--batch", fmt.Sprint(tc.batch),
+				"--requests", fmt.Sprint(requests), "--rounds", "2", "--warmup", tc.warmup, "--perl-lib", perlLib, "--json", jsonOut)
+			if code != 0 {
+				t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+			}
+			data, err := os.ReadFile(jsonOut)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep bench.Report
+			if err := json.Unmarshal(data, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Settings.Batch != tc.batch || (tc.batch > 1) != strings.Contains(stdout, "keys/s") {
+				t.Errorf("batch %d recorded, keys/s row shown %v: want batch %d", rep.Settings.Batch, strings.Contains(stdout, "keys/s"), tc.batch)
+			}
+			for _, tr := range rep.Targets {
+				if tr.Ops != requests || tr.Errors != 0 {
+					t.Errorf("%s: ops %d, errors %d (%s): want %d ops, no errors", tr.Name, tr.Ops, tr.Errors, tr.FirstError, requests)
+				}
+				switch tr.Name {
+				case "redis-fast":
+					// 50 keys and no warm-up: the first lookup of each key
+					// misses (after a warm-up, all hit Redis).
+					cold := tc.warmup == "0s"
+					if tr.HitRedis <= 0 || (tr.MissRatio > 0) != cold || (tr.DynamoReads > 0) != cold || (tr.ReadUnits > 0) != cold || tr.ClientCPU100k <= 0 {
+						t.Errorf("redis-fast: redis %.3f, miss %.3f, %d reads, %.1f RCU, CPU %.2f: want hits, misses, reads and usage counted",
+							tr.HitRedis, tr.MissRatio, tr.DynamoReads, tr.ReadUnits, tr.ClientCPU100k)
+					}
+					if tc.batch == 1 && tr.RedisCmdsPerOp < 1 {
+						t.Errorf("redis-fast: %.2f Redis commands per lookup, want at least the GET", tr.RedisCmdsPerOp)
+					}
+				case "dynamodb":
+					if tc.batch > 1 && tr.DynamoReads != tr.Ops {
+						t.Errorf("dynamodb: %d reads for %d operations, want one BatchGetItem each", tr.DynamoReads, tr.Ops)
+					}
+				case "ddbcache", "perl":
+					if tr.MissRatio > 0.5 || tr.HitDaemonMemory+tr.HitRedis+tr.HitClientLocal == 0 {
+						t.Errorf("%s: hits memory %.3f, redis %.3f, miss %.3f: want the warmed keys hit", tr.Name, tr.HitDaemonMemory, tr.HitRedis, tr.MissRatio)
+					}
+				}
+			}
+		})
+	}
+}
