@@ -327,7 +327,11 @@ sub mget {
     croak 'DDBCache::Client: usage: $client->mget($namespace, \@keys)'
         if @extra || ref $keys ne 'ARRAY';
     return {} unless @$keys;
-    my $reply = $self->{conn}->call('DDB MGET', encode_request('DDB', 'MGET', $ns, key_bytes(_flat_keys($keys))), 1);
+    # With the local cache on, the keys it holds make no request, the
+    # others one DDB MGETC (see LocalCache's mget); else a plain DDB MGET.
+    my $lc = $self->{local};
+    my $reply = $lc->{max} ? $lc->mget($self->{conn}, $ns, $keys) : undef;
+    $reply //= $self->{conn}->call('DDB MGET', encode_request('DDB', 'MGET', $ns, key_bytes(_flat_keys($keys))), 1);
     croak 'DDBCache::Client: DDB MGET: expected ' . @$keys . ' replies, got ' . _show($reply)
         unless ref $reply eq 'ARRAY' && @$reply == @$keys;
     my %items;
