@@ -85,7 +85,7 @@ func (s *Server) ddbGet(conn redcon.Conn, args [][]byte) {
 	conn.WriteBulk(res.Value)
 }
 
-// manyKeys parses the keys of MGET and INVALIDATE: one argument a key, or
+// manyKeys parses the keys of MGET, MGETC and INVALIDATE: one argument a key, or
 // key/sort-key pairs in a namespace with a sort key.
 func (s *Server) manyKeys(name, ns string, args [][]byte) ([]cache.Key, error) {
 	sorted, err := s.engine.HasSortKey(ns)
