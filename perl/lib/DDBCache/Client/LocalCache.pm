@@ -653,6 +653,17 @@ cannot serve the lookup (arguments it does not key by, no tracking
 connection to be had, a daemon without C<DDB TRACK> or C<DDB GETC>: then it
 is off). Croaks as a lookup does.
 
+=item mget($conn, $ns, \@keys)
+
+Looks several items up through the local cache, for C<DDBCache::Client>'s
+C<mget>: the keys held are served from it, the others asked of the daemon
+with one C<DDB MGETC> (none when all are held), whose values are kept when
+it gives a max-age. Returns the items' JSON (undef: none) in the order of
+C<@keys>, or undef when the local cache cannot serve the lookup (bypassed,
+keys it does not key by, no tracking connection): then the caller sends a
+plain C<DDB MGET>. Each key counts as one hit or miss. A daemon without
+C<DDB MGETC> has the keys not held read by plain C<DDB MGET>, not kept.
+
 =item miss($conn, $fh, $prefix, $lkey, $key)
 
 The miss path of a plain key on open connections: sends C<DDB GETC>
