@@ -9,7 +9,7 @@ import (
 )
 
 // subcommands lists the DDB subcommands, for error replies.
-const subcommands = "GET, GETC, MGET, PUT, DEL, INVALIDATE, TRACK, STATS or NAMESPACES"
+const subcommands = "GET, GETC, MGET, MGETC, PUT, DEL, INVALIDATE, TRACK, STATS or NAMESPACES"
 
 // ddb runs a `DDB <subcommand> …` command.
 func (s *Server) ddb(conn redcon.Conn, args [][]byte) {
@@ -29,6 +29,8 @@ func (s *Server) ddb(conn redcon.Conn, args [][]byte) {
 		s.ddbTrack(conn, rest)
 	case "mget":
 		s.ddbMGet(conn, rest)
+	case "mgetc":
+		s.ddbMGetC(conn, rest)
 	case "put":
 		s.ddbPut(conn, rest)
 	case "del":
@@ -83,7 +85,7 @@ func (s *Server) ddbGet(conn redcon.Conn, args [][]byte) {
 	conn.WriteBulk(res.Value)
 }
 
-// manyKeys parses the keys of MGET and INVALIDATE: one argument a key, or
+// manyKeys parses the keys of MGET, MGETC and INVALIDATE: one argument a key, or
 // key/sort-key pairs in a namespace with a sort key.
 func (s *Server) manyKeys(name, ns string, args [][]byte) ([]cache.Key, error) {
 	sorted, err := s.engine.HasSortKey(ns)
@@ -112,21 +114,32 @@ func (s *Server) manyKeys(name, ns string, args [][]byte) ([]cache.Key, error) {
 	return keys, nil
 }
 
-func (s *Server) ddbMGet(conn redcon.Conn, args [][]byte) {
+// lookupMany checks the arguments of `DDB <cmd> ns key…` (key/sort-key
+// pairs in a namespace with a sort key) and looks the items up with one
+// engine MGet; on false it has answered with the error.
+func (s *Server) lookupMany(conn redcon.Conn, cmd string, args [][]byte) ([]cache.Key, []cache.Result, bool) {
 	if len(args) < 2 {
-		conn.WriteError("ERR DDB MGET takes a namespace and at least one key")
-		return
+		conn.WriteError("ERR DDB " + cmd + " takes a namespace and at least one key")
+		return nil, nil, false
 	}
-	keys, err := s.manyKeys("MGET", string(args[0]), args[1:])
+	keys, err := s.manyKeys(cmd, string(args[0]), args[1:])
 	if err != nil {
 		conn.WriteError(errorReply(err))
-		return
+		return nil, nil, false
 	}
 	ctx, cancel := s.context()
 	defer cancel()
 	results, err := s.engine.MGet(ctx, string(args[0]), keys)
 	if err != nil {
 		conn.WriteError(errorReply(err))
+		return nil, nil, false
+	}
+	return keys, results, true
+}
+
+func (s *Server) ddbMGet(conn redcon.Conn, args [][]byte) {
+	_, results, ok := s.lookupMany(conn, "MGET", args)
+	if !ok {
 		return
 	}
 	conn.WriteArray(len(results))

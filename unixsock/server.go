@@ -79,7 +79,7 @@ type Options struct {
 	// WriteTimeout bounds writing replies; 0 means DefaultWriteTimeout,
 	// negative none.
 	WriteTimeout time.Duration
-	// MaxKeys bounds the keys of one DDB MGET or DDB INVALIDATE; 0 means
+	// MaxKeys bounds the keys of one DDB MGET, MGETC or INVALIDATE; 0 means
 	// DefaultMaxKeys.
 	MaxKeys int
 	// Timeout bounds one command's work in the engine; 0 means DefaultTimeout.
@@ -92,7 +92,7 @@ type Options struct {
 	// Tracking, when set, enables `DDB TRACK`: it must be the engine's
 	// cache.Options.Notifier, so that the engine's invalidations reach the
 	// tracking connections. nil means `DDB TRACK` answers an error and
-	// `DDB GETC` a max-age of 0.
+	// `DDB GETC` and `DDB MGETC` a max-age of 0.
 	Tracking *tracking.Registry
 	// Audit, when set, is the consistency audit's Stats, which `DDB
 	// STATS` reports under "audit"; nil means none.

@@ -122,6 +122,38 @@ func (s *Server) ddbGetC(conn redcon.Conn, args [][]byte) {
 	conn.WriteInt64(s.maxAge(res))
 }
 
+// ddbMGetC is DDB MGET for clients that cache, as GETC is to GET: the
+// reply is one flat array of 3N elements, for each key in request order
+// its value or nil, its Redis value key and its max-age in ms (see
+// ddbGetC). Flat rather than N nested triples so that a client reads it
+// as one list; the keys are looked up with one engine MGet, as MGET does.
+func (s *Server) ddbMGetC(conn redcon.Conn, args [][]byte) {
+	keys, results, ok := s.lookupMany(conn, "MGETC", args)
+	if !ok {
+		return
+	}
+	ns := string(args[0])
+	vks := make([]string, len(keys))
+	for i, k := range keys {
+		vk, err := s.engine.RedisKey(ns, k)
+		if err != nil {
+			conn.WriteError(errorReply(err))
+			return
+		}
+		vks[i] = vk
+	}
+	conn.WriteArray(3 * len(results))
+	for i, r := range results {
+		if r.Value == nil {
+			conn.WriteNull()
+		} else {
+			conn.WriteBulk(r.Value)
+		}
+		conn.WriteBulkString(vks[i])
+		conn.WriteInt64(s.maxAge(r))
+	}
+}
+
 // maxAge is how many milliseconds a tracking client may keep res: its
 // remaining TTL (at least 1) when the daemon will push its invalidation,
 // else 0. Without a registry there are no pushes, so it is always 0.

@@ -327,7 +327,11 @@ sub mget {
     croak 'DDBCache::Client: usage: $client->mget($namespace, \@keys)'
         if @extra || ref $keys ne 'ARRAY';
     return {} unless @$keys;
-    my $reply = $self->{conn}->call('DDB MGET', encode_request('DDB', 'MGET', $ns, key_bytes(_flat_keys($keys))), 1);
+    # With the local cache on, the keys it holds make no request, the
+    # others one DDB MGETC (see LocalCache's mget); else a plain DDB MGET.
+    my $lc = $self->{local};
+    my $reply = $lc->{max} ? $lc->mget($self->{conn}, $ns, $keys) : undef;
+    $reply //= $self->{conn}->call('DDB MGET', encode_request('DDB', 'MGET', $ns, key_bytes(_flat_keys($keys))), 1);
     croak 'DDBCache::Client: DDB MGET: expected ' . @$keys . ' replies, got ' . _show($reply)
         unless ref $reply eq 'ARRAY' && @$reply == @$keys;
     my %items;
@@ -595,6 +599,16 @@ keys of items that do not exist are absent. In a namespace with a sort key
 each element of C<@keys> is a C<[$key, $sort]> pair and the result is keyed
 by C<join($;, $key, $sort)>, so C<< $items->{$key, $sort} >> finds it.
 
+With the local cache on, the keys it holds are served from it, and only
+the others are asked of the daemon, with one C<DDB MGETC> (C<DDB MGET> with
+each key's Redis key and max-age, as C<DDB GETC>): no request at all when
+every key is held. What the daemon answers with a max-age is kept, as for
+C<get>; C<local_stats> counts each key as one hit or miss, and the adapting
+bypass counts each as one lookup. With C<< local_cache => 0 >>, while
+bypassed, or for keys the local cache does not key by, it is one plain
+C<DDB MGET>; a daemon without C<DDB MGETC> has the keys not held read by
+plain C<DDB MGET> and not kept.
+
 =item put($ns, \%item)
 
 Writes the item to DynamoDB through the daemon, which then drops its cache
@@ -741,8 +755,9 @@ dropped. A full local cache keeps an item at its second miss among the
 last 2 x (entries held) items that missed, not at its first: items read
 once (most of a long tail) then neither cost an eviction nor push a hot
 item out (with Zipf(0.99) over 100 000 items and 1000 entries this took
-the hit ratio from 45 to 55 %). C<mget> neither uses nor fills the local
-cache. A miss costs about what a plain C<DDB GET> costs: one C<send> and
+the hit ratio from 45 to 55 %). C<mget> uses and fills it as C<get> does,
+key by key, asking the daemon for the keys not held with one C<DDB MGETC>.
+A miss costs about what a plain C<DDB GET> costs: one C<send> and
 one C<sysread> of C<DDB GETC>, whose reply is split in place; the tracking
 connection is read only when a held item is about to be served (and on
 every 64th miss, so that pushes do not pile up); an eviction is a few
@@ -872,6 +887,8 @@ The connection broke under an idempotent call, and kept breaking for
 C<reconnect> seconds.
 
 =item C<< DDBCache::Client: DDB GETC: protocol error: expected [value, key, max-age], got ... >>
+
+=item C<< DDBCache::Client: DDB MGETC: protocol error: expected ... >>
 
 The daemon answered a local-cache lookup with something else than C<DDB GETC>
 promises. Problems with the tracking connection are never errors of their

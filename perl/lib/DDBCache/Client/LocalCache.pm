@@ -177,6 +177,99 @@ sub get {
     return 1;
 }
 
+# mget($conn, $ns, \@keys) looks items up through the local cache, for
+# DDBCache::Client's mget: the keys held (and unexpired) are served from it,
+# the others asked of the daemon with one DDB MGETC (none when all are
+# held), whose values are kept when it gives a max-age. Returns the items'
+# JSON (undef: none) in the order of @keys, or undef when the local cache
+# cannot serve the lookup (bypassed, keys it does not key by, no tracking
+# connection): the caller then sends a plain DDB MGET. Each key counts as
+# one lookup in the hits, misses and the adaptive bypass, as get's do.
+sub mget {    ## no critic (ProhibitExcessComplexity)
+    my ($self, $conn, $ns, $keys) = @_;
+    if ($self->{bypass}) {
+        # A bypass is counted in lookups: an mget of N keys takes N of them.
+        if ($self->{bypass} > @$keys) {
+            $self->{bypass} -= @$keys;
+        } else {
+            $self->bypass_end;
+        }
+        return;
+    }
+    return if !defined $ns || ref $ns;
+    my @lkeys;
+    for my $key (@$keys) {
+        my @parts = ref $key eq 'ARRAY' ? @$key : ($key);
+        for my $part (@parts) {
+            return if !defined $part || ref $part;
+        }
+        return if index($parts[0], "\0") >= 0;    # "ns\0key\0sort" must say where the key ends
+        push @lkeys, join "\0", $ns, @parts;      # as get's: the same entries
+    }
+    $self->reset_all if $self->{tfh} && $self->{tpid} != $$;    # a forked child: nothing of the parent's
+    # Open and drained before the lookup is sent, as in get.
+    for (1 .. 2) {
+        return unless $self->track_open($conn);
+        $self->drain_now;
+        last if $self->{tfh};
+    }
+    return unless $self->{tfh};
+
+    my (@json, @miss);
+    my ($lc, $now) = ($self->{lc}, Time::HiRes::time());
+    for my $i (0 .. $#lkeys) {
+        my $entry = $lc->{ $lkeys[$i] };
+        if ($entry && $entry->[1] > $now) {
+            $json[$i] = $entry->[0];
+            next;
+        }
+        $self->forget($lkeys[$i]) if $entry;
+        push @miss, $i;
+    }
+    $self->{lhits} += @lkeys - @miss;
+    return \@json unless @miss;
+
+    my @args = key_bytes(map { ref eq 'ARRAY' ? @$_ : $_ } @$keys[@miss]);
+    if ($self->{no_mgetc}) {
+        # A daemon without MGETC: the misses by plain DDB MGET, not kept.
+        @json[@miss] = @{ _mget_checked($conn->call('DDB MGET', encode_request('DDB', 'MGET', $ns, @args), 1), \@miss) };
+    } else {
+        my $reply;
+        my $ok = eval { $reply = $conn->call('DDB MGET', encode_request('DDB', 'MGETC', $ns, @args), 1); 1 };
+        if (!$ok) {
+            my $err = $@;
+            die $err    ## no critic (RequireCarping): croaked with the caller's line already
+                unless $err =~ /\ADDBCache::Client: DDB MGET: ERR unknown DDB subcommand 'MGETC'/;
+            $self->{no_mgetc} = 1;    # an older daemon: GETC, but no MGETC
+            $self->{lhits} -= @lkeys - @miss;    # the hits are counted again by the retry
+            return $self->mget($conn, $ns, $keys);
+        }
+        croak 'DDBCache::Client: DDB MGETC: protocol error: expected ' . 3 * @miss . ' elements, got ' . _show($reply)
+            unless ref $reply eq 'ARRAY' && @$reply == 3 * @miss;
+        for my $j (0 .. $#miss) {
+            my ($value, $rkey, $max_age) = @$reply[3 * $j .. 3 * $j + 2];
+            croak 'DDBCache::Client: DDB MGETC: protocol error: expected [value, key, max-age], got ' . _show($rkey)
+                unless defined $rkey && !ref $rkey && defined $max_age && looks_like_number($max_age);
+            $json[ $miss[$j] ] = $value;
+            # max-age > 0 only for a value that the daemon will push an
+            # invalidation for when it changes.
+            $self->store($lkeys[ $miss[$j] ], $value, $rkey, $max_age) if $max_age > 0 && $self->{tfh};
+        }
+    }
+    $self->{lmiss} += @miss;
+    $self->adapt if ($self->{aw_miss} += @miss) >= ADAPT_WINDOW;
+    return \@json;
+}
+
+# _mget_checked($reply, \@asked): a DDB MGET reply for the keys asked;
+# croaks on anything else.
+sub _mget_checked {
+    my ($reply, $asked) = @_;
+    croak 'DDBCache::Client: DDB MGET: expected ' . @$asked . ' replies, got ' . _show($reply)
+        unless ref $reply eq 'ARRAY' && @$reply == @$asked;
+    return $reply;
+}
+
 # track_open($conn): makes sure that this process has a tracking connection;
 # returns true when it has one. Returns false when the daemon cannot give
 # one now (then lookups do without the local cache until a retry), or does
@@ -559,6 +652,17 @@ L<DDBCache::Client::Connection>) for C<DDB GETC>. Returns true when it did
 cannot serve the lookup (arguments it does not key by, no tracking
 connection to be had, a daemon without C<DDB TRACK> or C<DDB GETC>: then it
 is off). Croaks as a lookup does.
+
+=item mget($conn, $ns, \@keys)
+
+Looks several items up through the local cache, for C<DDBCache::Client>'s
+C<mget>: the keys held are served from it, the others asked of the daemon
+with one C<DDB MGETC> (none when all are held), whose values are kept when
+it gives a max-age. Returns the items' JSON (undef: none) in the order of
+C<@keys>, or undef when the local cache cannot serve the lookup (bypassed,
+keys it does not key by, no tracking connection): then the caller sends a
+plain C<DDB MGET>. Each key counts as one hit or miss. A daemon without
+C<DDB MGETC> has the keys not held read by plain C<DDB MGET>, not kept.
 
 =item miss($conn, $fh, $prefix, $lkey, $key)
 
