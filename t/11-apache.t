@@ -23,7 +23,7 @@ for my $topology (qw(standalone cluster)) {
         my $env = DDBCache::TestEnv->new(redis_cluster => $topology eq 'cluster', env_args(%{ $web->daemon_config }));
         seed_table($env);
         $web->attach($env);
-        run_suite($web, $env, $web->start_apache, "apache on $topology Redis", keeps_conns => 1);
+        run_suite($web, $env, $web->start_apache, "apache on $topology Redis");
         $web->stop;
         $env->stop;
     };

@@ -74,9 +74,9 @@ sub run_suite {
     };
 
     if ($opts{keeps_conns}) {
-        # deploy/'s nginx (fastcgi_keep_conn, upstream keepalive) and Apache
-        # (enablereuse=on) reuse their FastCGI connections: without that,
-        # every request costs the daemon an accept and a close.
+        # deploy/'s nginx (fastcgi_keep_conn, upstream keepalive) reuses its
+        # FastCGI connections: without that, every request costs the daemon
+        # an accept and a close. (Apache does not: see deploy/apache.)
         subtest "$front: FastCGI connections kept" => sub {
             is_status($web->request(GET => "$api/profile/$u1"), 200, "GET $_") for 1 .. 5;
             cmp_ok($web->fcgi_conns, '>=', 1, 'a FastCGI connection is still open after the requests');
