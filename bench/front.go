@@ -71,7 +71,7 @@ func (b *Bench) addFrontTargets(redisAddr string) error {
 	}
 	b.onClose(f.nginx.stop)
 	for _, name := range b.opts.Targets {
-		t := &target{name: name, res: result{hist: newHistogram()}, frontProc: f.nginx.tree()}
+		t := &target{name: name, index: len(b.targets), res: result{hist: newHistogram()}, frontProc: f.nginx.tree()}
 		switch name {
 		case TargetDDBCache:
 			t.op = httpOp(f.client(b.opts.Concurrency), "/v1/"+b.item.ns.Name+"/", &t.ctr)

@@ -215,7 +215,7 @@ func (b *Bench) addTargets(api *dynamodb.Client, redisAddr string) error {
 		}
 	}
 	for _, name := range b.opts.Targets {
-		t := &target{name: name, res: result{hist: newHistogram()}}
+		t := &target{name: name, index: len(b.targets), res: result{hist: newHistogram()}}
 		switch name {
 		case TargetDDBCache:
 			t.op = ddbcacheOp(b.unixClient(b.env.SocketPassword, b.opts.Concurrency), b.item)

@@ -78,6 +78,7 @@ func TestVerdicts(t *testing.T) {
 		{"cold-8 met", "cold misses, 8", []NamedReport{vcell("cold-8", cold8, coldPerl(640, 640, 1))}, "met", "1.00 a key"},
 		{"cold-8 extra reads", "cold misses, 8", []NamedReport{vcell("cold-8", cold8, coldPerl(700, 640, 1))}, "**not met**", "1.09 a key"},
 		{"mget met", "DDB MGET", []NamedReport{vcell("mget50-1", mget, mgetPerl(3500, 0), tr(TargetRedisFast, 1000, 1))}, "met", "100.0% from the daemon's memory"},
+		{"mget from the local cache", "DDB MGET", []NamedReport{vcell("mget50-1", mget, TargetReport{Name: TargetPerl, ThroughputMedian: 3500, HitClientLocal: 1}, tr(TargetRedisFast, 1000, 1))}, "met", "100.0% from its local cache"},
 		{"mget slow", "DDB MGET", []NamedReport{vcell("mget50-1", mget, mgetPerl(2000, 0), tr(TargetRedisFast, 1000, 1))}, "**not met**", "= 2.00×"},
 		{"mget keys from Redis", "DDB MGET", []NamedReport{vcell("mget50-1", mget, mgetPerl(3500, 0.02), tr(TargetRedisFast, 1000, 1))}, "**not met**", "not all in the daemon's memory"},
 		{"100 KB met in both cells", "100 KB", []NamedReport{vcell("hot100k-1", large, tr(TargetPerl, 9000, 1), tr(TargetRedisFast, 2000, 1)),
