@@ -1,14 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ddbcache/ddbcache/bench"
 )
 
 // TestBenchFrontFCGI runs `ddbcache bench --front fcgi` through a real
@@ -32,14 +28,7 @@ func TestBenchFrontFCGI(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
 		}
 	}
-	data, err := os.ReadFile(jsonOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, jsonOut)
 	if rep.Settings.Front != "fcgi" || len(rep.Targets) != 2 {
 		t.Fatalf("front %q, %d targets: want fcgi and ddbcache, perl-app", rep.Settings.Front, len(rep.Targets))
 	}

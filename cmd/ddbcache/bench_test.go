@@ -199,14 +199,7 @@ namespaces:
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
 	}
-	data, err := os.ReadFile(jsonOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, jsonOut)
 	byName := map[string]bench.TargetReport{}
 	for _, tr := range rep.Targets {
 		byName[tr.Name] = tr
@@ -271,14 +264,7 @@ func TestBenchRedisFastAndBatch(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
 			}
-			data, err := os.ReadFile(jsonOut)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var rep bench.Report
-			if err := json.Unmarshal(data, &rep); err != nil {
-				t.Fatal(err)
-			}
+			rep := readReport(t, jsonOut)
 			if rep.Settings.Batch != tc.batch || (tc.batch > 1) != strings.Contains(stdout, "keys/s") {
 				t.Errorf("batch %d recorded, keys/s row shown %v: want batch %d", rep.Settings.Batch, strings.Contains(stdout, "keys/s"), tc.batch)
 			}
@@ -310,4 +296,18 @@ func TestBenchRedisFastAndBatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readReport parses the report that a bench run wrote with --json.
+func readReport(t *testing.T, path string) bench.Report {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return rep
 }

@@ -168,10 +168,7 @@ sub stop {
 
 sub _cmd {
     my ($self, $port, @args) = @_;
-    my $c = eval { DDBCache::TestEnv::Conn->new(host => '127.0.0.1', port => $port, timeout => 2) } or return;
-    my $v = eval { $c->cmd(@args) };
-    $c->close;
-    return $v;
+    return DDBCache::TestEnv::Conn->try_cmd($port, @args);
 }
 
 1;

@@ -34,6 +34,14 @@ sub cmd {
     return $reply;
 }
 
+sub try_cmd {
+    my ($class, $port, @args) = @_;
+    my $c = eval { $class->new(host => '127.0.0.1', port => $port, timeout => 2) } or return;
+    my $v = eval { $c->cmd(@args) };
+    $c->close;
+    return $v;
+}
+
 sub err {
     my ($self, @args) = @_;
     $self->send_command(@args);
@@ -167,6 +175,12 @@ waiting for each reply.
 Sends one command and returns its reply. An error reply dies with a
 C<DDBCache::TestEnv::Error> object, which stringifies to the error text
 (C<ERR unknown namespace 'x'>), so C<< eval { $c->cmd(...) }; like($@, qr/.../) >> works.
+
+=item DDBCache::TestEnv::Conn->try_cmd($port, @args)
+
+One command to a server on 127.0.0.1:$port over a connection of its own
+(2 s timeout): its reply, or undef when the server cannot be reached or
+answers an error. For polling a server until it is ready.
 
 =item err(@args)
 
