@@ -15,7 +15,7 @@
 #   make bench      Go benchmarks
 #   make bench-replicas  the primary's Redis commands per 10k lookups, without and with read replicas
 #   make bench-run  after make demo: ddbcache bench at 250 µs Redis RTT against the demo's servers (.demo/bench.json, .demo/bench.svg)
-#   make bench-report  the README's performance section at 250 µs Redis RTT (scripts/bench-report.sh, about 8 min;
+#   make bench-report  the README's performance section at 250 µs Redis RTT (scripts/bench-report.sh, about 4.5 min;
 #                   docs/bench/*.json, *.svg; rewrites README.md between its bench-report markers)
 #   make fuzz       every Go fuzz target (go test -list '^Fuzz' ./...) for FUZZTIME (60s) each
 #   make fuzz-short the same for FUZZSHORT (3s) each: part of make test

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench-report.sh — "make bench-report": the README's performance section.
 #
-#   bash scripts/bench-report.sh                 # about 10 minutes on the 2-core machine
+#   bash scripts/bench-report.sh                 # about 4.5 minutes on a quiet 2-core machine
 #   DURATION=1s WARMUP=300ms ROUNDS=2 bash scripts/bench-report.sh   # a quick check of the pipeline
 #
 # Starts a private redis-server and dynalite in a temp dir, then runs
