@@ -1,11 +1,9 @@
 package audit_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,24 +15,6 @@ import (
 	"github.com/ddbcache/ddbcache/internal/testenv"
 )
 
-// logBuffer is a slog destination tests can read while the audit writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // rig is an engine on real redis-server and dynalite with an Auditor
 // hearing its hits; the audit reads DynamoDB through a counting proxy of
 // its own, so its reads are counted apart from the engine's.
@@ -44,13 +24,13 @@ type rig struct {
 	a      *audit.Auditor
 	reads  *testenv.Counter // the audit's DynamoDB requests
 	reader *dynamo.Client
-	log    *logBuffer
+	log    *testenv.LogBuffer
 	heard  atomic.Int64 // hits the engine told the audit of
 }
 
 func newRig(t *testing.T, opts audit.Options) *rig {
 	t.Helper()
-	r := &rig{f: enginetest.New(t), log: &logBuffer{}}
+	r := &rig{f: enginetest.New(t), log: &testenv.LogBuffer{}}
 	r.reads = testenv.CountingProxy(t, r.f.DDB.Endpoint)
 	var err error
 	r.reader, err = dynamo.New(context.Background(), dynamo.Options{Endpoint: r.reads.URL, Region: "us-east-1", MaxAttempts: 1})

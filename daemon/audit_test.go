@@ -17,7 +17,7 @@ import (
 func TestReloadAudit(t *testing.T) {
 	f := enginetest.New(t)
 	f.Seed(t, "1", "Ann")
-	base := options(f, testenv.ShortDir(t), &syncBuffer{})
+	base := options(f, testenv.ShortDir(t), &testenv.LogBuffer{})
 	d := start(t, base)
 	on := base
 	on.Audit = audit.Options{Sample: 1, MaxPerSecond: 1000, Grace: 100 * time.Millisecond}

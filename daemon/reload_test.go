@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,26 +20,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// syncBuffer is a log written by the daemon and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // options are a daemon's on the fixture, serving a socket in dir.
-func options(f *enginetest.Fixture, dir string, log *syncBuffer) daemon.Options {
+func options(f *enginetest.Fixture, dir string, log *testenv.LogBuffer) daemon.Options {
 	return daemon.Options{
 		Engine: cache.Options{Redis: cache.RedisOptions{Addrs: []string{f.Redis.Addr}}, Namespaces: enginetest.Namespaces},
 		Dynamo: dynamo.Options{Endpoint: f.Proxy.URL, Region: "us-east-1"},
@@ -67,7 +47,7 @@ func start(t *testing.T, opts daemon.Options) *daemon.Daemon {
 func TestReloadRefuses(t *testing.T) {
 	f := enginetest.New(t)
 	dir := testenv.ShortDir(t)
-	log := &syncBuffer{}
+	log := &testenv.LogBuffer{}
 	base := options(f, dir, log)
 	d := start(t, base)
 	// Run logs "ddbcache serving" once it serves; wait for it, so that the
@@ -119,7 +99,7 @@ func TestReloadRefuses(t *testing.T) {
 func TestReloadPassword(t *testing.T) {
 	f := enginetest.New(t)
 	dir := testenv.ShortDir(t)
-	base := options(f, dir, &syncBuffer{})
+	base := options(f, dir, &testenv.LogBuffer{})
 	base.Socket.Password = "old"
 	d := start(t, base)
 	ctx := testenv.Context(t)
@@ -164,7 +144,7 @@ func TestReloadPassword(t *testing.T) {
 func TestReloadStreams(t *testing.T) {
 	f := enginetest.New(t)
 	dir := testenv.ShortDir(t)
-	log := &syncBuffer{}
+	log := &testenv.LogBuffer{}
 	base := options(f, dir, log)
 	base.Streams.Endpoint = "http://127.0.0.1:" + fmt.Sprint(testenv.FreePort(t))
 	d := start(t, base)
@@ -199,7 +179,7 @@ func TestReloadStreams(t *testing.T) {
 // front: the next _mget over it is refused, with no restart.
 func TestReloadAPILimits(t *testing.T) {
 	f := enginetest.New(t)
-	base := options(f, testenv.ShortDir(t), &syncBuffer{})
+	base := options(f, testenv.ShortDir(t), &testenv.LogBuffer{})
 	base.Web.HTTP = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	d := start(t, base)
 	mget := func() int {

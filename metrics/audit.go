@@ -1,7 +1,8 @@
 package metrics
 
 import (
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/ddbcache/ddbcache/audit"
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,12 +57,7 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
-	names := make([]string, 0, len(st.Namespaces))
-	for n := range st.Namespaces {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(st.Namespaces)) {
 		s := st.Namespaces[n]
 		for _, r := range []struct {
 			result string

@@ -8,8 +8,9 @@
 package metrics
 
 import (
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -233,11 +234,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
-	names := make([]string, 0, len(st.Namespaces))
-	for n := range st.Namespaces {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(st.Namespaces))
 	tables := map[string]bool{}
 	for _, n := range names {
 		s := st.Namespaces[n]

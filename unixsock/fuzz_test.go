@@ -5,34 +5,15 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ddbcache/ddbcache/cache"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
+	"github.com/ddbcache/ddbcache/internal/testenv"
 	"github.com/ddbcache/ddbcache/tracking"
 	"github.com/ddbcache/ddbcache/unixsock"
 )
-
-// logBuffer collects the server's log, to find panics that the command
-// handler recovered from.
-type logBuffer struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // fuzzDeadline bounds one input's exchange: the server answers within
 // milliseconds, or closes after its 2 s read timeout at the latest.
@@ -46,7 +27,7 @@ const fuzzDeadline = 10 * time.Second
 func FuzzServer(f *testing.F) {
 	fx := enginetest.New(f)
 	fx.Seed(f, "1", "Ann")
-	logs := &logBuffer{}
+	logs := &testenv.LogBuffer{}
 	reg := tracking.New(tracking.Options{})
 	e := fx.Engine(f, func(o *cache.Options) {
 		o.MaxValueBytes = 64 << 10

@@ -125,7 +125,7 @@ func TestBadConfigExitsWithOneLineReason(t *testing.T) {
 type process struct {
 	cmd    *exec.Cmd
 	socket string
-	stderr *lockedBuffer
+	stderr *testenv.LogBuffer
 	done   chan struct{}
 }
 
@@ -140,7 +140,7 @@ func startDaemon(t *testing.T, f *enginetest.Fixture, socket string, env ...stri
 // kills it when the test ends; it does not wait for readiness.
 func spawn(t *testing.T, args []string, socket string, env ...string) *process {
 	t.Helper()
-	d := &process{cmd: exec.Command(binary, args...), socket: socket, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	d := &process{cmd: exec.Command(binary, args...), socket: socket, stderr: &testenv.LogBuffer{}, done: make(chan struct{})}
 	d.cmd.Env = append(cleanEnv(), env...)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,25 +14,6 @@ import (
 	"github.com/ddbcache/ddbcache/internal/testenv"
 	"github.com/redis/go-redis/v9"
 )
-
-// lockedBuffer is a daemon's standard error, read by the test while the
-// daemon writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // hupDaemon is a `ddbcache serve` whose configuration file the test
 // rewrites and then sends SIGHUP.

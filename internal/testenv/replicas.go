@@ -80,22 +80,10 @@ func (r *RedisServer) info(t testing.TB, section string) string {
 // commandstats: what a test counts to learn where commands went.
 func CommandCalls(t testing.TB, addr string, cmds ...string) int64 {
 	t.Helper()
-	rc := redis.NewClient(&redis.Options{Addr: addr})
-	defer rc.Close()
-	info, err := rc.Info(Context(t), "commandstats").Result()
-	if err != nil {
-		t.Fatalf("testenv: INFO commandstats of %s: %v", addr, err)
-	}
+	calls := commandStats(t, addr)
 	var sum int64
-	for _, line := range strings.Split(info, "\n") {
-		for _, c := range cmds {
-			rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+c+":calls=")
-			if !ok {
-				continue
-			}
-			n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
-			sum += n
-		}
+	for _, c := range cmds {
+		sum += calls[c]
 	}
 	return sum
 }
@@ -105,22 +93,36 @@ func CommandCalls(t testing.TB, addr string, cmds ...string) int64 {
 // commandstats.
 func AllCommandCalls(t testing.TB, addr string) int64 {
 	t.Helper()
+	var sum int64
+	for name, n := range commandStats(t, addr) {
+		if name != "info" {
+			sum += n
+		}
+	}
+	return sum
+}
+
+// commandStats reads INFO commandstats of the Redis server at addr: the
+// calls of each command, by lowercase name ("get", "client|tracking").
+func commandStats(t testing.TB, addr string) map[string]int64 {
+	t.Helper()
 	rc := redis.NewClient(&redis.Options{Addr: addr})
 	defer rc.Close()
 	info, err := rc.Info(Context(t), "commandstats").Result()
 	if err != nil {
 		t.Fatalf("testenv: INFO commandstats of %s: %v", addr, err)
 	}
-	var sum int64
+	calls := map[string]int64{}
 	for _, line := range strings.Split(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
-		if !ok || name == "cmdstat_info" {
+		name, isCmd := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !isCmd {
 			continue
 		}
 		n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
-		sum += n
+		calls[name] += n
 	}
-	return sum
+	return calls
 }
 
 // Settled waits until the replicas of every primary at addrs have

@@ -52,7 +52,7 @@ type Process struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
-	log  *lockedBuffer
+	log  *LogBuffer
 }
 
 // Stop kills the process and waits for it to exit. It is safe to call twice.
@@ -101,7 +101,7 @@ func spawn(ready string, name string, args ...string) (*Process, error) {
 		return nil, fmt.Errorf("testenv: %s: %w", name, err)
 	}
 	cmd.Stderr = cmd.Stdout
-	p := &Process{name: name, cmd: cmd, done: make(chan struct{}), log: &lockedBuffer{}}
+	p := &Process{name: name, cmd: cmd, done: make(chan struct{}), log: &LogBuffer{}}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("testenv: start %s: %w", name, err)
 	}
@@ -132,19 +132,30 @@ func spawn(ready string, name string, args ...string) (*Process, error) {
 	}
 }
 
-// lockedBuffer collects a process's output for error messages.
-type lockedBuffer struct {
+// LogBuffer is a log or an output that a server or process writes while
+// the test reads it: an io.Writer (a slog destination, a command's
+// stderr) safe for concurrent use.
+type LogBuffer struct {
 	mu sync.Mutex // guards b
 	b  strings.Builder
 }
 
-func (l *lockedBuffer) WriteString(s string) {
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// WriteString appends s.
+func (l *LogBuffer) WriteString(s string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.b.WriteString(s)
 }
 
-func (l *lockedBuffer) String() string {
+// String returns all that was written so far.
+func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
