@@ -42,19 +42,73 @@ func procCPU(pid int) (time.Duration, error) {
 // from /proc/PID/schedstat: exact for a single-threaded process such as
 // a Perl worker, where /proc/PID/stat counts in 10 ms ticks.
 func threadCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if d, err := schedstatCPU(fmt.Sprintf("/proc/%d/schedstat", pid)); err == nil {
+		return d, nil
+	}
+	return procCPU(pid)
+}
+
+// schedstatCPU reads the first field of a schedstat file: the thread's
+// time on a CPU, in nanoseconds.
+func schedstatCPU(path string) (time.Duration, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return procCPU(pid)
+		return 0, fmt.Errorf("bench: %w", err)
 	}
 	f := strings.Fields(string(data))
 	if len(f) == 0 {
-		return procCPU(pid)
+		return 0, fmt.Errorf("bench: %s: empty", path)
 	}
 	ns, err := strconv.ParseInt(f[0], 10, 64)
 	if err != nil {
-		return procCPU(pid)
+		return 0, fmt.Errorf("bench: %s: %w", path, err)
 	}
 	return time.Duration(ns), nil
+}
+
+// cpuSample is a multi-threaded process's CPU time, thread by thread.
+// The daemon's CPU over a round is often a few milliseconds, which
+// /proc/PID/stat's 10 ms ticks round to 0 or 10; the threads' schedstat
+// files count nanoseconds. A thread that exits between two samples loses
+// its last stretch; Go's runtime keeps its threads, so that is rare.
+type cpuSample struct {
+	threads map[int]time.Duration
+	ticks   time.Duration // /proc/PID/stat's total, when schedstat is missing
+}
+
+// processCPU samples pid's CPU time, per thread when the kernel has
+// schedstat files, else in ticks.
+func processCPU(pid int) cpuSample {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	entries, err := os.ReadDir(dir)
+	s := cpuSample{threads: map[int]time.Duration{}}
+	for _, e := range entries {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if d, err := schedstatCPU(dir + "/" + e.Name() + "/schedstat"); err == nil {
+			s.threads[tid] = d
+		}
+	}
+	if err != nil || len(s.threads) == 0 {
+		s.threads = nil
+		s.ticks, _ = procCPU(pid)
+	}
+	return s
+}
+
+// Sub is the CPU time spent between before and s: each thread's own
+// difference, a thread new since before counted whole.
+func (s cpuSample) Sub(before cpuSample) time.Duration {
+	if s.threads == nil || before.threads == nil {
+		return max(s.ticks-before.ticks, 0)
+	}
+	var d time.Duration
+	for tid, t := range s.threads {
+		d += t - before.threads[tid]
+	}
+	return d
 }
 
 // selfCPU returns this process's user+system CPU time.

@@ -158,7 +158,7 @@ func (b *Bench) runRound(ctx context.Context, t *target, r round) error {
 	d := statsDelta(after.daemon, before.daemon)
 	res.daemon = addStats(res.daemon, d)
 	res.redisCalls += after.redisCalls - before.redisCalls
-	res.daemonCPU += after.daemonCPU - before.daemonCPU
+	res.daemonCPU += after.daemonCPU.Sub(before.daemonCPU)
 	res.daemonRSS = max(res.daemonRSS, after.daemonRSS)
 	if t.perl != nil {
 		res.clientCPU += perlUsage.cpu
@@ -190,7 +190,7 @@ func addStats(a, d cache.NamespaceStats) cache.NamespaceStats {
 type snapshot struct {
 	daemon     cache.NamespaceStats
 	redisCalls int64
-	daemonCPU  time.Duration
+	daemonCPU  cpuSample
 	daemonRSS  int64
 	selfCPU    time.Duration
 	selfRSS    int64
@@ -210,7 +210,7 @@ func (b *Bench) measure(ctx context.Context) (snapshot, error) {
 		return s, err
 	}
 	if b.daemonPID > 0 {
-		s.daemonCPU, _ = procCPU(b.daemonPID)
+		s.daemonCPU = processCPU(b.daemonPID)
 		s.daemonRSS = peakRSS(b.daemonPID)
 		if b.spawned {
 			// A daemon of the user's keeps its peak since it started.
