@@ -231,7 +231,8 @@ func dynamoOp(api *dynamodb.Client, it *item, c *counters) opFunc {
 
 // batchGetItem reads keys from DynamoDB in one BatchGetItem (counted as
 // one read, as the daemon counts its own), retrying what DynamoDB left
-// unprocessed.
+// unprocessed after a pause that doubles, as AWS asks of throttled
+// batches (against a real table a retry at once is throttled again).
 func batchGetItem(ctx context.Context, api *dynamodb.Client, it *item, c *counters, keys []int) error {
 	avs := make([]map[string]types.AttributeValue, len(keys))
 	for j, k := range keys {
@@ -240,6 +241,7 @@ func batchGetItem(ctx context.Context, api *dynamodb.Client, it *item, c *counte
 	req := map[string]types.KeysAndAttributes{it.ns.Table: {Keys: avs}}
 	c.misses.Add(int64(len(keys)))
 	found := 0
+	pause := 10 * time.Millisecond
 	for len(req) > 0 {
 		out, err := api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req,
 			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
@@ -252,6 +254,15 @@ func batchGetItem(ctx context.Context, api *dynamodb.Client, it *item, c *counte
 		}
 		found += len(out.Responses[it.ns.Table])
 		req = out.UnprocessedKeys
+		if len(req) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench: BatchGetItem: keys left unprocessed: %w", ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Second)
 	}
 	c.notFound.Add(int64(len(keys) - found))
 	return nil
