@@ -113,10 +113,11 @@ func rate(v float64) string {
 	return fmt.Sprintf("%.0f", v)
 }
 
-// Markdown renders the section (without its markers) from the cells; it
+// Markdown renders the section (without its markers) from the cells and
+// the round-trip benchmark (nil when the run has none); it
 // depends on nothing but its input, so that re-running the generator on
 // the same files changes nothing.
-func Markdown(cells []NamedReport) string {
+func Markdown(cells []NamedReport, rt *RoundTrip) string {
 	cells = append([]NamedReport(nil), cells...)
 	sortCells(cells)
 	var lookups, fronts []NamedReport
@@ -136,7 +137,7 @@ func Markdown(cells []NamedReport) string {
 		writeFrontTable(&b, fronts)
 	}
 	if len(cells) > 0 {
-		writeVerdicts(&b, cells)
+		writeVerdicts(&b, cells, rt)
 	}
 	writePlots(&b, cells)
 	return b.String()

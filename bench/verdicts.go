@@ -29,10 +29,6 @@ const (
 // before the workers reported it.
 const perlDefaultLocalCacheMiB = 64
 
-// roundTripCommand is the Go benchmark of the round-trip target, which
-// the bench report does not run.
-const roundTripCommand = "go test -run - -bench RoundTrip -benchtime 45000x ./unixsock/"
-
 // verdict is one row of the Targets table: what was measured in the run
 // and whether it meets the target; met is nil when the run did not
 // measure it.
@@ -91,7 +87,7 @@ func ratioVerdict(workload, goal string, cells []NamedReport, a, b string, minRa
 }
 
 // Verdicts checks every row of issue 13's targets table against the cells.
-func verdicts(cells []NamedReport) []verdict {
+func verdicts(cells []NamedReport, rt *RoundTrip) []verdict {
 	hot := func(s Settings) bool { return s.Dist == string(Uniform) && s.batch() == 1 }
 	zipf := func(s Settings) bool {
 		return s.Dist == string(Zipf) && s.Keys == targetZipfKeys && s.batch() == 1
@@ -105,8 +101,7 @@ func verdicts(cells []NamedReport) []verdict {
 			hot1, TargetPerl, TargetRedisFast, targetHotRatio, false),
 		ratioVerdict("Zipf(0.99) over 100 000 keys, default local cache, 8 processes aggregate",
 			fmt.Sprintf("≥ %d× Redis::Fast; p99 lower", targetZipfRatio), zipf8, TargetPerl, TargetRedisFast, targetZipfRatio, true),
-		{workload: "round trip to the daemon, local cache off", target: "≥ 0.85× a canned-reply server on the same socket",
-			measured: "a Go benchmark, not in this report: `" + roundTripCommand + "`"},
+		roundTripVerdict(rt),
 		ratioVerdict("Zipf(0.99), default client vs `local_cache => 0`", "≥ 1.0× at every hit ratio",
 			cellsWhere(cells, zipf), TargetPerl, TargetPerlNoLocal, targetLocalRatio, false),
 		memoryVerdict(cells),
@@ -238,12 +233,12 @@ func fcgiVerdict(cells []NamedReport) verdict {
 }
 
 // writeVerdicts writes the Targets table.
-func writeVerdicts(b *strings.Builder, cells []NamedReport) {
+func writeVerdicts(b *strings.Builder, cells []NamedReport, rt *RoundTrip) {
 	b.WriteString("Targets of issue 13, checked against this run (ratios of median lookups/s between targets of the same cell; " +
 		"`perl` is the default client, `redis-fast` the blog's pattern in Perl):\n\n")
 	mdRow(b, "workload", "target", "measured", "verdict")
 	b.WriteString("|---|---|---|---|\n")
-	for _, v := range verdicts(cells) {
+	for _, v := range verdicts(cells, rt) {
 		m := v.measured
 		if m == "" {
 			m = "no such cell in this run"

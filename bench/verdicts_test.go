@@ -89,7 +89,7 @@ func TestVerdicts(t *testing.T) {
 		{"fcgi p99 higher", "FastCGI", []NamedReport{vcell("fcgi-hot", Settings{Keys: 100, Front: FrontFCGI}, fcgi(100, 500, 6000)...)}, "**not met**", "p99 6.00 ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			vs := verdicts(tc.cells)
+			vs := verdicts(tc.cells, nil)
 			if len(vs) != 10 {
 				t.Fatalf("%d verdicts, want one per row of the targets table (10)", len(vs))
 			}
@@ -98,7 +98,7 @@ func TestVerdicts(t *testing.T) {
 					continue
 				}
 				var b strings.Builder
-				writeVerdicts(&b, tc.cells)
+				writeVerdicts(&b, tc.cells, nil)
 				if v.word() != tc.want || !strings.Contains(b.String(), tc.measured) {
 					t.Errorf("%s: %s (%q), want %s with %q", v.workload, v.word(), v.measured, tc.want, tc.measured)
 				}

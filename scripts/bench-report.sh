@@ -15,6 +15,7 @@
 # after the warm-up) — and `ddbcache bench --front fcgi` (nginx → FastCGI: the
 # daemon against the blog-pattern Perl app) on hot keys and on Zipf. Redis is
 # flushed before each cell; each bench spawns its own daemon behind the relay.
+# Last, the round-trip Go benchmark (unixsock's BenchmarkRoundTrip).
 # The JSON, text and SVG of every cell go to docs/bench/ (replacing the
 # previous run's only once the whole run succeeded), then
 # bench/cmd/gen-readme rewrites README.md between its bench-report markers.
@@ -133,8 +134,15 @@ lookups hot10k-8 8 --keys 100 --item-size 10000
 lookups hot100k-1 1 --seed-data --keys 100 --item-size 100000
 lookups hot100k-8 8 --keys 100 --item-size 100000
 
+# The round-trip target (the daemon's RESP front ≥ 0.85× a canned-reply
+# server on the same socket) is a Go benchmark: BenchmarkRoundTrip runs
+# both side by side in interleaved rounds, about 10 s a run.
+say "round trip: go test -run - -bench RoundTrip -benchtime 45000x -count 3 ./unixsock/"
+go test -run - -bench RoundTrip -benchtime 45000x -count 3 ./unixsock/ >"$res/roundtrip.bench"
+cat "$res/roundtrip.bench" >&2
+
 mkdir -p "$OUT"
-rm -f "$OUT"/*.json "$OUT"/*.svg "$OUT"/*.txt
+rm -f "$OUT"/*.json "$OUT"/*.svg "$OUT"/*.txt "$OUT"/*.bench
 cp "$res"/* "$OUT"/
-go run ./bench/cmd/gen-readme README.md "$OUT"/*.json
+go run ./bench/cmd/gen-readme README.md "$OUT"
 say "wrote $OUT/ and README.md's performance section in $(($(date +%s) - started)) s"
