@@ -373,7 +373,10 @@ subtest 'a daemon without DDB TRACK: the local cache turns itself off' => sub {
 # or the n-th element of $opts{greetings} at the n-th DDB TRACK),
 # DDB GETC ns key (a new value each time, {"key":KEY,"n":N}, with Redis key
 # rk:KEY and max-age 60 s; 100 ms for keys short*; 0 for keys nokeep*), DDB
-# GET ns key (the same value, as a bulk reply), and
+# GET ns key (the same value, as a bulk reply), DDB MGET ns key… (such
+# values, an array of bulks), DDB MGETC refused as a daemon from before
+# MGETC refused it (a daemon of this tree's error text, checked by the
+# test that relies on it), and
 # PING: before it answers the n-th PING it writes the n-th element of @pings
 # to the latest tracking connection (a string, or 'close' to close it).
 # Returns (socket path, pid, request log path).
@@ -421,6 +424,11 @@ sub fake_tracker {
                     my $value = sprintf '{"key":"%s","n":%d}', $key, ++$n;
                     my $age = $key =~ /\Ashort/ ? 100 : $key =~ /\Anokeep/ ? 0 : 60_000;
                     syswrite $fh, '*3' . "\r\n" . bulk($value) . bulk("rk:$key") . ":$age\r\n";
+                } elsif ($cmd eq 'DDB MGETC') {    # a daemon from before MGETC
+                    syswrite $fh, "-ERR unknown DDB subcommand 'MGETC'; try GET, GETC, MGET, PUT, DEL, INVALIDATE, TRACK, STATS or NAMESPACES\r\n";
+                } elsif ($cmd eq 'DDB MGET') {
+                    my @keys = @args[3 .. $#args];
+                    syswrite $fh, '*' . @keys . "\r\n" . join '', map { bulk(sprintf '{"key":"%s","n":%d}', $_, ++$n) } @keys;
                 } elsif ($cmd eq 'PING') {
                     my $push = shift(@pings) // '';
                     if ($push eq 'close') {
@@ -511,6 +519,29 @@ subtest 'pushes: in pieces, several at once, keys not held, the flush form, garb
     my @tracks = grep { /\A([0-9]+) DDB TRACK\z/ } map { chomp; $_ } <$fh>;
     is(scalar @tracks, 3, 'DDB TRACK three times: at first, after the garbage, after the EOF')
         or diag "@tracks";
+};
+
+subtest 'a daemon with GETC but no MGETC: mget falls back to plain DDB MGET' => sub {
+    # The fallback keys on the daemon's error for an unknown subcommand:
+    # this tree's daemon still words it the way the fake's older one does.
+    my $real = Redis->new(sock => $env->socket_path, reconnect => 0);
+    ok(!eval { $real->ddb('MGETZ', 'profile', 'a'); 1 }, 'the daemon refuses an unknown subcommand');
+    like($@, qr/ERR unknown DDB subcommand 'MGETZ'; try /, '... in the words the fallback looks for');
+
+    my ($path, $pid, $log) = fake_tracker();
+    my $c = DDBCache::Client->new(socket => $path, timeout => 5);
+    my $a1 = $c->get(profile => 'a')->{n};
+    my $got = $c->mget(profile => ['a', 'b', 'c']);
+    is_deeply([map { $got->{$_}{key} } qw(a b c)], ['a', 'b', 'c'], 'mget answers every key');
+    is($got->{a}{n}, $a1, 'the held key came from the local cache');
+    my $b2 = $c->mget(profile => ['b', 'a'])->{b}{n};
+    is($c->get(profile => 'b')->{n}, $b2 + 1, 'a key read by plain MGET is not kept locally');
+    open my $fh, '<', $log or die "$log: $!";
+    is_deeply([grep { /DDB M?GET/ } map { chomp; $_ } <$fh>],
+        ['2 DDB GETC profile a', '2 DDB MGETC profile b c', '2 DDB MGET profile b c', '2 DDB MGET profile b', '2 DDB GETC profile b'],
+        'MGETC was tried once; the keys not held went by MGET from then on');
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
 };
 
 # The daemon writes pushes to a tracking connection as soon as it is
