@@ -3,11 +3,13 @@ package metrics_test
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/ddbcache/ddbcache/audit"
 	"github.com/ddbcache/ddbcache/internal/enginetest"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestAuditAgrees: once the audit of a daemon that samples every hit has
@@ -16,10 +18,13 @@ import (
 func TestAuditAgrees(t *testing.T) {
 	r := startWith(t, audit.Options{Sample: 1, Grace: 200 * time.Millisecond, MaxPerSecond: 1000})
 	r.workload(t)
-	// Each sampled hit ends in one verdict; wait until they all have
-	// (then nothing changes: no lookups come).
-	var st audit.Stats
-	settled := func() bool {
+	// Each sampled hit ends in one verdict, a grace period after the hit.
+	// The scrape is compared with DDB STATS read just before and just
+	// after it, once those two agree and hold the workload's verdicts: the
+	// counters only grow, so the scrape saw the same values. (Two equal
+	// STATS before the scrape were not enough: a late verdict could land
+	// between them and the scrape.)
+	stats := func() audit.Stats {
 		raw, err := r.rdb.Do(context.Background(), "DDB", "STATS").Text()
 		if err != nil {
 			t.Fatal(err)
@@ -30,16 +35,17 @@ func TestAuditAgrees(t *testing.T) {
 		if err := json.Unmarshal([]byte(raw), &all); err != nil || all.Audit == nil {
 			t.Fatalf("DDB STATS has no audit: %v\n%s", err, raw)
 		}
-		st = *all.Audit
-		p := st.Namespaces["profile"]
-		return p.Consistent+p.Inconsistent+p.Raced+p.Errors >= 2
+		return *all.Audit
 	}
-	enginetest.WaitFor(t, "the audit's verdicts", settled)
-	enginetest.WaitFor(t, "the audit's verdicts to settle", func() bool {
-		before := st.Namespaces["profile"]
-		return settled() && st.Namespaces["profile"] == before
+	var st audit.Stats
+	var fams map[string]*dto.MetricFamily
+	enginetest.WaitFor(t, "the audit's verdicts, unchanged across a scrape", func() bool {
+		before := stats()
+		fams = r.scrape(t)
+		st = stats()
+		p := st.Namespaces["profile"]
+		return p.Consistent+p.Inconsistent+p.Raced+p.Errors >= 2 && reflect.DeepEqual(before, st)
 	})
-	fams := r.scrape(t)
 	for ns, s := range st.Namespaces {
 		for _, c := range []struct {
 			v      int64
