@@ -5,7 +5,8 @@
 # the very next lookup; changes made straight in Redis within a bounded poll;
 # a daemon restart, a lost Redis connection and a fork drop the entries;
 # local_cache => 0, local_ttl, eviction, bad arguments; a daemon without
-# DDB TRACK; and a randomized read-your-writes loop.
+# DDB MGETC; and a randomized read-your-writes loop. How the client reads
+# pushes, and a daemon without DDB TRACK: t/23.
 use strict;
 use warnings;
 use utf8;
@@ -13,15 +14,12 @@ use utf8;
 use FindBin;
 use lib "$FindBin::Bin/lib", "$FindBin::Bin/../perl/lib";
 
-use File::Temp qw(tempdir);
-use IO::Select;
-use IO::Socket::UNIX;
 use POSIX qw(_exit);
 use Test::More;
 use Time::HiRes qw(sleep time);
 use DDBCache::Client;
 use DDBCache::TestEnv;
-use DDBCache::TestEnv::FakeDaemon;
+use DDBCache::TestEnv::FakeTracker qw(fake_tracker);
 use DDBCache::TestEnv::Faults qw(time_until);
 
 binmode Test::More->builder->$_, ':encoding(UTF-8)' for qw(output failure_output todo_output);
@@ -79,8 +77,6 @@ sub dies_like {
     return ok(0, "$name: did not die") if $ok;
     return like($@, $re, $name);
 }
-
-sub bulk { my ($s) = @_; return '$' . length($s) . "\r\n$s\r\n" }
 
 subtest 'a held item is served from the local cache: no request to the daemon' => sub {
     seed('h1', name => 'Hot');
@@ -343,184 +339,6 @@ subtest 'bad local_cache and local_ttl values croak' => sub {
     ok(DDBCache::Client->new(local_cache => '25', local_ttl => '2.5'), 'so are numbers in strings');
 };
 
-subtest 'a daemon without DDB TRACK: the local cache turns itself off' => sub {
-    my $fake = DDBCache::TestEnv::FakeDaemon->new(script => [
-        ["-ERR unknown DDB subcommand 'TRACK'; try GET, MGET, PUT, DEL, INVALIDATE, STATS or NAMESPACES\r\n"],
-        [bulk('{"n":1}'), bulk('{"n":2}')],
-    ]);
-    my $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
-    is_deeply($c->get(profile => 'k'), { n => 1 }, 'the first get is answered');
-    is_deeply($c->get(profile => 'k'), { n => 2 }, 'so is the second, by the daemon again');
-    is_deeply([$fake->requests], ['1 DDB TRACK', '2 DDB GET profile k', '2 DDB GET profile k'],
-        'DDB TRACK was tried once; then plain DDB GETs');
-    is($c->local_stats->{enabled}, 0, 'local_stats says the local cache is off');
-
-    # Too many clients is no reason to give up: it is tried again later.
-    $fake = DDBCache::TestEnv::FakeDaemon->new(script => [
-        ["-ERR max number of clients reached\r\n"],
-        [bulk('{"n":3}'), bulk('{"n":4}')],
-    ]);
-    $c = DDBCache::Client->new(socket => $fake->path, timeout => 5);
-    is_deeply($c->get(profile => 'k'), { n => 3 }, 'tracking refused: the get is answered');
-    is_deeply($c->get(profile => 'k'), { n => 4 }, 'and the next');
-    is_deeply([$fake->requests], ['1 DDB TRACK', '2 DDB GET profile k', '2 DDB GET profile k'],
-        'DDB TRACK is not retried at once');
-    is($c->local_stats->{enabled}, 1, 'the local cache stays on, for a later try');
-};
-
-# fake_tracker([\%opts,] @pings): a scripted daemon on a Unix socket, in a
-# child process, that serves both connections of a client: DDB TRACK (+OK,
-# or the n-th element of $opts{greetings} at the n-th DDB TRACK),
-# DDB GETC ns key (a new value each time, {"key":KEY,"n":N}, with Redis key
-# rk:KEY and max-age 60 s; 100 ms for keys short*; 0 for keys nokeep*), DDB
-# GET ns key (the same value, as a bulk reply), DDB MGET ns key… (such
-# values, an array of bulks), DDB MGETC refused as a daemon from before
-# MGETC refused it (a daemon of this tree's error text, checked by the
-# test that relies on it), and
-# PING: before it answers the n-th PING it writes the n-th element of @pings
-# to the latest tracking connection (a string, or 'close' to close it).
-# Returns (socket path, pid, request log path).
-sub fake_tracker {
-    my (@pings) = @_;
-    my %opts = ref $pings[0] eq 'HASH' ? %{ shift @pings } : ();
-    my @greetings = @{ $opts{greetings} || [] };
-    my $dir = tempdir('ddbcache-track-XXXXXX', DIR => '/tmp', CLEANUP => 1);
-    my ($path, $log) = ("$dir/fake.sock", "$dir/requests.log");
-    my $listener = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => $path, Listen => 8)
-        or die "listen on $path: $!";
-    my $parent = $$;
-    my $pid = fork // die "fork: $!";
-    return ($path, $pid, $log) if $pid;
-
-    open my $logfh, '>>', $log or die "$log: $!";
-    $logfh->autoflush(1);
-    my $sel = IO::Select->new($listener);
-    my (%buf, %id, $tracker);
-    my ($conns, $n) = (0, 0);
-    while (getppid == $parent) {    # not left behind by a test that died
-        for my $fh ($sel->can_read(1)) {
-            if ($fh == $listener) {
-                my $conn = $listener->accept or next;
-                $sel->add($conn);
-                ($buf{$conn}, $id{$conn}) = ('', ++$conns);
-                next;
-            }
-            if (!sysread $fh, $buf{$fh}, 65_536, length $buf{$fh}) {
-                $sel->remove($fh);
-                close $fh;
-                next;
-            }
-            while ($buf{$fh} =~ s/\A\*([0-9]+)\r\n((?:\$[0-9]+\r\n[^\r]*\r\n)*)//) {
-                my @args = $2 =~ /\$[0-9]+\r\n([^\r]*)\r\n/g;
-                print {$logfh} "$id{$fh} @args\n";
-                my $cmd = uc join ' ', @args[0 .. ($args[0] eq 'DDB' ? 1 : 0)];
-                if ($cmd eq 'DDB TRACK') {
-                    $tracker = $fh;
-                    syswrite $fh, shift(@greetings) // "+OK\r\n";
-                } elsif ($cmd eq 'DDB GET') {
-                    syswrite $fh, bulk(sprintf '{"key":"%s","n":%d}', $args[3], ++$n);
-                } elsif ($cmd eq 'DDB GETC') {
-                    my $key = $args[3];
-                    my $value = sprintf '{"key":"%s","n":%d}', $key, ++$n;
-                    my $age = $key =~ /\Ashort/ ? 100 : $key =~ /\Anokeep/ ? 0 : 60_000;
-                    syswrite $fh, '*3' . "\r\n" . bulk($value) . bulk("rk:$key") . ":$age\r\n";
-                } elsif ($cmd eq 'DDB MGETC') {    # a daemon from before MGETC
-                    syswrite $fh, "-ERR unknown DDB subcommand 'MGETC'; try GET, GETC, MGET, PUT, DEL, INVALIDATE, TRACK, STATS or NAMESPACES\r\n";
-                } elsif ($cmd eq 'DDB MGET') {
-                    my @keys = @args[3 .. $#args];
-                    syswrite $fh, '*' . @keys . "\r\n" . join '', map { bulk(sprintf '{"key":"%s","n":%d}', $_, ++$n) } @keys;
-                } elsif ($cmd eq 'PING') {
-                    my $push = shift(@pings) // '';
-                    if ($push eq 'close') {
-                        $sel->remove($tracker);
-                        close $tracker;
-                    } elsif (length $push) {
-                        syswrite $tracker, $push;
-                    }
-                    syswrite $fh, "+PONG\r\n";
-                } else {
-                    syswrite $fh, "-ERR unknown command\r\n";
-                }
-            }
-        }
-    }
-    _exit(0);
-}
-
-# invalidate(@keys): the push that invalidates Redis keys.
-sub invalidate {
-    my (@keys) = @_;
-    return "*2\r\n" . bulk('invalidate') . '*' . @keys . "\r\n" . join '', map { bulk($_) } @keys;
-}
-
-subtest 'pushes: in pieces, several at once, keys not held, the flush form, garbage, EOF' => sub {
-    my $push_a = invalidate('rk:a');
-    my ($path, $pid, $log) = fake_tracker(
-        substr($push_a, 0, 17), substr($push_a, 17),    # a push in two pieces
-        invalidate('rk:zzz'),                            # a key not held
-        invalidate('rk:a') . invalidate('rk:b', 'rk:c'),    # two pushes in one read
-        "*2\r\n\$10\r\ninvalidate\r\n*-1\r\n",           # the flush form
-        "+what\r\n",                                     # no push
-        'close',                                         # EOF
-    );
-    my $c = DDBCache::Client->new(socket => $path, timeout => 5);
-    my $n = sub { my ($key) = @_; return $c->get(profile => $key)->{n} };
-    my $held = sub {    # (key, n): the key's value is still n, served locally
-        my ($key, $want, $name) = @_;
-        my $hits = $c->local_stats->{hits};
-        is($n->($key), $want, "$name: $key is the same");
-        is($c->local_stats->{hits}, $hits + 1, "$name: ... from the local cache");
-    };
-    my $a1 = $n->('a');
-    $held->(a => $a1, 'held');
-
-    ok($c->ping, 'the first piece of a push');
-    $held->(a => $a1, 'half a push');
-    ok($c->ping, 'the rest');
-    my $a2 = $n->('a');
-    isnt($a2, $a1, 'the whole push: a is read again');
-    is($c->local_stats->{invalidations}, 1, 'one invalidation');
-
-    my ($b1, $c1) = ($n->('b'), $n->('c'));
-    $held->(b => $b1, 'b');
-    ok($c->ping, 'a push of a key not held');
-    $held->(a => $a2, 'ignored');
-
-    ok($c->ping, 'two pushes in one write');
-    my %before = (a => $a2, b => $b1, c => $c1);
-    is(scalar(grep { $n->($_) != $before{$_} } qw(a b c)), 3, 'a, b and c are read again');
-    is($c->local_stats->{invalidations}, 4, 'four invalidations');
-
-    my $s = $c->local_stats;
-    ok($s->{entries} >= 3, "$s->{entries} entries");
-    ok($c->ping, 'the flush form');
-    $s = $c->local_stats;
-    is_deeply([@$s{qw(entries flushes)}], [0, 1], 'all entries dropped: one flush');
-
-    my $a3 = $n->('a');
-    $held->(a => $a3, 'after the flush');
-    ok($c->ping, 'bytes that are no push');
-    isnt($n->('a'), $a3, 'all dropped');
-    ok($c->ping, 'the daemon closes the tracking connection');
-    my $a4 = $n->('a');
-    is($c->local_stats->{flushes}, 3, 'all dropped again');
-    $held->(a => $a4, 'a new tracking connection');
-
-    my $k1 = $n->('nokeep');
-    isnt($n->('nokeep'), $k1, 'max-age 0: not kept');
-    my $short = $n->('short');
-    $held->(short => $short, 'max-age 100 ms');
-    my $took = time_until(2, sub { $n->('short') != $short });
-    ok(defined $took && $took >= 0.05, sprintf 'read again after its max-age (%.2f s)', $took // -1);
-
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
-    open my $fh, '<', $log or die "$log: $!";
-    my @tracks = grep { /\A([0-9]+) DDB TRACK\z/ } map { chomp; $_ } <$fh>;
-    is(scalar @tracks, 3, 'DDB TRACK three times: at first, after the garbage, after the EOF')
-        or diag "@tracks";
-};
-
 subtest 'a daemon with GETC but no MGETC: mget falls back to plain DDB MGET' => sub {
     # The fallback keys on the daemon's error for an unknown subcommand:
     # this tree's daemon still words it the way the fake's older one does.
@@ -542,46 +360,6 @@ subtest 'a daemon with GETC but no MGETC: mget falls back to plain DDB MGET' => 
         'MGETC was tried once; the keys not held went by MGET from then on');
     kill 'KILL', $pid;
     waitpid $pid, 0;
-};
-
-# The daemon writes pushes to a tracking connection as soon as it is
-# subscribed, right behind the +OK of DDB TRACK: with many processes
-# filling cold keys at once, the client's first read of the connection
-# often holds the +OK and a push, or a part of one.
-subtest 'a push that comes with the +OK of DDB TRACK is no error' => sub {
-    my $flush = "*2\r\n\$10\r\ninvalidate\r\n*-1\r\n";
-    my $push  = invalidate('rk:zz');
-    my @cases = (
-        # [name, greeting, pings, local cache flushes expected after the pings]
-        ['a push with the +OK',            "+OK\r\n" . $push,                              [],                        0],
-        ['two pushes with the +OK',        "+OK\r\n" . $push . invalidate('rk:y', 'rk:z'), [],                        0],
-        ['the flush form with the +OK',    "+OK\r\n" . $flush,                             [],                        1],
-        ['a part of a push with the +OK',  "+OK\r\n" . substr($push, 0, 14),               [substr($push, 14)],       0],
-        ['bytes that are no push after +OK', "+OK\r\n+what\r\n",                         [],                        1],
-    );
-    for my $case (@cases) {
-        my ($name, $greeting, $pings, $flushes) = @$case;
-        my ($path, $pid) = fake_tracker({ greetings => [$greeting] }, @$pings);
-        my $c = DDBCache::Client->new(socket => $path, timeout => 5);
-        my $first = eval { $c->get(profile => 'a') };
-        ok($first, "$name: the first get is answered") or diag $@;
-        my $ok = eval {
-            $c->ping for @$pings;
-            my $second = $c->get(profile => 'a');
-            my $s      = $c->local_stats;
-            is($s->{flushes}, $flushes, "$name: $flushes flush(es)");
-            if ($flushes) {
-                ok(1, "$name: the local cache started again");
-            } else {
-                is($second->{n}, $first->{n}, "$name: the item is held (the push named other keys)");
-            }
-            is(($c->get(profile => 'a') // {})->{n}, $c->get(profile => 'a')->{n}, "$name: and lookups go on");
-            1;
-        };
-        ok($ok, "$name: no error") or diag $@;
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-    }
 };
 
 subtest 'read-your-writes, randomized: 2 clients, 10 keys, 500 rounds' => sub {
