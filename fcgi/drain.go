@@ -145,7 +145,7 @@ func (c *drainConn) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := c.r.Read(p)
-	if b := c.in.scan(p[:n], typeBeginRequest); b > 0 {
+	if b, _ := c.in.scan(p[:n], typeBeginRequest); b > 0 {
 		c.l.mu.Lock()
 		c.begun += b
 		c.l.mu.Unlock()
@@ -153,15 +153,17 @@ func (c *drainConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write holds records until a request ends (or maxPending bytes are
-// held), then sends them in one write. It counts the requests that end;
+// Write holds records until a request ends, a management record is
+// written or maxPending bytes are held, then sends them in one write. (A
+// management record — FCGI_GET_VALUES_RESULT, FCGI_UNKNOWN_TYPE — answers
+// the web server outside any request: no END_REQUEST follows it.) It counts the requests that end;
 // while draining, a connection that becomes idle is closed.
 func (c *drainConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	c.pending = append(c.pending, p...)
-	e := c.out.scan(p, typeEndRequest)
+	e, mgmt := c.out.scan(p, typeEndRequest)
 	var err error
-	if e > 0 || len(c.pending) >= maxPending {
+	if e > 0 || mgmt || len(c.pending) >= maxPending {
 		_, err = c.Conn.Write(c.pending)
 		c.pending = c.pending[:0]
 		if cap(c.pending) > maxPending {
@@ -204,9 +206,10 @@ type recordScanner struct {
 	skip int // content and padding bytes left of the current record
 }
 
-// scan consumes p and returns how many records of type typ began in it.
-func (s *recordScanner) scan(p []byte, typ byte) int {
-	n := 0
+// scan consumes p and returns how many records of type typ began in it,
+// and whether a management record (request id 0, FCGI_NULL_REQUEST_ID)
+// began in it.
+func (s *recordScanner) scan(p []byte, typ byte) (n int, mgmt bool) {
 	for len(p) > 0 {
 		if s.skip > 0 {
 			k := min(s.skip, len(p))
@@ -222,8 +225,11 @@ func (s *recordScanner) scan(p []byte, typ byte) int {
 			if s.hdr[1] == typ {
 				n++
 			}
+			if s.hdr[2] == 0 && s.hdr[3] == 0 {
+				mgmt = true
+			}
 			s.skip = int(binary.BigEndian.Uint16(s.hdr[4:6])) + int(s.hdr[6])
 		}
 	}
-	return n
+	return n, mgmt
 }

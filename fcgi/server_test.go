@@ -3,6 +3,7 @@ package fcgi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -194,5 +195,69 @@ func TestSocketFile(t *testing.T) {
 	}
 	if _, err := fcgi.Listen(h, fcgi.ServerOptions{}); err == nil {
 		t.Error("Listen without addresses succeeded")
+	}
+}
+
+// TestManagementRecords: the replies net/http/fcgi writes outside any
+// request — FCGI_GET_VALUES_RESULT to a web server's FCGI_GET_VALUES, and
+// FCGI_UNKNOWN_TYPE to a record type it does not know — reach the web
+// server at once. The connection's write buffer held them until an
+// END_REQUEST that, for a management record, never comes: the web
+// server waited forever.
+func TestManagementRecords(t *testing.T) {
+	a := setup(t, nil)
+	h, err := fcgi.New(a.engine, fcgi.Options{Prefix: "/api", Metrics: a.metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := socketPath(t)
+	serveWeb(t, h, fcgi.ServerOptions{FCGI: sock, Metrics: a.metrics})
+	const wait = 5 * time.Second // far above a reply's microseconds; before the fix, none came
+	cases := []struct {
+		name string
+		// ask sends the record(s) and reads the reply.
+		ask func(c *fcgiclient.Conn) error
+	}{
+		{"GET_VALUES", func(c *fcgiclient.Conn) error {
+			v, err := c.GetValues(wait, "FCGI_MPXS_CONNS")
+			if err == nil && v["FCGI_MPXS_CONNS"] == "" {
+				err = errors.New("no FCGI_MPXS_CONNS in the reply")
+			}
+			return err
+		}},
+		{"an unknown record type inside a request", func(c *fcgiclient.Conn) error {
+			begin := fcgiclient.EncodeRecord(1, 2, []byte{0, 1, 1, 0, 0, 0, 0, 0}) // responder, keep-conn
+			if err := c.Send(begin, fcgiclient.EncodeRecord(42, 2, nil)); err != nil {
+				return err
+			}
+			typ, id, content, err := c.ReadRecord(wait)
+			if err == nil && (typ != 11 || id != 0 || len(content) == 0 || content[0] != 42) {
+				err = fmt.Errorf("reply type %d, request %d, content %v; want UNKNOWN_TYPE (11) naming 42", typ, id, content)
+			}
+			// End request 2 (empty params and stdin) so the connection is clean for the next case.
+			if err == nil {
+				err = c.Send(fcgiclient.EncodeRecord(4, 2, nil), fcgiclient.EncodeRecord(5, 2, nil))
+			}
+			for err == nil && typ != 3 {
+				typ, _, _, err = c.ReadRecord(wait)
+			}
+			return err
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := fcgiclient.Dial("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := tc.ask(c); err != nil {
+				t.Fatal(err)
+			}
+			r, err := c.Do(cgiParams("GET", "/api/profile/1"), "")
+			if err != nil || r.Status != 200 {
+				t.Fatalf("a request after it on the same connection: %v %+v", err, r)
+			}
+		})
 	}
 }

@@ -75,6 +75,61 @@ func (c *Conn) Do(params map[string]string, body string) (Response, error) {
 // Close closes the connection.
 func (c *Conn) Close() error { return c.c.Close() }
 
+// GetValues sends FCGI_GET_VALUES for names — the management query a web
+// server may make before its first request, on request id 0 — and reads
+// the FCGI_GET_VALUES_RESULT pairs, waiting at most wait for them.
+func (c *Conn) GetValues(wait time.Duration, names ...string) (map[string]string, error) {
+	_ = c.c.SetDeadline(time.Now().Add(wait))
+	var p, w bytes.Buffer
+	for _, n := range names {
+		writeLen(&p, len(n))
+		writeLen(&p, 0)
+		p.WriteString(n)
+	}
+	writeRecordID(&w, typeGetValues, 0, p.Bytes())
+	if _, err := c.c.Write(w.Bytes()); err != nil {
+		return nil, fmt.Errorf("fcgiclient: write GET_VALUES: %w", err)
+	}
+	h, content, err := readRecord(c.r)
+	if err != nil {
+		return nil, fmt.Errorf("fcgiclient: GET_VALUES_RESULT: %w", err)
+	}
+	if h[1] != typeGetValuesResult || h[2] != 0 || h[3] != 0 {
+		return nil, fmt.Errorf("fcgiclient: GET_VALUES answered by record type %d, request %d", h[1], binary.BigEndian.Uint16(h[2:4]))
+	}
+	return parsePairs(content)
+}
+
+// Send writes raw records (EncodeRecord's), for a test that speaks the
+// protocol record by record.
+func (c *Conn) Send(records ...[]byte) error {
+	_, err := c.c.Write(bytes.Join(records, nil))
+	if err != nil {
+		return fmt.Errorf("fcgiclient: write: %w", err)
+	}
+	return nil
+}
+
+// ReadRecord reads the next record, waiting at most wait for it.
+func (c *Conn) ReadRecord(wait time.Duration) (typ byte, id uint16, content []byte, err error) {
+	_ = c.c.SetDeadline(time.Now().Add(wait))
+	h, content, err := readRecord(c.r)
+	return h[1], binary.BigEndian.Uint16(h[2:4]), content, err
+}
+
+// EncodeRecord encodes one record of type typ for request id.
+func EncodeRecord(typ byte, id uint16, content []byte) []byte {
+	var w bytes.Buffer
+	writeRecordID(&w, typ, id, content)
+	return w.Bytes()
+}
+
+// Management record types (FastCGI 1.0, section 4).
+const (
+	typeGetValues       = 9
+	typeGetValuesResult = 10
+)
+
 // flagKeepConn is FCGI_KEEP_CONN, BEGIN_REQUEST's one flag.
 const flagKeepConn = 1
 
@@ -82,15 +137,10 @@ const flagKeepConn = 1
 func readResponse(r *bufio.Reader) (Response, error) {
 	var stdout, stderr bytes.Buffer
 	for {
-		var h [8]byte
-		if _, err := io.ReadFull(r, h[:]); err != nil {
-			return Response{}, fmt.Errorf("fcgiclient: read record header: %w (stdout so far %q)", err, stdout.String())
+		h, content, err := readRecord(r)
+		if err != nil {
+			return Response{}, fmt.Errorf("%w (stdout so far %q)", err, stdout.String())
 		}
-		content := make([]byte, int(binary.BigEndian.Uint16(h[4:6]))+int(h[6]))
-		if _, err := io.ReadFull(r, content); err != nil {
-			return Response{}, fmt.Errorf("fcgiclient: read record: %w", err)
-		}
-		content = content[:binary.BigEndian.Uint16(h[4:6])]
 		switch h[1] {
 		case 6: // STDOUT
 			stdout.Write(content)
@@ -102,6 +152,46 @@ func readResponse(r *bufio.Reader) (Response, error) {
 			return res, err
 		}
 	}
+}
+
+// readRecord reads one record: its header and its content, without the padding.
+func readRecord(r *bufio.Reader) (h [8]byte, content []byte, err error) {
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return h, nil, fmt.Errorf("fcgiclient: read record header: %w", err)
+	}
+	content = make([]byte, int(binary.BigEndian.Uint16(h[4:6]))+int(h[6]))
+	if _, err := io.ReadFull(r, content); err != nil {
+		return h, nil, fmt.Errorf("fcgiclient: read record: %w", err)
+	}
+	return h, content[:binary.BigEndian.Uint16(h[4:6])], nil
+}
+
+// parsePairs decodes FastCGI name-value pairs.
+func parsePairs(b []byte) (map[string]string, error) {
+	pairs := map[string]string{}
+	for len(b) > 0 {
+		nl, n := readLen(b)
+		vl, m := readLen(b[n:])
+		b = b[n+m:]
+		if n == 0 || m == 0 || nl+vl > len(b) {
+			return nil, fmt.Errorf("fcgiclient: truncated name-value pair")
+		}
+		pairs[string(b[:nl])] = string(b[nl : nl+vl])
+		b = b[nl+vl:]
+	}
+	return pairs, nil
+}
+
+// readLen decodes a name-value pair length and returns it with the bytes
+// it took (0 when b is too short).
+func readLen(b []byte) (int, int) {
+	switch {
+	case len(b) >= 1 && b[0] < 128:
+		return int(b[0]), 1
+	case len(b) >= 4:
+		return int(binary.BigEndian.Uint32(b) &^ (1 << 31)), 4
+	}
+	return 0, 0
 }
 
 // EncodeRequest encodes request 1: BEGIN_REQUEST (responder, no
@@ -134,8 +224,12 @@ func EncodeRequest(params map[string]string, body string) []byte {
 }
 
 // writeRecord writes one record of request 1.
-func writeRecord(w *bytes.Buffer, typ byte, content []byte) {
-	h := [8]byte{1, typ, 0, 1}
+func writeRecord(w *bytes.Buffer, typ byte, content []byte) { writeRecordID(w, typ, 1, content) }
+
+// writeRecordID writes one record of request id.
+func writeRecordID(w *bytes.Buffer, typ byte, id uint16, content []byte) {
+	h := [8]byte{1, typ}
+	binary.BigEndian.PutUint16(h[2:4], id)
 	binary.BigEndian.PutUint16(h[4:6], uint16(len(content)))
 	w.Write(h[:])
 	w.Write(content)
