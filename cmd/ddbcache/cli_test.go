@@ -138,3 +138,17 @@ func TestServeConfigAfterCommand(t *testing.T) {
 		}
 	})
 }
+
+// TestStatsNoDaemon: `ddbcache stats` with no daemon on the socket says
+// so in one line and exits 1, at once. go-redis, left to itself, retried
+// the dial three times and logged each failure to stderr first: four
+// lines of "connection pool: failed to dial after 5 attempts" above the
+// error, a second later.
+func TestStatsNoDaemon(t *testing.T) {
+	sock := filepath.Join(testenv.ShortDir(t), "none.sock")
+	out, stderr, code := run(t, nil, "stats", "--unix", sock)
+	want := fmt.Sprintf("ddbcache: stats from %s: dial unix %s: connect: no such file or directory\n", sock, sock)
+	if code != 1 || out != "" || stderr != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, stderr, want)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/ddbcache/ddbcache/daemon"
 	"github.com/ddbcache/ddbcache/dynamo"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 	"github.com/urfave/cli/v2"
 )
 
@@ -168,8 +169,12 @@ func statsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			// One attempt, and go-redis's own log lines off: the one
+			// error this command prints says what failed.
+			logging.Disable()
 			opts := &redis.Options{Network: "unix", Addr: s.cfg.Listen.Unix, Protocol: 2,
-				Username: s.cfg.Listen.Username, Password: s.cfg.Listen.Password, DisableIdentity: true}
+				Username: s.cfg.Listen.Username, Password: s.cfg.Listen.Password, DisableIdentity: true,
+				MaxRetries: -1, DialerRetries: 1}
 			if opts.Addr == "" {
 				opts.Network, opts.Addr = "tcp", s.cfg.Listen.TCP
 			}
