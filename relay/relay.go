@@ -42,8 +42,12 @@ type Options struct {
 type Relay struct {
 	opts  Options
 	delay atomic.Int64 // nanoseconds each way, read at each chunk's arrival
-	ln    net.Listener
-	wg    sync.WaitGroup
+	// turns counts request turns (see Turns); answered says that an
+	// answer reached a client since the last request chunk.
+	turns    atomic.Int64
+	answered atomic.Bool
+	ln       net.Listener
+	wg       sync.WaitGroup
 
 	mu     sync.Mutex // guards conns and closed
 	conns  map[net.Conn]struct{}
@@ -67,6 +71,7 @@ func New(opts Options) (*Relay, error) {
 	}
 	r := &Relay{opts: opts, ln: ln, conns: map[net.Conn]struct{}{}}
 	r.delay.Store(int64(opts.Delay))
+	r.answered.Store(true)
 	return r, nil
 }
 
@@ -76,6 +81,28 @@ func (r *Relay) SetDelay(d time.Duration) { r.delay.Store(int64(max(d, 0))) }
 
 // Delay is the current delay each way.
 func (r *Relay) Delay() time.Duration { return time.Duration(r.delay.Load()) }
+
+// Turns counts the relay's request turns so far, over all its
+// connections: a chunk from a client starts a turn when the relay has
+// delivered some answer to some client since the previous client chunk.
+// So a pipeline, or commands sent concurrently before any answer came
+// back, is one turn, and commands that each wait for the previous one's
+// answer are one turn each: the round trips a caller waits for one after
+// the other, which is what a test of a lookup's cost counts (it must keep
+// other traffic off the relay meanwhile). Requests sent less than the
+// round trip apart count as one turn only when the delay makes the round
+// trip much longer than the sender's own pauses.
+func (r *Relay) Turns() int64 { return r.turns.Load() }
+
+// request notes a chunk read from a client.
+func (r *Relay) request() {
+	if r.answered.Swap(false) {
+		r.turns.Add(1)
+	}
+}
+
+// answer notes a chunk written to a client.
+func (r *Relay) answer() { r.answered.Store(true) }
 
 // Addr is the address clients connect to.
 func (r *Relay) Addr() string { return r.ln.Addr().String() }
@@ -156,8 +183,8 @@ func (r *Relay) handle(client net.Conn) {
 		}
 	}
 	done := make(chan struct{}, 2)
-	go func() { pipe(up, client, &r.delay); done <- struct{}{} }()
-	go func() { pipe(client, up, &r.delay); done <- struct{}{} }()
+	go func() { pipe(up, client, &r.delay, r.request, nil); done <- struct{}{} }()
+	go func() { pipe(client, up, &r.delay, nil, r.answer); done <- struct{}{} }()
 	// When one direction ends, closing both connections ends the other.
 	<-done
 	_ = client.Close()
@@ -171,11 +198,12 @@ type chunk struct {
 	due  time.Time
 }
 
-// pipe copies src to dst, each chunk delayed by *delay (nanoseconds) from its arrival.
+// pipe copies src to dst, each chunk delayed by *delay (nanoseconds) from its arrival;
+// read and written, when not nil, hear of each chunk read and about to be written.
 // The reader and the writer are separate goroutines so that reading
 // continues while earlier chunks wait: the delay is keyed on arrival, and
 // chunks leave in the order they came.
-func pipe(dst io.Writer, src io.Reader, delay *atomic.Int64) {
+func pipe(dst io.Writer, src io.Reader, delay *atomic.Int64, read, written func()) {
 	q := make(chan chunk, queueDepth)
 	go func() {
 		defer close(q)
@@ -183,6 +211,9 @@ func pipe(dst io.Writer, src io.Reader, delay *atomic.Int64) {
 			buf := make([]byte, DefaultBufferSize)
 			n, err := src.Read(buf)
 			if n > 0 {
+				if read != nil {
+					read()
+				}
 				q <- chunk{data: buf[:n], due: time.Now().Add(time.Duration(delay.Load()))}
 			}
 			if err != nil {
@@ -196,6 +227,11 @@ func pipe(dst io.Writer, src io.Reader, delay *atomic.Int64) {
 			continue // drain so that the reader is never stuck on a full queue
 		}
 		sleepUntil(c.due)
+		if written != nil {
+			// Before the write: a client that reads the answer and sends
+			// at once must find the turn over.
+			written()
+		}
 		if _, err := dst.Write(c.data); err != nil {
 			failed = true
 			if cl, ok := src.(io.Closer); ok {

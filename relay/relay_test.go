@@ -3,7 +3,10 @@ package relay
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +115,86 @@ func TestRelayOptions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(tc.opts); err == nil {
 				t.Fatal("no error")
+			}
+		})
+	}
+}
+
+// pings sends n inline PINGs to c in one write and reads their n
+// +PONG replies: a pipeline of n, as raw bytes so that no client library
+// adds commands of its own (go-redis sends HELLO on each new connection).
+func pings(c net.Conn, n int) error {
+	if _, err := c.Write([]byte(strings.Repeat("PING\r\n", n))); err != nil {
+		return err
+	}
+	return pongs(c, n)
+}
+
+// pongs reads n +PONG replies from c.
+func pongs(c net.Conn, n int) error {
+	want := strings.Repeat("+PONG\r\n", n)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil {
+		return err
+	}
+	if string(got) != want {
+		return fmt.Errorf("replies %q, want %q", got, want)
+	}
+	return nil
+}
+
+// TestRelayTurns: Turns counts the round trips callers wait for one after
+// the other, over all connections: a pipeline is one, sequential commands
+// are one each, on one connection or several.
+func TestRelayTurns(t *testing.T) {
+	rs := testenv.Redis(t)
+	r := startRelay(t, rs.Addr, time.Millisecond)
+	var a, b net.Conn
+	for _, c := range []*net.Conn{&a, &b} {
+		var err error
+		if *c, err = net.Dial("tcp", r.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { (*c).Close() })
+	}
+	for _, tc := range []struct {
+		name string
+		run  func() error
+		want int64
+	}{
+		{"one command", func() error { return pings(a, 1) }, 1},
+		{"three in sequence", func() error {
+			for range 3 {
+				if err := pings(a, 1); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, 3},
+		{"a pipeline of three", func() error { return pings(a, 3) }, 1},
+		{"one on each connection in sequence", func() error {
+			if err := pings(a, 1); err != nil {
+				return err
+			}
+			return pings(b, 1)
+		}, 2},
+		{"one on each connection at once", func() error {
+			if _, err := a.Write([]byte("PING\r\n")); err != nil {
+				return err
+			}
+			if err := pings(b, 1); err != nil {
+				return err
+			}
+			return pongs(a, 1)
+		}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := r.Turns()
+			if err := tc.run(); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Turns() - before; got != tc.want {
+				t.Errorf("%d turns, want %d", got, tc.want)
 			}
 		})
 	}
