@@ -14,11 +14,18 @@ import (
 // their answers into out. Concurrent fills of the same keys in this daemon
 // share one flight (flight.go); the waiting callers give up when their
 // own ctx ends, the flight goes on for the others.
-func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, missed []int, out []Result) error {
+//
+// sp, when not nil, is the lease script already sent for the one missed
+// key: the flight starts from its answer, and a caller that joins another
+// flight instead gives it up.
+func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, keys []Key, vks []string, missed []int, out []Result, sp *speculation) error {
 	fkeys, fvks := pick(keys, missed), pick(vks, missed)
-	f := e.fills.do(ns.Name+"\x00"+strings.Join(fvks, "\x00"), func() ([]Result, error) {
-		return e.load(c, ns, fkeys, fvks)
+	f, led := e.fills.lead(ns.Name+"\x00"+strings.Join(fvks, "\x00"), func() ([]Result, error) {
+		return e.load(c, ns, fkeys, fvks, sp)
 	})
+	if sp != nil && !led {
+		e.abandon(c, sp)
+	}
 	st := e.counters(ns)
 	select {
 	case <-f.done:
@@ -54,13 +61,18 @@ func (e *Engine) fill(ctx context.Context, c rueidis.Client, ns *namespace, keys
 //     must be read anyway, they join that read unleased rather than
 //     delay it key by key. After LeaseWait they are read unleased too.
 //  3. loadAndStore reads them all and stores the leased ones.
-func (e *Engine) load(c rueidis.Client, ns *namespace, keys []Key, vks []string) ([]Result, error) {
+//
+// sp, when not nil, is step 1 for the one key, already sent.
+func (e *Engine) load(c rueidis.Client, ns *namespace, keys []Key, vks []string, sp *speculation) ([]Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.LeaseWait+e.opts.LoadTimeout)
 	defer cancel()
 	out := make([]Result, len(keys))
 	tokens := make([]string, len(keys))
 	for i := range tokens {
 		tokens[i] = e.tokens.next()
+	}
+	if sp != nil {
+		tokens[0] = sp.token
 	}
 	leased := make([]bool, len(keys))
 	hists := make([]writeHistory, len(keys))
@@ -70,7 +82,13 @@ func (e *Engine) load(c rueidis.Client, ns *namespace, keys []Key, vks []string)
 	deadline := time.Now().Add(e.opts.LeaseWait)
 	for pause := leasePollMin; ; pause = min(2*pause, leasePollMax) {
 		var held []int
-		for j, res := range e.acquire(ctx, c, ns, vks, tokens, undecided) {
+		var acquired []rueidis.RedisResult
+		if sp != nil {
+			acquired, sp = []rueidis.RedisResult{sp.result()}, nil
+		} else {
+			acquired = e.acquire(ctx, c, ns, vks, tokens, undecided)
+		}
+		for j, res := range acquired {
 			i := undecided[j]
 			a, err := e.acquired(vks[i], res)
 			switch {

@@ -49,10 +49,17 @@ func newFlights[T any](closed <-chan struct{}) *flights[T] {
 // running. fn runs to its end whoever waits for it: it must bound
 // itself.
 func (g *flights[T]) do(key string, fn func() (T, error)) *flight[T] {
+	f, _ := g.lead(key, fn)
+	return f
+}
+
+// lead is do, and says whether fn was started (false: the caller joined
+// a flight already running).
+func (g *flights[T]) lead(key string, fn func() (T, error)) (*flight[T], bool) {
 	g.mu.Lock()
 	if f := g.calls[key]; f != nil {
 		g.mu.Unlock()
-		return f
+		return f, false
 	}
 	f := &flight[T]{done: make(chan struct{})}
 	g.calls[key] = f
@@ -64,7 +71,7 @@ func (g *flights[T]) do(key string, fn func() (T, error)) *flight[T] {
 		g.mu.Unlock()
 		close(f.done)
 	})
-	return f
+	return f, true
 }
 
 // run runs job on a parked runner, or on a new one when none is parked.

@@ -56,6 +56,9 @@ type Result struct {
 //
 //  1. Redis known down: degradedLookup (degraded.go).
 //  2. The value keys are read through the client-side cache (valueOf).
+//     After a cold miss, a GET that must go to Redis takes the lease
+//     script along (speculate.go), and a miss goes to step 5 with the
+//     script's answer.
 //  3. The keys that missed in the client-side cache's memory of Redis are
 //     looked up in the negative cache; those Redis itself said missing go
 //     to step 5 at once, the lease script reading the negative entry.
@@ -95,14 +98,39 @@ func (e *Engine) Get(ctx context.Context, nsName string, k Key) (Result, error) 
 		return out[0], nil
 	}
 	vk := ns.redisKey(k)
-	res, cached := e.readTTL(ctx, c, vk, ns.TTL)
+	var res rueidis.RedisResult
+	cached, local := true, false
+	var sp *speculation
+	if ns.coldLast.Load() {
+		if res, local = e.localRead(c, vk, ns.TTL); !local {
+			sp = e.speculate(c, ns, vk)
+		}
+	}
+	if !local {
+		res, cached = e.readTTL(ctx, c, vk, ns.TTL)
+	}
 	r, o := e.valueOf(vk, res, cached)
+	ns.noteCold(o == cold)
 	if o == found { // the hot path: no allocation beyond the read's
+		if sp != nil {
+			e.abandon(c, sp)
+		}
 		e.counters(ns).count(r)
 		e.heard(ns, k, r)
 		return r, nil
 	}
 	out := []Result{r}
+	if sp != nil && o != failing {
+		// The lease script, sent with the GET, reads the negative entry
+		// too: straight to the fill.
+		if err := e.fill(ctx, c, ns, []Key{k}, []string{vk}, []int{0}, out, sp); err != nil {
+			return Result{}, err
+		}
+		return out[0], nil
+	}
+	if sp != nil {
+		e.abandon(c, sp)
+	}
 	var m misses
 	m.add(o, 0)
 	if err := e.resolve(ctx, c, ns, []Key{k}, []string{vk}, m, out); err != nil {
@@ -257,7 +285,7 @@ func (e *Engine) resolve(ctx context.Context, c rueidis.Client, ns *namespace, k
 	if missed = append(missed, m.cold...); len(missed) == 0 {
 		return nil
 	}
-	return e.fill(ctx, c, ns, keys, vks, missed, out)
+	return e.fill(ctx, c, ns, keys, vks, missed, out, nil)
 }
 
 // count counts one answer in the namespace's statistics. Degraded answers

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ddbcache/ddbcache/valuefmt"
@@ -63,6 +64,9 @@ type namespace struct {
 	// stats are the counters of the namespace's name, shared by every
 	// table that has it (set by buildTable).
 	stats *nsCounters
+	// coldLast says that the last lookup of the namespace was a cold
+	// miss: the next speculates on one (speculate.go).
+	coldLast atomic.Bool
 }
 
 // templatePart is a literal piece of a Redis key template or, when attr is
