@@ -62,10 +62,13 @@ func (r *roundTrips) take() []string {
 }
 
 // TestCommandsPerMiss bounds what a lookup costs Redis, in commands (INFO
-// commandstats, script bodies included) and in round trips, so that the
-// miss path cannot grow back: it was 4 round trips and 20 commands for a
-// cold miss (CLIENT CACHING, MULTI, PTTL, GET, EXEC for the value and
-// again for the negative entry, then the lease and fill scripts).
+// commandstats, script bodies included) and in calls to Redis (as
+// Options.Redis.Observe hears them), so that the miss path cannot grow
+// back: it was 4 calls and 20 commands for a cold miss (CLIENT CACHING,
+// MULTI, PTTL, GET, EXEC for the value and again for the negative entry,
+// then the lease and fill scripts). A cold miss after a cold miss sends
+// the lease script with the GET (speculate.go): 3 calls in 2 round trips,
+// which TestLookupRoundTrips counts on the wire.
 func TestCommandsPerMiss(t *testing.T) {
 	f := enginetest.New(t)
 	var rt roundTrips
@@ -86,12 +89,12 @@ func TestCommandsPerMiss(t *testing.T) {
 		lookup     func(i int) (cache.Source, error)
 		want       cache.Source
 		commands   float64 // most commands per lookup
-		roundTrips float64 // most round trips per lookup
+		roundTrips float64 // most calls (Observe's round trips) per lookup
 	}{
 		{"cold miss of an item", func(i int) (cache.Source, error) {
 			r, err := e.Get(ctx, "profile", cache.Key{Partition: strconv.Itoa(i)})
 			return r.Source, err
-		}, cache.SourceDynamo, 12, 3},
+		}, cache.SourceDynamo, 11, 3},
 		{"cold miss of no item", func(i int) (cache.Source, error) {
 			r, err := e.Get(ctx, "profile", cache.Key{Partition: "none" + strconv.Itoa(i)})
 			return r.Source, err

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -331,7 +332,14 @@ func (e *Engine) readTTL(ctx context.Context, c rueidis.Client, key string, ttl 
 	if res, ok := e.replicas.readOne(ctx, key); ok {
 		return res, true
 	}
-	return c.DoCache(ctx, cacheableGet(c, key, ttl), clientTTL(ttl)), true
+	res = c.DoCache(ctx, cacheableGet(c, key, ttl), clientTTL(ttl))
+	if errors.Is(res.Error(), context.Canceled) && ctx.Err() == nil {
+		// This read waited on the pending cache entry of a localRead of
+		// the same key (speculate.go), which rueidis ends with that
+		// read's context error: nothing failed, read again.
+		res = c.DoCache(ctx, cacheableGet(c, key, ttl), clientTTL(ttl))
+	}
+	return res, true
 }
 
 // cacheableGet is the GET of key for the client-side cache, with a static
