@@ -61,7 +61,7 @@ func (e *Engine) abandon(c rueidis.Client, sp *speculation) {
 	}()
 }
 
-// coldLast notes whether ns's last lookup was a cold miss: the hint to
+// noteCold notes whether ns's last lookup was a cold miss: the hint to
 // speculate on the next. It writes only on a change, to keep the shared
 // word out of the hot path's way.
 func (ns *namespace) noteCold(cold bool) {
