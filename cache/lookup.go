@@ -333,13 +333,18 @@ func (e *Engine) readTTL(ctx context.Context, c rueidis.Client, key string, ttl 
 		return res, true
 	}
 	res = c.DoCache(ctx, cacheableGet(c, key, ttl), clientTTL(ttl))
-	if errors.Is(res.Error(), context.Canceled) && ctx.Err() == nil {
-		// This read waited on the pending cache entry of a localRead of
-		// the same key (speculate.go), which rueidis ends with that
-		// read's context error: nothing failed, read again.
+	if probeCanceled(ctx, res) {
 		res = c.DoCache(ctx, cacheableGet(c, key, ttl), clientTTL(ttl))
 	}
 	return res, true
+}
+
+// probeCanceled reports whether res is the error a read gets when it
+// waited on the pending cache entry of a localRead of the same key
+// (speculate.go): rueidis ends that entry with the probe's context error.
+// Nothing failed: the read is made again.
+func probeCanceled(ctx context.Context, res rueidis.RedisResult) bool {
+	return errors.Is(res.Error(), context.Canceled) && ctx.Err() == nil
 }
 
 // cacheableGet is the GET of key for the client-side cache, with a static
@@ -394,6 +399,12 @@ func (e *Engine) readMany(ctx context.Context, c rueidis.Client, keys []string, 
 		}
 		if !ok {
 			rr = c.DoMultiCache(ctx, cached...)
+			for j, r := range rr {
+				if probeCanceled(ctx, r) {
+					// A fresh command: rueidis recycles an answered one.
+					rr[j] = c.DoCache(ctx, cacheableGet(c, keys[cachedAt[j]], ttl), clientTTL(ttl))
+				}
+			}
 		}
 		for j, r := range rr {
 			res[cachedAt[j]] = r
