@@ -168,6 +168,30 @@ func redisCalls(ctx context.Context, rdb *redis.Client) (int64, error) {
 	return total, nil
 }
 
+// redisCPU is redis-server's user+system CPU time from INFO cpu
+// (microsecond resolution), so that the report counts what the Redis
+// round trips of each target cost the machine too: on a shared host
+// redis-server competes for the same cores as the clients.
+func redisCPU(ctx context.Context, rdb *redis.Client) (time.Duration, error) {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, fmt.Errorf("bench: INFO cpu: %w", err)
+	}
+	var total time.Duration
+	for _, line := range strings.Split(info, "\n") {
+		name, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || (name != "used_cpu_sys" && name != "used_cpu_user") {
+			continue
+		}
+		sec, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: INFO cpu: %s: %w", name, err)
+		}
+		total += time.Duration(sec * float64(time.Second))
+	}
+	return total, nil
+}
+
 // daemonStats reads DDB STATS and returns namespace ns's counters.
 func daemonStats(ctx context.Context, rdb *redis.Client, ns string) (cache.NamespaceStats, error) {
 	out, err := rdb.Do(ctx, "DDB", "STATS").Text()

@@ -87,8 +87,14 @@ type TargetReport struct {
 	RedisCmdsPerOp  float64 `json:"redis_commands_per_lookup"`
 	ClientCPU100k   float64 `json:"client_cpu_s_per_100k"`
 	DaemonCPU100k   float64 `json:"daemon_cpu_s_per_100k"`
-	ClientPeakMiB   float64 `json:"client_peak_rss_mib"`
-	DaemonPeakMiB   float64 `json:"daemon_peak_rss_mib"`
+	// RedisCPU100k is redis-server's CPU (INFO cpu) and BenchCPU100k the
+	// bench process's own (the relay, with --redis-rtt; for a Go target
+	// also the client: then it equals ClientCPU100k): with the client's
+	// and the daemon's, all the CPU a lookup costs on one machine.
+	RedisCPU100k  float64 `json:"redis_cpu_s_per_100k"`
+	BenchCPU100k  float64 `json:"bench_cpu_s_per_100k"`
+	ClientPeakMiB float64 `json:"client_peak_rss_mib"`
+	DaemonPeakMiB float64 `json:"daemon_peak_rss_mib"`
 	// LocalCacheMiB is the Perl workers' local_cache_bytes bound, as
 	// they report it (0: no local cache, or a Go target).
 	LocalCacheMiB float64 `json:"local_cache_bytes_mib"`
@@ -153,6 +159,8 @@ func (t *target) report() TargetReport {
 		r.RedisCmdsPerOp = float64(res.redisCalls) / float64(r.Ops)
 		r.ClientCPU100k = res.clientCPU.Seconds() * per100k
 		r.DaemonCPU100k = res.daemonCPU.Seconds() * per100k
+		r.RedisCPU100k = res.redisCPU.Seconds() * per100k
+		r.BenchCPU100k = res.benchCPU.Seconds() * per100k
 		r.BackendCPUUS = float64(res.front.backendCPU.Microseconds()) / float64(r.Ops)
 		r.NginxCPUUS = float64(res.front.nginxCPU.Microseconds()) / float64(r.Ops)
 	}
@@ -232,6 +240,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("redis cmds/lookup", num("%.2f", func(t TargetReport) float64 { return t.RedisCmdsPerOp }))
 	row("client cpu s/100k", num("%.2f", func(t TargetReport) float64 { return t.ClientCPU100k }))
 	row("daemon cpu s/100k", num("%.2f", func(t TargetReport) float64 { return t.DaemonCPU100k }))
+	row("redis cpu s/100k", num("%.2f", func(t TargetReport) float64 { return t.RedisCPU100k }))
+	row("bench cpu s/100k", num("%.2f", func(t TargetReport) float64 { return t.BenchCPU100k }))
 	row("client peak rss MiB", num("%.1f", func(t TargetReport) float64 { return t.ClientPeakMiB }))
 	row("daemon peak rss MiB", num("%.1f", func(t TargetReport) float64 { return t.DaemonPeakMiB }))
 	if r.Settings.Front != "" {

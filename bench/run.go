@@ -31,10 +31,15 @@ type result struct {
 	redisCalls int64
 	clientCPU  time.Duration
 	daemonCPU  time.Duration
-	clientRSS  int64 // peak over the rounds, bytes
-	daemonRSS  int64
-	front      frontUsage // with --front fcgi
-	rounds     []roundFigures
+	// redisCPU is redis-server's CPU over the rounds; benchCPU the bench
+	// process's own: the relay's (with --redis-rtt) and, for a Go target,
+	// the client's too (then it is clientCPU).
+	redisCPU  time.Duration
+	benchCPU  time.Duration
+	clientRSS int64 // peak over the rounds, bytes
+	daemonRSS int64
+	front     frontUsage // with --front fcgi
+	rounds    []roundFigures
 }
 
 // roundFigures are one measured round's, for the medians over rounds:
@@ -159,6 +164,8 @@ func (b *Bench) runRound(ctx context.Context, t *target, r round) error {
 	res.daemon = addStats(res.daemon, d)
 	res.redisCalls += after.redisCalls - before.redisCalls
 	res.daemonCPU += after.daemonCPU.Sub(before.daemonCPU)
+	res.redisCPU += after.redisCPU - before.redisCPU
+	res.benchCPU += after.selfCPU - before.selfCPU
 	res.daemonRSS = max(res.daemonRSS, after.daemonRSS)
 	if t.perl != nil {
 		res.clientCPU += perlUsage.cpu
@@ -190,6 +197,7 @@ func addStats(a, d cache.NamespaceStats) cache.NamespaceStats {
 type snapshot struct {
 	daemon     cache.NamespaceStats
 	redisCalls int64
+	redisCPU   time.Duration
 	daemonCPU  cpuSample
 	daemonRSS  int64
 	selfCPU    time.Duration
@@ -207,6 +215,9 @@ func (b *Bench) measure(ctx context.Context) (snapshot, error) {
 		}
 	}
 	if s.redisCalls, err = redisCalls(ctx, b.redisRDB); err != nil {
+		return s, err
+	}
+	if s.redisCPU, err = redisCPU(ctx, b.redisRDB); err != nil {
 		return s, err
 	}
 	if b.daemonPID > 0 {

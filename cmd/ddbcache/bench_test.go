@@ -30,7 +30,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
 	}
 	for _, want := range []string{"redis rtt: requested 250 µs", "throughput/s", "p99.9 µs", "hit daemon memory",
-		"dynamodb reads", "read units", "redis cmds/lookup", "daemon cpu s/100k", "daemon peak rss MiB"} {
+		"dynamodb reads", "read units", "redis cmds/lookup", "daemon cpu s/100k", "redis cpu s/100k", "bench cpu s/100k", "daemon peak rss MiB"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
 		}
@@ -66,6 +66,16 @@ func checkReportJSON(t *testing.T, path string, requests int64) {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if _, ok := tr[name]; !ok {
 				t.Errorf("target %d lacks field %q", i, name)
+			}
+		}
+	}
+	// Every process a lookup costs CPU in is measured: redis-server's
+	// (INFO cpu) and the bench's own, where the relay runs.
+	for i, tr := range raw.Targets {
+		for _, name := range []string{"redis_cpu_s_per_100k", "bench_cpu_s_per_100k"} {
+			var v float64
+			if err := json.Unmarshal(tr[name], &v); err != nil || v <= 0 {
+				t.Errorf("target %d: %s = %s: want a positive CPU time (every lookup went through Redis or the relay)", i, name, tr[name])
 			}
 		}
 	}
