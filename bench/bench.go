@@ -56,17 +56,21 @@ type Options struct {
 	Duration    time.Duration
 	Requests    int
 	Warmup      time.Duration
-	Rounds      int
-	Seed        uint64
-	Namespace   string
-	Targets     []string
-	RedisRTT    time.Duration
-	SpawnDaemon bool
-	SeedData    bool
-	Yes         bool
-	JSON        string
-	Plot        string
-	PerlLib     string
+	// LocalWarmupRequests is lookups per worker of the perl target made
+	// before the rounds, after the warm-up, so that the rounds measure
+	// workers as old as a long-running app's (0: none). See localWarmup.
+	LocalWarmupRequests int
+	Rounds              int
+	Seed                uint64
+	Namespace           string
+	Targets             []string
+	RedisRTT            time.Duration
+	SpawnDaemon         bool
+	SeedData            bool
+	Yes                 bool
+	JSON                string
+	Plot                string
+	PerlLib             string
 	// Front is "" (the targets' own clients) or FrontFCGI.
 	Front string
 	// Out receives the summary; Progress, when not nil, the live line.
@@ -141,7 +145,7 @@ func (b *Bench) report(started time.Time) *Report {
 	rep := &Report{Started: started.UTC(), RedisRTT: b.rtt, Settings: Settings{
 		Keys: o.Keys, Dist: string(o.Dist), ZipfS: o.ZipfS, ItemSize: o.ItemSize, WriteRatio: o.WriteRatio,
 		Concurrency: o.Concurrency, Procs: o.Procs, Duration: o.Duration.String(), Requests: o.Requests,
-		Warmup: o.Warmup.String(), Rounds: o.Rounds, Seed: o.Seed, Namespace: o.Namespace, Spawned: b.spawned,
+		Warmup: o.Warmup.String(), LocalWarmupRequests: o.LocalWarmupRequests, Rounds: o.Rounds, Seed: o.Seed, Namespace: o.Namespace, Spawned: b.spawned,
 		Front: o.Front, Batch: o.batch(), ClientCacheMB: b.env.ClientCacheMB,
 	}}
 	for _, t := range b.targets {

@@ -39,6 +39,7 @@ func Flags() []cli.Flag {
 		&cli.DurationFlag{Name: "duration", Value: DefaultDuration, Usage: "measured time per target, split over the rounds"},
 		&cli.IntFlag{Name: "requests", Usage: "measured operations per target instead of --duration, split over the rounds"},
 		&cli.DurationFlag{Name: "warmup", Value: DefaultWarmup, Usage: "unmeasured load per target before the rounds (0: none)"},
+		&cli.IntFlag{Name: "local-warmup-requests", Usage: "lookups per worker of the perl target before the rounds (after --warmup), so that its local caches are as warm as a long-running app's (0: none)"},
 		&cli.IntFlag{Name: "rounds", Value: DefaultRounds, Usage: "interleaved rounds: each target runs once per round, in turn"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed of the key sequences (the same for every target)"},
 		&cli.StringFlag{Name: "namespace", Value: DefaultNamespace, Usage: "configured namespace to look up (partition key only)"},
@@ -95,7 +96,7 @@ func optionsFrom(c *cli.Context) (Options, error) {
 		Keys: c.Int("keys"), Batch: c.Int("batch"), Dist: Distribution(c.String("dist")), ZipfS: c.Float64("zipf-s"),
 		ItemSize: c.Int("item-size"), WriteRatio: c.Float64("write-ratio"), Concurrency: c.Int("concurrency"),
 		Procs: c.Int("procs"), Duration: c.Duration("duration"), Requests: c.Int("requests"),
-		Warmup: c.Duration("warmup"), Rounds: c.Int("rounds"), Seed: c.Uint64("seed"),
+		Warmup: c.Duration("warmup"), LocalWarmupRequests: c.Int("local-warmup-requests"), Rounds: c.Int("rounds"), Seed: c.Uint64("seed"),
 		Namespace: c.String("namespace"), RedisRTT: c.Duration("redis-rtt"), SpawnDaemon: c.Bool("spawn-daemon"),
 		SeedData: c.Bool("seed-data"), Yes: c.Bool("yes"), JSON: c.String("json"), Plot: c.String("plot"),
 		PerlLib: c.String("perl-lib"), Front: c.String("front"), Out: c.App.Writer,
@@ -155,6 +156,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("bench: --duration must be positive (or give --requests), got %s", o.Duration)
 	case o.Warmup < 0:
 		return fmt.Errorf("bench: --warmup must not be negative, got %s", o.Warmup)
+	case o.LocalWarmupRequests < 0:
+		return fmt.Errorf("bench: --local-warmup-requests must not be negative, got %d", o.LocalWarmupRequests)
 	case o.Rounds <= 0:
 		return fmt.Errorf("bench: --rounds must be positive, got %d", o.Rounds)
 	case o.Requests > 0 && o.Requests < o.Rounds:

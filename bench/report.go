@@ -37,10 +37,14 @@ type Settings struct {
 	Duration    string  `json:"duration"`
 	Requests    int     `json:"requests"`
 	Warmup      string  `json:"warmup"`
-	Rounds      int     `json:"rounds"`
-	Seed        uint64  `json:"seed"`
-	Namespace   string  `json:"namespace"`
-	Spawned     bool    `json:"spawned_daemon"`
+	// LocalWarmupRequests is --local-warmup-requests: the lookups each
+	// worker of the perl target made before the rounds besides the
+	// warm-up (0: none).
+	LocalWarmupRequests int    `json:"local_warmup_requests"`
+	Rounds              int    `json:"rounds"`
+	Seed                uint64 `json:"seed"`
+	Namespace           string `json:"namespace"`
+	Spawned             bool   `json:"spawned_daemon"`
 	// Front is "fcgi" when the lookups went through nginx (--front).
 	Front string `json:"front"`
 	// ClientCacheMB is the daemon's redis.client_cache_mb (0: not
@@ -192,6 +196,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, ", %d B items, %.0f%% writes, concurrency %d, %d Perl procs, %d rounds\n",
 		r.Settings.ItemSize, 100*r.Settings.WriteRatio, r.Settings.Concurrency, r.Settings.Procs, r.Settings.Rounds)
+	if n := r.Settings.LocalWarmupRequests; n > 0 {
+		fmt.Fprintf(w, "local warm-up: %d lookups per perl worker before the rounds (a long-running app's warmed workers)\n", n)
+	}
 	batch := r.Settings.batch()
 	if batch > 1 {
 		fmt.Fprintf(w, "batch: %d keys per lookup (one MGET): lookups, throughput, latency, commands and CPU count operations; keys/s = %d × throughput\n",

@@ -231,6 +231,36 @@ namespaces:
 	}
 }
 
+// TestBenchLocalWarmup: --local-warmup-requests gives each worker of the
+// perl target that many lookups of its own before the rounds, in fresh
+// key sequences, as a long-running app's workers have done: over 1000
+// Zipf keys, 20 000 of them draw nearly every key, so the measured
+// lookups hit the local cache almost always (a young worker's 200
+// lookups hit it about half the time).
+func TestBenchLocalWarmup(t *testing.T) {
+	cfg, dir := benchConfig(t)
+	jsonOut := filepath.Join(dir, "out.json")
+	const requests = 400
+	stdout, stderr, code := run(t, nil, "--config", cfg, "bench", "--seed-data", "--spawn-daemon",
+		"--targets", "perl", "--procs", "2", "--keys", "1000", "--dist", "zipf", "--requests", fmt.Sprint(requests),
+		"--rounds", "2", "--warmup", "0", "--local-warmup-requests", "20000",
+		"--perl-lib", filepath.Join(testenv.RepoRoot(), "perl", "lib"), "--json", jsonOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+	}
+	if !strings.Contains(stdout, "local warm-up: 20000 lookups per perl worker") {
+		t.Errorf("summary does not say the workers were warmed:\n%s", stdout)
+	}
+	rep := readReport(t, jsonOut)
+	if rep.Settings.LocalWarmupRequests != 20000 {
+		t.Errorf("settings record local warm-up %d, want 20000", rep.Settings.LocalWarmupRequests)
+	}
+	if p := rep.Targets[0]; p.Ops != requests || p.HitClientLocal < 0.95 {
+		t.Errorf("perl: %d ops, local hit ratio %.3f: want %d, and over 95%% after 20 000 lookups a worker over 1000 keys",
+			p.Ops, p.HitClientLocal, requests)
+	}
+}
+
 // benchConfig starts a redis-server and dynalite and writes the
 // configuration file the bench tests point `ddbcache bench` at: one
 // profile namespace over the bench's seeded table. It returns the file
