@@ -207,14 +207,18 @@ func pipe(dst io.Writer, src io.Reader, delay *atomic.Int64, read, written func(
 	q := make(chan chunk, queueDepth)
 	go func() {
 		defer close(q)
+		// One read buffer, each chunk copied out at its own size: a
+		// request or reply is a few hundred bytes, and a fresh 64 KiB
+		// buffer per read (zeroed, then collected) cost the bench process
+		// more CPU than the lookups it relayed.
+		buf := make([]byte, DefaultBufferSize)
 		for {
-			buf := make([]byte, DefaultBufferSize)
 			n, err := src.Read(buf)
 			if n > 0 {
 				if read != nil {
 					read()
 				}
-				q <- chunk{data: buf[:n], due: time.Now().Add(time.Duration(delay.Load()))}
+				q <- chunk{data: append([]byte(nil), buf[:n]...), due: time.Now().Add(time.Duration(delay.Load()))}
 			}
 			if err != nil {
 				return
