@@ -38,8 +38,9 @@ func writeLookupTables(b *strings.Builder, cells []NamedReport) {
 		}
 		mdRow(b, out...)
 	}
-	b.WriteString("\nCost per lookup: CPU µs (client + daemon; the Go targets' client is the bench process, relay " +
-		"included) · Redis commands · DynamoDB reads; then peak RSS (MiB) of the daemon and of the largest Perl worker:\n\n")
+	b.WriteString("\nCost per lookup: CPU µs of every process (client + daemon + redis-server + the bench process's " +
+		"relay; the Go targets' client is the bench process, relay included) · Redis commands · DynamoDB reads; then " +
+		"peak RSS (MiB) of the daemon and of the largest Perl worker:\n\n")
 	mdRow(b, append(head, "daemon RSS", "Perl worker RSS")...)
 	b.WriteString("|" + sep + "---|---|\n")
 	for _, c := range cells {
@@ -51,7 +52,10 @@ func writeLookupTables(b *strings.Builder, cells []NamedReport) {
 				out = append(out, "–")
 				continue
 			}
-			cpu := (t.ClientCPU100k + t.DaemonCPU100k) * 10 // s per 100k → µs per lookup
+			cpu := (t.ClientCPU100k + t.DaemonCPU100k + t.RedisCPU100k) * 10 // s per 100k → µs per lookup
+			if perlClient(n) {
+				cpu += t.BenchCPU100k * 10 // the relay; a Go target's client already is the bench
+			}
 			reads := 0.0
 			if t.Ops > 0 {
 				reads = float64(t.DynamoReads) / float64(t.Ops)
@@ -158,4 +162,10 @@ func (t TargetReport) medianCPU() float64 {
 		return t.BackendCPUUSMedian
 	}
 	return t.BackendCPUUS
+}
+
+// perlClient reports whether target n's client is forked Perl workers
+// rather than the bench process.
+func perlClient(n string) bool {
+	return n == TargetPerl || n == TargetPerlNoLocal || n == TargetRedisFast
 }
