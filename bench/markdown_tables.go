@@ -38,9 +38,9 @@ func writeLookupTables(b *strings.Builder, cells []NamedReport) {
 		}
 		mdRow(b, out...)
 	}
-	b.WriteString("\nCost per lookup: CPU µs of every process (client + daemon + redis-server + the bench process's " +
-		"relay; the Go targets' client is the bench process, relay included) · Redis commands · DynamoDB reads; then " +
-		"peak RSS (MiB) of the daemon and of the largest Perl worker:\n\n")
+	b.WriteString("\nCost per lookup: CPU µs (client + daemon + redis-server, and the bench process's relay for the Perl " +
+		"targets; the Go targets' client is the bench process, relay included; DynamoDB's not counted) · Redis " +
+		"commands · DynamoDB reads; then peak RSS (MiB) of the daemon and of the largest Perl worker:\n\n")
 	mdRow(b, append(head, "daemon RSS", "Perl worker RSS")...)
 	b.WriteString("|" + sep + "---|---|\n")
 	for _, c := range cells {
@@ -162,10 +162,4 @@ func (t TargetReport) medianCPU() float64 {
 		return t.BackendCPUUSMedian
 	}
 	return t.BackendCPUUS
-}
-
-// perlClient reports whether target n's client is forked Perl workers
-// rather than the bench process.
-func perlClient(n string) bool {
-	return n == TargetPerl || n == TargetPerlNoLocal || n == TargetRedisFast
 }

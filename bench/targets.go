@@ -33,6 +33,12 @@ const (
 // AllTargets lists the target names in their documented order.
 var AllTargets = []string{TargetDDBCache, TargetDirect, TargetDynamoDB, TargetPerl, TargetPerlNoLocal, TargetRedisFast}
 
+// perlClient reports whether target n's client is forked Perl workers
+// rather than the bench process.
+func perlClient(n string) bool {
+	return n == TargetPerl || n == TargetPerlNoLocal || n == TargetRedisFast
+}
+
 // counters are what a target counts itself, beside the latencies.
 type counters struct {
 	localHits   atomic.Int64 // served by the client's own memory (Perl local cache)
